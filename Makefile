@@ -1,0 +1,34 @@
+# The two commands of the quick start: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: venv demo test test-fast bench agents clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+## The demo town, end to end (its state lives in a temporary GT_HOME unless you set one).
+demo: venv
+	$(PY) examples/demo.py
+
+## The whole test suite (installs the pinned agent CLIs into .cache/agents first).
+test: venv agents
+	$(PY) -m pytest -q -rs $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not agentcli and not podman" $(PYTEST_ARGS)
+
+agents:
+	@if [ -x scripts/install-agents.sh ]; then scripts/install-agents.sh; fi
+
+bench: venv
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache

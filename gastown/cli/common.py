@@ -1,0 +1,70 @@
+"""Shared options and plumbing for the Typer commands: one client call, then render."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Iterable, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gastown.cli.render import emit_json
+from gastown.client import Client
+from gastown.protocol import ErrorCode, RpcError, exit_code
+
+TownOpt = Annotated[Optional[str], typer.Option("--town", envvar="GT_TOWN", help="Town to act on (default: the only town).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = ErrorCode.INVALID_PARAMS) -> NoReturn:
+    err.print(f"gt: {message}", markup=False)
+    raise typer.Exit(exit_code(code))
+
+
+def call(method: str, town: str | None = None, *, _town: bool = True, **params: Any) -> Any:
+    """Connect (starting the daemon if needed), make one call, turn errors into exits."""
+    try:
+        with Client(town=town) as client:
+            return client.call(method, _town=_town, **params)
+    except RpcError as exc:
+        fail(exc.message, exc.code)
+    except OSError as exc:
+        fail(f"cannot reach the daemon: {exc}", ErrorCode.UNAVAILABLE)
+
+
+def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]], *, empty: str = "nothing") -> None:
+    """A rich table on stdout; `columns` are (key, header) pairs."""
+    rows = list(rows)
+    if not rows:
+        err.print(f"({empty})")
+        return
+    t = Table(box=None, pad_edge=False, header_style="bold")
+    for _, header in columns:
+        t.add_column(header)
+    for row in rows:
+        t.add_row(*[_cell(row.get(key)) for key, _ in columns])
+    out.print(t)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def show(objs: Iterable[dict[str, Any]], as_json: bool, columns: list[tuple[str, str]], *, empty: str = "nothing") -> None:
+    objs = list(objs)
+    if as_json:
+        emit_json(objs)
+    else:
+        table(objs, columns, empty=empty)
+
+
+def is_tty() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()

@@ -1,0 +1,61 @@
+"""The `gt` console script. Tool calls agents make often take a stdlib-only fast path;
+everything else loads the Typer application.
+
+The fast path exists because agents call `gt` in tight loops: importing typer and rich
+costs more than the whole round trip to the daemon.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _fast_bead_show(args: list[str]) -> int | None:
+    """`gt bead show ID [--json] [--town T]`; None means: not for the fast path."""
+    town, as_json, ids = None, False, []
+    it = iter(args)
+    for arg in it:
+        if arg == "--json":
+            as_json = True
+        elif arg == "--town":
+            town = next(it, None)
+            if town is None:
+                return None
+        elif arg.startswith("--town="):
+            town = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            return None
+        else:
+            ids.append(arg)
+    if len(ids) != 1:
+        return None
+    from gastown.cli.render import bead_text, emit_json
+    from gastown.client import Client
+    from gastown.protocol import Method, RpcError, exit_code
+
+    try:
+        with Client(town=town) as client:
+            bead = client.call(Method.BEAD_SHOW, id=ids[0])
+    except RpcError as exc:
+        sys.stderr.write(f"gt: {exc.message}\n")
+        return exit_code(exc.code)
+    if as_json:
+        emit_json([bead])
+    else:
+        sys.stdout.write(bead_text(bead))
+    return 0
+
+
+FAST = {("bead", "show"): _fast_bead_show}
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    handler = FAST.get(tuple(args[:2]))  # type: ignore[arg-type]
+    if handler is not None:
+        code = handler(args[2:])
+        if code is not None:
+            sys.exit(code)
+    from gastown.cli.app import run
+
+    run()

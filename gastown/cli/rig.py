@@ -1,0 +1,57 @@
+"""`gt rig add|list|show|remove`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from gastown.cli.common import JsonOpt, TownOpt, call, err, out, show as show_rows
+from gastown.cli.render import emit_json
+from gastown.protocol import Method
+
+app = typer.Typer(help="Connect git repositories (rigs) to a town.", no_args_is_help=True)
+COLUMNS = [("name", "RIG"), ("default_branch", "BRANCH"), ("source", "SOURCE")]
+
+
+def _with_id(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{"id": r["name"], **r} for r in rows]
+
+
+@app.command()
+def add(name: str = typer.Argument(..., help="Rig name."),
+        source: str = typer.Argument(..., help="Path or URL of a git repository."),
+        branch: Optional[str] = typer.Option(None, "--branch", help="Target branch (default: the repo's HEAD)."),
+        town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Add a git repository to the town; it is cloned into the town."""
+    rig = call(Method.RIG_ADD, town, name=name, source=source, branch=branch)
+    if as_json:
+        emit_json(_with_id([rig]))
+    else:
+        out.print(f"added rig {rig['name']} ({rig['source']}, branch {rig['default_branch']})", markup=False)
+
+
+@app.command("list")
+def list_(town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """List the town's rigs."""
+    show_rows(_with_id(call(Method.RIG_LIST, town)), as_json, COLUMNS, empty="no rigs")
+
+
+@app.command()
+def show(name: str = typer.Argument(..., help="Rig name."), town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a rig and its bead counts."""
+    rig = call(Method.RIG_SHOW, town, name=name)
+    if as_json:
+        emit_json(_with_id([rig]))
+        return
+    for key in ("name", "source", "default_branch", "repo_path", "created_at"):
+        out.print(f"{key:<15}{rig[key]}", markup=False)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(rig["beads"].items())) or "none"
+    out.print(f"{'beads':<15}{counts}", markup=False)
+
+
+@app.command()
+def remove(name: str = typer.Argument(..., help="Rig name."), town: TownOpt = None) -> None:
+    """Disconnect a rig (refused while it has unfinished beads); its clone is removed."""
+    rig = call(Method.RIG_REMOVE, town, name=name)
+    err.print(f"removed rig {rig['name']}")

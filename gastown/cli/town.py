@@ -1,0 +1,65 @@
+"""`gt town create|list|show|delete`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from gastown.cli.common import JsonOpt, TownOpt, call, err, fail, is_tty, out, show as show_rows
+from gastown.cli.render import emit_json
+from gastown.protocol import Method
+
+app = typer.Typer(help="Create, list, inspect and delete towns (workspaces).", no_args_is_help=True)
+COLUMNS = [("name", "TOWN"), ("prefix", "PREFIX"), ("runtime", "RUNTIME"), ("created_at", "CREATED"), ("path", "PATH")]
+
+
+@app.command()
+def create(
+    name: str = typer.Argument(..., help="Town name: lowercase letters, digits, '-' or '_'."),
+    runtime: str = typer.Option("local", help="Where agents run: local, podman or docker."),
+    agent: Optional[str] = typer.Option(None, help="Default agent CLI for polecats."),
+    prefix: Optional[str] = typer.Option(None, help="Bead id prefix (default: from the name)."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a town: its store, config and directories."""
+    info = call(Method.TOWN_CREATE, _town=False, name=name, runtime=runtime, agent=agent, prefix=prefix)
+    if as_json:
+        emit_json([info])
+    else:
+        out.print(f"created town {info['name']} (bead prefix {info['prefix']}, runtime {info['runtime']}) at {info['path']}",
+                  markup=False)
+
+
+@app.command("list")
+def list_(as_json: JsonOpt = False) -> None:
+    """List towns."""
+    show_rows(call(Method.TOWN_LIST, _town=False), as_json, COLUMNS, empty="no towns")
+
+
+@app.command()
+def show(name: Optional[str] = typer.Argument(None, help="Town (default: --town, GT_TOWN or the only one)."),
+         town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a town: settings, rigs and bead counts."""
+    info = call(Method.TOWN_SHOW, name or town)
+    if as_json:
+        emit_json([info])
+        return
+    for key in ("name", "prefix", "runtime", "created_at", "path"):
+        out.print(f"{key:<11}{info[key]}", markup=False)
+    out.print(f"{'rigs':<11}{', '.join(info['rigs']) or '-'}", markup=False)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(info["beads"].items())) or "none"
+    out.print(f"{'issues':<11}{counts}", markup=False)
+
+
+@app.command()
+def delete(name: str = typer.Argument(..., help="Town to delete."),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Delete a town and everything it owns (store, clones, worktrees, logs)."""
+    if not yes:
+        if not is_tty():
+            fail(f"refusing to delete town '{name}' without --yes")
+        if not typer.confirm(f"Delete town '{name}' and everything it owns?"):
+            raise typer.Exit(1)
+    info = call(Method.TOWN_DELETE, _town=False, name=name)
+    err.print(f"deleted town {info['name']} ({info['path']})")

@@ -1,0 +1,138 @@
+"""Synchronous client for the daemon socket. Stdlib only: it is the agents' fast tool path.
+
+`Client()` connects (starting the daemon on demand), says hello, and then `call()`s.
+Errors come back as `RpcError`, whose code maps to the CLI's exit status.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from gastown import paths
+from gastown.protocol import MAX_FRAME, NOTIFY_EVENT, PROTOCOL_VERSION, ErrorCode, Method, RpcError, request
+
+START_TIMEOUT = 15.0
+
+
+def actor() -> str:
+    """Who is asking: GT_ACTOR, else the login name."""
+    name = os.environ.get("GT_ACTOR")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except Exception:
+        return f"uid{os.getuid()}"
+
+
+def start_daemon(timeout: float = START_TIMEOUT) -> None:
+    """Start `python -m gastown.daemon` detached (own session), wait until it answers."""
+    log = paths.log_path()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gastown.daemon"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            start_new_session=True, close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _connectable(paths.socket_path()):
+            return
+        code = proc.poll()
+        if code is not None and code != 4:  # 4: another daemon won the race; keep waiting for it
+            raise RpcError(ErrorCode.UNAVAILABLE, f"the daemon exited with status {code}; see {log}")
+        time.sleep(0.02)
+    raise RpcError(ErrorCode.UNAVAILABLE, f"the daemon did not start within {timeout:.0f}s; see {log}")
+
+
+def _connectable(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Client:
+    def __init__(self, sock_path: Path | None = None, *, autostart: bool = True,
+                 timeout: float | None = 600.0, town: str | None = None) -> None:
+        self.path = sock_path or paths.socket_path()
+        self.town = town if town is not None else (os.environ.get("GT_TOWN") or None)
+        self.sock = self._connect(autostart, timeout)
+        self.buf = b""
+        self.next_id = 0
+        self.pending_events: list[dict[str, Any]] = []
+        self.server = self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), _town=False)
+
+    def _connect(self, autostart: bool, timeout: float | None) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if not autostart:
+                raise RpcError(ErrorCode.UNAVAILABLE, "the daemon is not running (start it with 'gt daemon start')") from None
+            start_daemon()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(self.path))
+        sock.settimeout(timeout)
+        return sock
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_frame(self) -> dict[str, Any]:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RpcError(ErrorCode.UNAVAILABLE, "the daemon closed the connection")
+            self.buf += chunk
+            if len(self.buf) > MAX_FRAME and b"\n" not in self.buf:
+                raise RpcError(ErrorCode.FRAME_TOO_LARGE, "the daemon sent an oversized frame")
+        line, self.buf = self.buf.split(b"\n", 1)
+        frame: dict[str, Any] = json.loads(line)
+        return frame
+
+    def call(self, method: str, _town: bool = True, **params: Any) -> Any:
+        """One request, one answer. `town` defaults to the client's town (None: the daemon picks)."""
+        params = {k: v for k, v in params.items() if v is not None}
+        if _town and self.town and "town" not in params:
+            params["town"] = self.town
+        self.next_id += 1
+        self.sock.sendall(request(self.next_id, method, params))
+        while True:
+            frame = self._read_frame()
+            if frame.get("method") == NOTIFY_EVENT:
+                self.pending_events.append(frame["params"])
+                continue
+            if "error" in frame:
+                raise RpcError.from_wire(frame["error"])
+            return frame.get("result")
+
+    def events(self, since: int | None = None) -> Iterator[dict[str, Any]]:
+        """Subscribe and yield events forever (replaying seq > since first)."""
+        self.call(Method.EVENTS_SUBSCRIBE, since=since)
+        while True:
+            while self.pending_events:
+                yield self.pending_events.pop(0)
+            frame = self._read_frame()
+            if frame.get("method") == NOTIFY_EVENT:
+                yield frame["params"]

@@ -1,0 +1,45 @@
+"""`python -m gastown.daemon`: run the daemon in the foreground (gt starts it detached)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from gastown import paths
+from gastown.protocol import RpcError, exit_code
+
+
+def setup_logging() -> None:
+    log_file = paths.log_path()
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=str(log_file),
+        level=os.environ.get("GT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> int:
+    setup_logging()
+    from gastown.daemon.server import Daemon, acquire_lock
+
+    try:
+        lock_fd = acquire_lock()
+    except RpcError as exc:
+        print(f"gt daemon: {exc.message}", file=sys.stderr)
+        return exit_code(exc.code)
+    try:
+        asyncio.run(Daemon().run())
+    finally:
+        try:
+            paths.pid_path().unlink()
+        except FileNotFoundError:
+            pass
+        os.close(lock_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

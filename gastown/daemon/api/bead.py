@@ -1,0 +1,102 @@
+"""Beads: create, read, update, status verbs, dependencies and the ready list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gastown.daemon.context import Ctx
+from gastown.daemon.rpc import rpc
+from gastown.daemon.towns import Town
+from gastown.model import BeadStatus
+from gastown.protocol import ErrorCode, Method, RpcError
+
+
+@rpc(Method.BEAD_CREATE)
+async def create(
+    ctx: Ctx, town: Town, *, title: str, type: str = "issue", body: str = "", rig: str | None = None,
+    parent: str | None = None, priority: int = 2, labels: list[str] | None = None,
+    metadata: dict[str, Any] | None = None, depends_on: list[str] | None = None,
+    requested_by: str | None = None,
+) -> dict[str, Any]:
+    _check_enum("type", type, ("issue", "message", "merge_request", "convoy", "escalation", "molecule", "agent"))
+    return await town.call(
+        town.store.bead_create, title, type=type, body=body, rig=rig, parent=parent, priority=priority,
+        labels=labels or [], metadata=metadata, created_by=ctx.conn.actor,
+        requested_by=requested_by or ctx.conn.actor, depends_on=depends_on or [],
+    )
+
+
+@rpc(Method.BEAD_LIST)
+async def list_(
+    ctx: Ctx, town: Town, *, status: str | None = None, type: str | None = None, rig: str | None = None,
+    label: str | None = None, assignee: str | None = None, parent: str | None = None, limit: int = 200,
+) -> list[dict[str, Any]]:
+    if status is not None:
+        _check_enum("status", status, [s.value for s in BeadStatus])
+    return await town.call(town.store.bead_list, status=status, type=type, rig=rig, label=label,
+                           assignee=assignee, parent=parent, limit=limit)
+
+
+@rpc(Method.BEAD_SHOW)
+async def show(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
+    return await town.call(town.store.bead_get, id)
+
+
+@rpc(Method.BEAD_EVENTS)
+async def events(ctx: Ctx, town: Town, *, id: str) -> list[dict[str, Any]]:
+    return await town.call(town.store.bead_events, id)
+
+
+@rpc(Method.BEAD_UPDATE)
+async def update(
+    ctx: Ctx, town: Town, *, id: str, title: str | None = None, body: str | None = None,
+    priority: int | None = None, rig: str | None = None, assignee: str | None = None,
+    add_labels: list[str] | None = None, remove_labels: list[str] | None = None,
+    metadata: dict[str, Any] | None = None, status: str | None = None,
+) -> dict[str, Any]:
+    def run() -> dict[str, Any]:
+        store = town.store
+        with store.conn:  # one transaction: fields and status change together or not at all
+            bead = store.bead_update(id, actor=ctx.conn.actor, title=title, body=body, priority=priority,
+                                     rig=rig, assignee=assignee, add_labels=add_labels or [],
+                                     remove_labels=remove_labels or [], metadata=metadata)
+            if status is not None:
+                _check_enum("status", status, [s.value for s in BeadStatus])
+                bead = store.transition(bead["id"], status, actor=ctx.conn.actor)
+        return bead
+    return await town.call(run)
+
+
+@rpc(Method.BEAD_CLOSE)
+async def close(ctx: Ctx, town: Town, *, id: str, reason: str | None = None) -> dict[str, Any]:
+    return await town.call(town.store.bead_close, id, actor=ctx.conn.actor, reason=reason)
+
+
+@rpc(Method.BEAD_REOPEN)
+async def reopen(ctx: Ctx, town: Town, *, id: str, reason: str) -> dict[str, Any]:
+    return await town.call(town.store.bead_reopen, id, reason=reason, actor=ctx.conn.actor)
+
+
+@rpc(Method.DEP_ADD)
+async def dep_add(ctx: Ctx, town: Town, *, id: str, depends_on: str, type: str = "blocks") -> dict[str, Any]:
+    _check_enum("type", type, ("blocks", "parent-child", "tracks"))
+    return await town.call(town.store.dep_add, id, depends_on, type=type, actor=ctx.conn.actor)
+
+
+@rpc(Method.DEP_REMOVE)
+async def dep_remove(ctx: Ctx, town: Town, *, id: str, depends_on: str) -> dict[str, Any]:
+    return await town.call(town.store.dep_remove, id, depends_on, actor=ctx.conn.actor)
+
+
+@rpc(Method.READY)
+async def ready(ctx: Ctx, town: Town, *, rig: str | None = None, limit: int = 100,
+                explain: bool = False) -> list[dict[str, Any]]:
+    if rig is not None:
+        await town.call(town.store.rig_get, rig)
+    fn = town.store.ready_explain if explain else town.store.ready
+    return await town.call(fn, rig=rig, limit=limit)
+
+
+def _check_enum(name: str, value: str, allowed: Any) -> None:
+    if value not in allowed:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"invalid {name} '{value}': use one of {', '.join(allowed)}")

@@ -1,0 +1,68 @@
+"""Rigs: git repositories connected to a town, each cloned into the town (bare)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Any
+
+from gastown.daemon import git
+from gastown.daemon.context import Ctx
+from gastown.daemon.rpc import rpc
+from gastown.daemon.towns import Town, check_name
+from gastown.protocol import ErrorCode, Method, RpcError
+
+
+def _clone(town: Town, name: str, source: str, branch: str | None) -> tuple[str, str, str]:
+    """Validate and clone off the event loop; returns (source, branch, repo path)."""
+    try:
+        canonical = git.validate_source(source)
+        dest = town.rig_dir(name) / "repo.git"
+        if dest.exists():
+            shutil.rmtree(dest)
+        used = git.clone_rig(canonical, dest, branch)
+    except git.GitError as exc:
+        raise RpcError(ErrorCode.EXTERNAL, str(exc)) from None
+    return canonical, used, str(dest)
+
+
+@rpc(Method.RIG_ADD)
+async def add(ctx: Ctx, town: Town, *, name: str, source: str, branch: str | None = None) -> dict[str, Any]:
+    check_name("rig", name)
+    if name in town.rigs_in_flight or any(r["name"] == name for r in await town.call(town.store.rig_list)):
+        raise RpcError(ErrorCode.ALREADY_EXISTS, f"rig '{name}' already exists")
+    town.rigs_in_flight.add(name)
+    try:
+        canonical, used, repo = await asyncio.to_thread(_clone, town, name, source, branch)
+        try:
+            return await town.call(town.store.rig_add, name, canonical, used, repo)
+        except Exception:
+            shutil.rmtree(town.rig_dir(name), ignore_errors=True)
+            raise
+    except Exception:
+        if not (town.rig_dir(name) / "repo.git").exists():
+            shutil.rmtree(town.rig_dir(name), ignore_errors=True)
+        raise
+    finally:
+        town.rigs_in_flight.discard(name)
+
+
+@rpc(Method.RIG_LIST)
+async def list_(ctx: Ctx, town: Town) -> list[dict[str, Any]]:
+    return await town.call(town.store.rig_list)
+
+
+@rpc(Method.RIG_SHOW)
+async def show(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
+    rig = await town.call(town.store.rig_get, name)
+    rig["beads"] = await town.call(lambda: {
+        s: n for s, n in town.store.conn.execute(
+            "SELECT status, count(*) FROM beads WHERE rig = ? GROUP BY status", (name,))})
+    return rig
+
+
+@rpc(Method.RIG_REMOVE)
+async def remove(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
+    rig = await town.call(town.store.rig_remove, name)
+    shutil.rmtree(town.rig_dir(name), ignore_errors=True)
+    return rig

@@ -1,0 +1,52 @@
+"""Handshake, liveness and shutdown."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from gastown import __version__
+from gastown.daemon.context import Ctx
+from gastown.daemon.rpc import rpc
+from gastown.protocol import PROTOCOL_VERSION, ErrorCode, Method, RpcError
+
+
+@rpc(Method.HELLO, town=False)
+async def hello(ctx: Ctx, *, protocol: int, client: str = "", actor: str | None = None) -> dict[str, Any]:
+    if protocol != PROTOCOL_VERSION:
+        raise RpcError(
+            ErrorCode.VERSION_MISMATCH,
+            f"client speaks protocol {protocol}, daemon speaks {PROTOCOL_VERSION}: restart the daemon "
+            "('gt daemon stop', then run gt again)",
+        )
+    ctx.conn.hello = True
+    ctx.conn.actor = actor
+    return {"protocol": PROTOCOL_VERSION, "version": __version__, "pid": os.getpid()}
+
+
+@rpc(Method.PING, town=False)
+async def ping(ctx: Ctx) -> str:
+    return "pong"
+
+
+@rpc(Method.STATUS, town=False)
+async def status(ctx: Ctx) -> dict[str, Any]:
+    d = ctx.daemon
+    return {
+        "id": "daemon",
+        "status": "running",
+        "pid": os.getpid(),
+        "version": __version__,
+        "protocol": PROTOCOL_VERSION,
+        "uptime_s": round(time.monotonic() - d.started, 3),
+        "socket": str(d.socket_path),
+        "towns_open": sorted(d.towns.open),
+        "connections": len(d.connections),
+    }
+
+
+@rpc(Method.SHUTDOWN, town=False)
+async def shutdown(ctx: Ctx) -> dict[str, Any]:
+    ctx.daemon.request_stop()
+    return {"stopping": True, "pid": os.getpid()}

@@ -1,0 +1,69 @@
+"""Towns and their settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gastown.daemon import config
+from gastown.daemon.context import Ctx
+from gastown.daemon.rpc import rpc
+from gastown.daemon.towns import Town
+from gastown.protocol import ErrorCode, Method, RpcError
+
+
+@rpc(Method.TOWN_CREATE, town=False)
+async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str = "local",
+                 agent: str | None = None) -> dict[str, Any]:
+    town = ctx.daemon.towns.create(name, prefix=prefix, runtime=runtime, agent=agent)
+    return town.info()
+
+
+@rpc(Method.TOWN_LIST, town=False)
+async def list_(ctx: Ctx) -> list[dict[str, Any]]:
+    return [ctx.daemon.towns.get(n).info() for n in ctx.daemon.towns.names()]
+
+
+@rpc(Method.TOWN_SHOW)
+async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
+    info = town.info()
+    info["rigs"] = [r["name"] for r in await town.call(town.store.rig_list)]
+    info["beads"] = await town.call(town.store.counts)
+    return info
+
+
+@rpc(Method.TOWN_DELETE, town=False)
+async def delete(ctx: Ctx, *, name: str) -> dict[str, Any]:
+    await ctx.daemon.hub.close_town(name)
+    return ctx.daemon.towns.delete(name)
+
+
+@rpc(Method.CONFIG_GET)
+async def config_get(ctx: Ctx, town: Town, *, key: str | None = None, rig: str | None = None) -> list[dict[str, Any]]:
+    if rig is not None:
+        await town.call(town.store.rig_get, rig)
+    keys = [key] if key else sorted(config.SETTINGS)
+    out = []
+    for k in keys:
+        value, source = town.config(k, rig)
+        if k == "agent.api_key" and value and not key:
+            value = "********"
+        out.append({"key": k, "value": value, "source": source, "help": config.SETTINGS[k].help})
+    return out
+
+
+@rpc(Method.CONFIG_SET)
+async def config_set(ctx: Ctx, town: Town, *, key: str, value: str | None = None, rig: str | None = None,
+                     unset: bool = False) -> dict[str, Any]:
+    config.check_key(key, rig=rig is not None)
+    if rig is not None:
+        await town.call(town.store.rig_get, rig)
+    if unset:
+        parsed = None
+    elif value is None:
+        raise RpcError(ErrorCode.INVALID_PARAMS, "config.set needs a value (or unset)")
+    else:
+        parsed = config.check_type(key, config.parse_value(value))
+    path = town.rig_dir(rig) / "config.toml" if rig else town.config_path
+    await town.call(config.set_dotted, path, key, parsed)
+    effective, source = town.config(key, rig)
+    return {"key": key, "value": effective, "source": source}

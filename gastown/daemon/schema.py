@@ -1,0 +1,152 @@
+"""The town store's schema, as ordered migrations keyed by `PRAGMA user_version`.
+
+Each step runs inside one transaction. A file whose version is newer than the code is
+refused rather than guessed at. CHECK constraints are built from the enums in
+`gastown.model`, so the database and the code cannot disagree about a status name.
+"""
+
+from __future__ import annotations
+
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, Severity, values
+
+APPLICATION_ID = 0x67746F77  # "gtow"
+
+
+def _in(enum_cls: type) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values(enum_cls)) + ")"
+
+
+V1 = f"""
+CREATE TABLE rigs (
+    name            TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 40),
+    source          TEXT NOT NULL,
+    default_branch  TEXT NOT NULL,
+    repo_path       TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE beads (
+    id              TEXT PRIMARY KEY,
+    type            TEXT NOT NULL CHECK (type IN {_in(BeadType)}),
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN {_in(BeadStatus)}),
+    title           TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 500),
+    body            TEXT NOT NULL DEFAULT '',
+    rig             TEXT,
+    parent          TEXT REFERENCES beads(id) ON DELETE SET NULL,
+    assignee        TEXT,
+    priority        INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+    metadata        TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(metadata)),
+    created_by      TEXT,
+    requested_by    TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    closed_at       TEXT,
+    close_reason    TEXT,
+    failure_reason  TEXT CHECK (failure_reason IS NULL OR json_valid(failure_reason)),
+    dispatch_attempts INTEGER NOT NULL DEFAULT 0,
+    last_dispatch_at  TEXT,
+    CHECK ((closed_at IS NOT NULL) = (status IN ('closed', 'failed')))
+) STRICT;
+CREATE INDEX beads_ready ON beads(type, status, priority, created_at);
+CREATE INDEX beads_parent ON beads(parent) WHERE parent IS NOT NULL;
+CREATE INDEX beads_rig_status ON beads(rig, status);
+CREATE INDEX beads_assignee ON beads(assignee) WHERE assignee IS NOT NULL;
+
+CREATE TABLE bead_labels (
+    bead_id TEXT NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    label   TEXT NOT NULL CHECK (length(label) BETWEEN 1 AND 100),
+    PRIMARY KEY (bead_id, label)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bead_labels_label ON bead_labels(label, bead_id);
+
+CREATE TABLE bead_dependencies (
+    bead_id     TEXT NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    depends_on  TEXT NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    type        TEXT NOT NULL CHECK (type IN {_in(DepType)}),
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (bead_id, depends_on),
+    CHECK (bead_id != depends_on)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bead_dependencies_target ON bead_dependencies(depends_on, type, bead_id);
+
+CREATE TABLE bead_events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    bead_id     TEXT,
+    event_type  TEXT NOT NULL,
+    actor       TEXT,
+    old_value   TEXT,
+    new_value   TEXT,
+    metadata    TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(metadata)),
+    created_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX bead_events_bead ON bead_events(bead_id, seq);
+
+CREATE TABLE town_events (
+    event_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_type   TEXT NOT NULL,
+    agent_id     TEXT,
+    bead_id      TEXT,
+    payload      TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(payload)),
+    created_at   TEXT NOT NULL,
+    processed_at TEXT
+) STRICT;
+CREATE INDEX town_events_pending ON town_events(event_id) WHERE processed_at IS NULL;
+
+CREATE TABLE agents (
+    bead_id         TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
+    name            TEXT NOT NULL UNIQUE,
+    role            TEXT NOT NULL CHECK (role IN {_in(Role)}),
+    rig             TEXT,
+    adapter         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'idle' CHECK (status IN {_in(AgentStatus)}),
+    hook_bead_id    TEXT REFERENCES beads(id) ON DELETE SET NULL,
+    worktree        TEXT,
+    branch          TEXT,
+    session_id      TEXT,
+    token_hash      TEXT,
+    status_message  TEXT,
+    status_at       TEXT,
+    last_activity_at TEXT,
+    restarts        TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(restarts)),
+    tokens_in       INTEGER NOT NULL DEFAULT 0,
+    tokens_out      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX agents_hook ON agents(hook_bead_id) WHERE hook_bead_id IS NOT NULL;
+
+CREATE TABLE merge_requests (
+    bead_id        TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
+    source_bead_id TEXT NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
+    rig            TEXT NOT NULL,
+    branch         TEXT NOT NULL,
+    target_branch  TEXT NOT NULL,
+    head_sha       TEXT NOT NULL,
+    merge_commit   TEXT,
+    pr_url         TEXT,
+    retry_count    INTEGER NOT NULL DEFAULT 0,
+    gates          TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(gates))
+) STRICT;
+CREATE INDEX merge_requests_source ON merge_requests(source_bead_id);
+
+CREATE TABLE convoys (
+    bead_id      TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
+    staged       INTEGER NOT NULL DEFAULT 0 CHECK (staged IN (0, 1)),
+    merge_mode   TEXT NOT NULL DEFAULT 'review-and-merge',
+    total_beads  INTEGER NOT NULL DEFAULT 0,
+    closed_beads INTEGER NOT NULL DEFAULT 0,
+    landed_at    TEXT
+) STRICT;
+
+CREATE TABLE escalations (
+    bead_id            TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
+    severity           TEXT NOT NULL CHECK (severity IN {_in(Severity)}),
+    category           TEXT,
+    acknowledged       INTEGER NOT NULL DEFAULT 0 CHECK (acknowledged IN (0, 1)),
+    reescalation_count INTEGER NOT NULL DEFAULT 0,
+    acknowledged_at    TEXT
+) STRICT;
+"""
+
+MIGRATIONS: list[str] = [V1]
+"""MIGRATIONS[i] takes the file from user_version i to i + 1. Append; never edit."""
+
+LATEST = len(MIGRATIONS)

@@ -1,0 +1,188 @@
+"""The daemon: one asyncio process serving JSON-RPC on a Unix socket.
+
+Single instance (flock on a lock file); the socket is 0600 in a 0700 directory and is
+installed atomically (bound under a temporary name, chmod, renamed into place), so a
+client never sees a half-made socket and a stale one is simply replaced. Every
+connection must say `system.hello` first and come from our own uid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+from gastown import paths
+from gastown.daemon import api  # noqa: F401  (registers the handlers)
+from gastown.daemon.context import Ctx
+from gastown.daemon.hub import Hub
+from gastown.daemon.rpc import REGISTRY, check_params
+from gastown.daemon.towns import Towns
+from gastown.protocol import (
+    MAX_FRAME, ErrorCode, Method, RpcError, decode_request, encode, error_response, response,
+)
+
+log = logging.getLogger("gastown.daemon")
+
+
+class Connection:
+    """One client connection; writes are serialised because event pushes interleave."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.hello = False
+        self.actor: str | None = None
+        self.write_lock = asyncio.Lock()
+        self.closed = False
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        try:
+            data = encode(frame)
+        except RpcError as exc:
+            data = encode(error_response(frame.get("id"), exc))
+        async with self.write_lock:
+            if self.closed:
+                return
+            self.writer.write(data)
+            await self.writer.drain()
+
+
+def peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+class Daemon:
+    def __init__(self, socket_path: Path | None = None) -> None:
+        self.socket_path = socket_path or paths.socket_path()
+        self.towns = Towns()
+        self.hub = Hub()
+        self.connections: set[Connection] = set()
+        self.started = time.monotonic()
+        self._stop = asyncio.Event()
+        self._socket_ino: int | None = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        server = await self._listen()
+        log.info("listening on %s (pid %d)", self.socket_path, os.getpid())
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("shutting down")
+            server.close()
+            for conn in list(self.connections):
+                conn.closed = True
+                conn.writer.close()
+            await self.hub.close()
+            self.towns.close_all()
+            self._remove_socket()
+            log.info("stopped")
+
+    async def _listen(self) -> asyncio.AbstractServer:
+        tmp = self.socket_path.with_name(f".{self.socket_path.name}.{os.getpid()}")
+        server = await asyncio.start_unix_server(self._serve, path=str(tmp), limit=MAX_FRAME)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.socket_path)
+        self._socket_ino = self.socket_path.stat().st_ino
+        return server
+
+    def _remove_socket(self) -> None:
+        try:
+            if self.socket_path.stat().st_ino == self._socket_ino:
+                self.socket_path.unlink()
+        except FileNotFoundError:
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(reader, writer)
+        uid = peer_uid(writer)
+        if uid is not None and uid != os.getuid():
+            await conn.send(error_response(None, RpcError(ErrorCode.FORBIDDEN, f"uid {uid} may not use this daemon")))
+            writer.close()
+            return
+        self.connections.add(conn)
+        try:
+            await self._loop(conn)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            conn.closed = True
+            self.connections.discard(conn)
+            self.hub.drop(conn)
+            writer.close()
+
+    async def _loop(self, conn: Connection) -> None:
+        while not conn.closed:
+            try:
+                line = await conn.reader.readline()
+            except ValueError:  # the frame exceeded MAX_FRAME; the stream cannot be resynchronised
+                err = RpcError(ErrorCode.FRAME_TOO_LARGE, f"frame exceeds the {MAX_FRAME}-byte limit")
+                await conn.send(error_response(None, err))
+                return
+            if not line:
+                return
+            if not line.strip():
+                continue
+            await conn.send(await self.handle(conn, line))
+
+    async def handle(self, conn: Connection, line: bytes) -> dict[str, Any]:
+        req_id: Any = None
+        try:
+            req_id, name, params = decode_request(line)
+            method = REGISTRY.get(name)
+            if method is None:
+                raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"unknown method '{name}'")
+            if not conn.hello and name != Method.HELLO:
+                raise RpcError(ErrorCode.INVALID_REQUEST, f"say {Method.HELLO} first")
+            params = check_params(method, params)
+            ctx = Ctx(daemon=self, conn=conn)
+            if method.town:
+                town = self.towns.resolve(params.pop("town", None))
+                result = await method.fn(ctx, town, **params)
+                self.hub.poke(town)
+            else:
+                result = await method.fn(ctx, **params)
+            return response(req_id, result)
+        except RpcError as exc:
+            if req_id is None and isinstance(exc.data, dict):
+                req_id = exc.data.get("id")
+            return error_response(req_id, exc)
+        except Exception as exc:  # a bug must not take the daemon down
+            log.exception("internal error in %r", line[:200])
+            return error_response(req_id, RpcError(ErrorCode.INTERNAL, f"internal error: {exc}"))
+
+
+def acquire_lock() -> int:
+    """Take the single-instance lock or raise RpcError naming the running daemon."""
+    run = paths.runtime_dir()
+    run.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(run, 0o700)
+    fd = os.open(paths.lock_path(), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        try:
+            pid = paths.pid_path().read_text().strip()
+        except OSError:
+            pid = "?"
+        raise RpcError(ErrorCode.ALREADY_EXISTS, f"a daemon is already running (pid {pid})") from None
+    paths.pid_path().write_text(f"{os.getpid()}\n")
+    return fd

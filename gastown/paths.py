@@ -1,0 +1,62 @@
+"""Where everything lives on disk: one root (`GT_HOME`) and a runtime dir for sockets.
+
+Stdlib only: the agents' tool path imports this. The default root follows the XDG
+data-dir convention (what platformdirs answers on Linux) without importing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+SUN_PATH_MAX = 107  # bytes a Unix socket path may have (sun_path)
+
+
+def home() -> Path:
+    """The state root: `GT_HOME`, else `$XDG_DATA_HOME/gastown`, else `~/.local/share/gastown`."""
+    env = os.environ.get("GT_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(xdg) / "gastown"
+
+
+def runtime_dir() -> Path:
+    """The 0700 directory holding the admin socket, the lock and the pid file.
+
+    `GT_RUNTIME_DIR` overrides. By default it is `GT_HOME/run`, unless that path is too
+    long for a Unix socket, then a short per-root directory under /tmp.
+    """
+    env = os.environ.get("GT_RUNTIME_DIR")
+    if env:
+        return Path(env)
+    candidate = home() / "run"
+    if len(str(candidate / "gt.sock").encode()) <= SUN_PATH_MAX - 10:
+        return candidate
+    digest = hashlib.sha256(str(home()).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"gt-{os.getuid()}-{digest}"
+
+
+def socket_path() -> Path:
+    return runtime_dir() / "gt.sock"
+
+
+def lock_path() -> Path:
+    return runtime_dir() / "daemon.lock"
+
+
+def pid_path() -> Path:
+    return runtime_dir() / "daemon.pid"
+
+
+def log_path() -> Path:
+    return home() / "logs" / "daemon.log"
+
+
+def towns_dir() -> Path:
+    return home() / "towns"
+
+
+def town_dir(name: str) -> Path:
+    return towns_dir() / name

@@ -1,0 +1,176 @@
+"""The wire contract between `gt`, the TUI, agents and the daemon.
+
+JSON-RPC 2.0, one JSON object per line (newline-delimited frames), no batches.
+This module is the single source of method names, frame limits and error codes.
+It is stdlib only and imports nothing from gastown, so every client (including the
+agents' fast tool path) can load it in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+PROTOCOL_VERSION = 1
+"""Bumped only for incompatible changes; additive changes keep the version."""
+
+MAX_FRAME = 1 << 20
+"""Largest frame (bytes, newline included) either side accepts."""
+
+
+class Method:
+    """Every RPC method name, `noun.verb`."""
+
+    HELLO = "system.hello"
+    PING = "system.ping"
+    SHUTDOWN = "system.shutdown"
+    STATUS = "system.status"
+
+    TOWN_CREATE = "town.create"
+    TOWN_LIST = "town.list"
+    TOWN_SHOW = "town.show"
+    TOWN_DELETE = "town.delete"
+
+    CONFIG_GET = "config.get"
+    CONFIG_SET = "config.set"
+
+    RIG_ADD = "rig.add"
+    RIG_LIST = "rig.list"
+    RIG_SHOW = "rig.show"
+    RIG_REMOVE = "rig.remove"
+
+    BEAD_CREATE = "bead.create"
+    BEAD_LIST = "bead.list"
+    BEAD_SHOW = "bead.show"
+    BEAD_UPDATE = "bead.update"
+    BEAD_CLOSE = "bead.close"
+    BEAD_REOPEN = "bead.reopen"
+    BEAD_EVENTS = "bead.events"
+    DEP_ADD = "bead.dep_add"
+    DEP_REMOVE = "bead.dep_remove"
+    READY = "bead.ready"
+
+    EVENTS_SUBSCRIBE = "events.subscribe"
+    EVENTS_UNSUBSCRIBE = "events.unsubscribe"
+
+    @classmethod
+    def all(cls) -> frozenset[str]:
+        return frozenset(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))
+
+
+NOTIFY_EVENT = "event"
+"""Method name of the notifications a subscribed connection receives."""
+
+
+class ErrorCode(enum.IntEnum):
+    """JSON-RPC standard codes plus the application's own."""
+
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL = -32603
+    # application codes
+    NOT_FOUND = 1001
+    ALREADY_EXISTS = 1002
+    CONFLICT = 1003  # e.g. a dependency cycle, a status change that is not allowed
+    INVALID_STATE = 1004
+    VERSION_MISMATCH = 1005
+    FORBIDDEN = 1006
+    FRAME_TOO_LARGE = 1007
+    EXTERNAL = 1008  # git, a container engine or an agent CLI failed or is missing
+    UNAVAILABLE = 1009  # the daemon cannot be reached or started
+
+
+EXIT_CODES: dict[int, int] = {
+    ErrorCode.INTERNAL: 1,
+    ErrorCode.PARSE_ERROR: 2,
+    ErrorCode.INVALID_REQUEST: 2,
+    ErrorCode.METHOD_NOT_FOUND: 2,
+    ErrorCode.INVALID_PARAMS: 2,
+    ErrorCode.FRAME_TOO_LARGE: 2,
+    ErrorCode.NOT_FOUND: 3,
+    ErrorCode.ALREADY_EXISTS: 4,
+    ErrorCode.CONFLICT: 4,
+    ErrorCode.INVALID_STATE: 5,
+    ErrorCode.VERSION_MISMATCH: 6,
+    ErrorCode.UNAVAILABLE: 7,
+    ErrorCode.FORBIDDEN: 8,
+    ErrorCode.EXTERNAL: 9,
+}
+"""One table from error code to the CLI's exit status (2 is also a usage error)."""
+
+
+def exit_code(code: int) -> int:
+    return EXIT_CODES.get(code, 1)
+
+
+class RpcError(Exception):
+    """An error that travels over the wire as a JSON-RPC error object."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = int(code)
+        self.message = message
+        self.data = data
+
+    def to_wire(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            err["data"] = self.data
+        return err
+
+    @classmethod
+    def from_wire(cls, err: dict[str, Any]) -> "RpcError":
+        return cls(int(err.get("code", ErrorCode.INTERNAL)), str(err.get("message", "error")), err.get("data"))
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """One frame: compact JSON plus newline. Raises RpcError if it exceeds MAX_FRAME."""
+    data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    if len(data) > MAX_FRAME:
+        raise RpcError(ErrorCode.FRAME_TOO_LARGE, f"frame of {len(data)} bytes exceeds the {MAX_FRAME}-byte limit")
+    return data
+
+
+def request(req_id: int, method: str, params: dict[str, Any] | None = None) -> bytes:
+    return encode({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params or {}})
+
+
+def response(req_id: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "result": result}
+
+
+def error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "error": err.to_wire()}
+
+
+def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": params}
+
+
+def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
+    """Parse and validate one request frame; returns (id, method, params).
+
+    Raises RpcError with the request id in `data` where one could be read, so the
+    server can answer the right request.
+    """
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RpcError(ErrorCode.PARSE_ERROR, f"malformed JSON frame: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RpcError(ErrorCode.INVALID_REQUEST, "a frame must be a JSON object (batches are not supported)")
+    req_id = obj.get("id")
+    if obj.get("jsonrpc") != "2.0":
+        raise RpcError(ErrorCode.INVALID_REQUEST, 'missing "jsonrpc": "2.0"', {"id": req_id})
+    method = obj.get("method")
+    if not isinstance(method, str) or not method:
+        raise RpcError(ErrorCode.INVALID_REQUEST, '"method" must be a non-empty string', {"id": req_id})
+    params = obj.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RpcError(ErrorCode.INVALID_PARAMS, '"params" must be an object', {"id": req_id})
+    return req_id, method, params
