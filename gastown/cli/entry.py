@@ -59,3 +59,5 @@ def main() -> None:
     from gastown.cli.app import run
 
     run()
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m gastown.cli` runs `gt`."""
+
+from gastown.cli.entry import main
+
+main()

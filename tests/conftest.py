@@ -1,0 +1,99 @@
+"""Test isolation: every test gets its own GT_HOME (short path, so sockets fit sun_path)
+and its own git identity; `daemon` starts a real daemon process and stops it by its pid."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from gastown import paths
+from gastown.client import Client
+
+REPO = Path(__file__).resolve().parent.parent
+GT = [sys.executable, "-m", "gastown.cli.entry"]
+
+
+@pytest.fixture(autouse=True)
+def gt_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = Path(tempfile.mkdtemp(prefix="gt-"))
+    monkeypatch.setenv("GT_HOME", str(home))
+    monkeypatch.delenv("GT_TOWN", raising=False)
+    monkeypatch.delenv("GT_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    gitconfig = home / "gitconfig"
+    gitconfig.write_text("[user]\n\tname = Test Human\n\temail = human@example.com\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    yield home
+    _stop_daemon_of(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _stop_daemon_of(home: Path) -> None:
+    """Stop a daemon a test left running under this GT_HOME (pid from its own pid file)."""
+    pid_file = paths.pid_path()
+    if not pid_file.exists():
+        return
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.05)
+    except (ValueError, ProcessLookupError, FileNotFoundError):
+        pass
+
+
+class DaemonProc:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "gastown.daemon"], start_new_session=True)
+        deadline = time.monotonic() + 15
+        while not paths.socket_path().exists():
+            assert self.proc.poll() is None, "daemon exited during start"
+            assert time.monotonic() < deadline, "daemon did not start"
+            time.sleep(0.02)
+
+    def client(self, **kw: object) -> Client:
+        return Client(autostart=False, **kw)  # type: ignore[arg-type]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)
+
+
+@pytest.fixture
+def daemon(gt_home: Path) -> Iterator[DaemonProc]:
+    d = DaemonProc()
+    yield d
+    d.stop()
+
+
+def run_gt(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+           check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real `gt` as a process."""
+    proc = subprocess.run([*GT, *args], capture_output=True, text=True, input=input, timeout=120,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"gt {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
+    """A real git repository with one commit on main."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    for name, text in (files or {"README.md": "# sample\n"}).items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-qm", "initial"], check=True)
+    return path
