@@ -1,0 +1,5 @@
+import arith
+
+
+def test_add() -> None:
+    assert arith.add(2, 3) == 5
