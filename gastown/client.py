@@ -67,14 +67,23 @@ def _connectable(path: Path) -> bool:
 
 class Client:
     def __init__(self, sock_path: Path | None = None, *, autostart: bool = True,
-                 timeout: float | None = 600.0, town: str | None = None) -> None:
+                 timeout: float | None = 600.0, town: str | None = None, token: str | None = None) -> None:
+        """With an agent token (argument or GT_AGENT_TOKEN) it talks to the town's agent
+        socket (GT_AGENT_SOCKET) as that agent, and never starts a daemon."""
+        token = token or os.environ.get("GT_AGENT_TOKEN") or None
+        if token and sock_path is None:
+            agent_sock = os.environ.get("GT_AGENT_SOCKET")
+            if not agent_sock:
+                raise RpcError(ErrorCode.UNAVAILABLE, "GT_AGENT_TOKEN is set but GT_AGENT_SOCKET is not")
+            sock_path, autostart = Path(agent_sock), False
         self.path = sock_path or paths.socket_path()
         self.town = town if town is not None else (os.environ.get("GT_TOWN") or None)
         self.sock = self._connect(autostart, timeout)
         self.buf = b""
         self.next_id = 0
         self.pending_events: list[dict[str, Any]] = []
-        self.server = self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), _town=False)
+        self.server = self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), token=token,
+                                _town=False)
 
     def _connect(self, autostart: bool, timeout: float | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,7 +92,7 @@ class Client:
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
             if not autostart:
-                raise RpcError(ErrorCode.UNAVAILABLE, "the daemon is not running (start it with 'gt daemon start')") from None
+                raise RpcError(ErrorCode.UNAVAILABLE, f"the daemon is not running ({self.path} does not answer)") from None
             start_daemon()
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(str(self.path))

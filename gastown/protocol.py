@@ -51,6 +51,21 @@ class Method:
     DEP_REMOVE = "bead.dep_remove"
     READY = "bead.ready"
 
+    SLING = "work.sling"
+    MQ_LIST = "mq.list"
+
+    AGENT_LIST = "agent.list"
+    AGENT_SHOW = "agent.show"
+    AGENT_LOGS = "agent.logs"
+    AGENT_STOP = "agent.stop"
+    AGENT_RESET = "agent.reset"
+
+    # agent tools: only on a town's agent socket, with the agent's token
+    TOOL_PRIME = "tool.prime"
+    TOOL_DONE = "tool.done"
+    TOOL_STATUS = "tool.status"
+    TOOL_ESCALATE = "tool.escalate"
+
     EVENTS_SUBSCRIBE = "events.subscribe"
     EVENTS_UNSUBSCRIBE = "events.unsubscribe"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gastown import __version__
-from gastown.cli import bead, config, daemon, rig, town
+from gastown.cli import agent, bead, config, daemon, rig, town, tools, work
 
 app = typer.Typer(
     name="gt",
@@ -20,7 +20,29 @@ app.add_typer(town.app, name="town")
 app.add_typer(config.app, name="config")
 app.add_typer(rig.app, name="rig")
 app.add_typer(bead.app, name="bead")
+app.add_typer(agent.app, name="agent")
+app.add_typer(work.mq, name="mq")
 app.command("ready")(bead.ready)
+app.command("sling")(work.sling)
+
+_TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
+
+
+def _tool(name: str, doc: str) -> None:
+    """Agent tools are served by the stdlib fast path (gastown.cli.tools); these entries
+    only list them in `gt --help` and route there if reached."""
+
+    def cmd(ctx: typer.Context) -> None:
+        raise typer.Exit(tools.run(name, list(ctx.args)))
+
+    cmd.__doc__ = doc
+    app.command(name, **_TOOL)(cmd)  # type: ignore[arg-type]
+
+
+_tool("prime", "Agent tool: print your identity, hooked bead and instructions.")
+_tool("done", "Agent tool: hand your committed branch to the merge queue.")
+_tool("status", "Agent tool: tell the humans what you are doing.")
+_tool("escalate", "Agent tool: ask for help when you are stuck.")
 
 
 def _version(value: bool) -> None:

@@ -51,6 +51,10 @@ FAST = {("bead", "show"): _fast_bead_show}
 
 def main() -> None:
     args = sys.argv[1:]
+    if args and args[0] in ("prime", "done", "status", "escalate"):
+        from gastown.cli.tools import run as run_tool
+
+        sys.exit(run_tool(args[0], args[1:]))
     handler = FAST.get(tuple(args[:2]))  # type: ignore[arg-type]
     if handler is not None:
         code = handler(args[2:])

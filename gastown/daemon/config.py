@@ -35,6 +35,7 @@ SETTINGS: dict[str, Setting] = {
     "agent.instructions": Setting("", "extra instructions appended to every agent prompt"),
     "rig.max_polecats": Setting(4, "most polecats working at once on a rig"),
     "dispatch.max_attempts": Setting(5, "dispatch attempts per bead before it fails"),
+    "dispatch.backoff_scale": Setting(1.0, "multiplier of the retry backoff ladder (30 s, 1 min, 2 min, 5 min, 10 min)"),
     "refinery.gates": Setting([], "quality gate commands run before a merge"),
     "refinery.merge_mode": Setting("merge", "merge, rebase or squash"),
     "refinery.strategy": Setting("direct", "direct or pr"),
@@ -75,6 +76,8 @@ def check_type(key: str, value: Any) -> Any:
     default = SETTINGS[key].default
     if isinstance(default, bool):
         ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     elif isinstance(default, list):

@@ -797,3 +797,47 @@ def diff(repo: Path | str, base: str, head: str) -> str:
         _resolve(repo),
         what="git diff",
     ).stdout
+
+
+def switch_worktree(path: Path | str, branch: str, base: str) -> None:
+    """Move a polecat's (clean) worktree to `branch`, creating it from `base` if new.
+
+    Refuses a dirty worktree: switching would carry or clash with uncommitted work.
+    """
+    path_p = _resolve(path)
+    _check_branch_name(branch)
+    dirty = _dirty_files(path_p)
+    if dirty:
+        raise UnsafeWorktreeError(
+            f"worktree {path_p} holds {len(dirty)} uncommitted file(s) ({', '.join(dirty[:3])}); not switching",
+            "", -1)
+    if branch_exists(path_p, branch):
+        _run(["switch", "--", branch], path_p, what="git switch")
+    else:
+        _check_rev(base, "base")
+        _run(["switch", "--no-track", "-c", branch, base], path_p, what="git switch")
+
+
+TRAILER_HOOK = """#!/bin/sh
+# Installed by gastown: agent commits carry the bead and the human who asked for it.
+[ -n "$GT_BEAD_ID" ] || exit 0
+git interpret-trailers --in-place --if-exists addIfDifferent --trailer "Bead-ID: $GT_BEAD_ID" "$1"
+if [ -n "$GT_REQUESTED_BY" ]; then
+  git interpret-trailers --in-place --if-exists addIfDifferent --trailer "Requested-by: $GT_REQUESTED_BY" "$1"
+fi
+exit 0
+"""
+
+
+def install_trailer_hook(repo: Path | str) -> None:
+    """A commit-msg hook in the rig clone (shared by its worktrees) adding the trailers,
+    so commits made by any agent CLI's own `git commit` carry them."""
+    hooks = Path(_git_out(["rev-parse", "--git-common-dir"], _resolve(repo)))
+    if not hooks.is_absolute():
+        hooks = _resolve(repo) / hooks
+    hook = hooks / "hooks" / "commit-msg"
+    if hook.exists() and hook.read_text() == TRAILER_HOOK:
+        return
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(TRAILER_HOOK)
+    hook.chmod(0o755)

@@ -107,10 +107,17 @@ CREATE TABLE agents (
     status_message  TEXT,
     status_at       TEXT,
     last_activity_at TEXT,
+    last_bead_id    TEXT,
+    turn_dir        TEXT,
+    turn_started_at TEXT,
+    turn_ended_at   TEXT,
+    turns           INTEGER NOT NULL DEFAULT 0,
     restarts        TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(restarts)),
     tokens_in       INTEGER NOT NULL DEFAULT 0,
-    tokens_out      INTEGER NOT NULL DEFAULT 0
+    tokens_out      INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL
 ) STRICT;
+CREATE INDEX agents_rig ON agents(rig, role, status);
 CREATE UNIQUE INDEX agents_hook ON agents(hook_bead_id) WHERE hook_bead_id IS NOT NULL;
 
 CREATE TABLE merge_requests (

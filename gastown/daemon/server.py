@@ -22,9 +22,12 @@ from typing import Any
 from gastown import paths
 from gastown.daemon import api  # noqa: F401  (registers the handlers)
 from gastown.daemon.context import Ctx
+from gastown.daemon.api.agent import ROLE_METHODS
 from gastown.daemon.hub import Hub
+from gastown.daemon.loop import TownLoop
+from gastown.daemon.turns import agent_socket
 from gastown.daemon.rpc import REGISTRY, check_params
-from gastown.daemon.towns import Towns
+from gastown.daemon.towns import Town, Towns
 from gastown.protocol import (
     MAX_FRAME, ErrorCode, Method, RpcError, decode_request, encode, error_response, response,
 )
@@ -40,6 +43,9 @@ class Connection:
         self.writer = writer
         self.hello = False
         self.actor: str | None = None
+        self.agent_town: str | None = None  # set on a town's agent socket
+        self.agent: str | None = None  # the agent the token named
+        self.role: str | None = None
         self.write_lock = asyncio.Lock()
         self.closed = False
 
@@ -69,6 +75,8 @@ class Daemon:
         self.towns = Towns()
         self.hub = Hub()
         self.connections: set[Connection] = set()
+        self.loops: dict[str, TownLoop] = {}
+        self.agent_servers: dict[str, asyncio.AbstractServer] = {}
         self.started = time.monotonic()
         self._stop = asyncio.Event()
         self._socket_ino: int | None = None
@@ -82,11 +90,18 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         server = await self._listen()
         log.info("listening on %s (pid %d)", self.socket_path, os.getpid())
+        for name in self.towns.names():
+            try:
+                await self.open_town(name)
+            except Exception:
+                log.exception("could not open town %s", name)
         try:
             await self._stop.wait()
         finally:
             log.info("shutting down")
             server.close()
+            for name in list(self.loops):
+                await self.close_town(name)
             for conn in list(self.connections):
                 conn.closed = True
                 conn.writer.close()
@@ -94,6 +109,37 @@ class Daemon:
             self.towns.close_all()
             self._remove_socket()
             log.info("stopped")
+
+    async def open_town(self, name: str) -> None:
+        """Start a town's alarm loop and its agent socket (also re-adopts running turns)."""
+        town = self.towns.get(name)
+        if name in self.loops:
+            return
+        path = agent_socket(name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        server = await asyncio.start_unix_server(
+            lambda r, w: self._serve(r, w, agent_town=name), path=str(tmp), limit=MAX_FRAME)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        self.agent_servers[name] = server
+        loop = TownLoop(town, self.hub)
+        self.loops[name] = loop
+        loop.start()
+
+    async def close_town(self, name: str) -> None:
+        loop = self.loops.pop(name, None)
+        if loop is not None:
+            await loop.stop()
+        server = self.agent_servers.pop(name, None)
+        if server is not None:
+            server.close()
+            agent_socket(name).unlink(missing_ok=True)
+
+    def wake(self, town: Town) -> None:
+        loop = self.loops.get(town.name)
+        if loop is not None:
+            loop.wake()
 
     async def _listen(self) -> asyncio.AbstractServer:
         tmp = self.socket_path.with_name(f".{self.socket_path.name}.{os.getpid()}")
@@ -110,10 +156,12 @@ class Daemon:
         except FileNotFoundError:
             pass
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     agent_town: str | None = None) -> None:
         conn = Connection(reader, writer)
+        conn.agent_town = agent_town
         uid = peer_uid(writer)
-        if uid is not None and uid != os.getuid():
+        if agent_town is None and uid is not None and uid != os.getuid():
             await conn.send(error_response(None, RpcError(ErrorCode.FORBIDDEN, f"uid {uid} may not use this daemon")))
             writer.close()
             return
@@ -151,10 +199,14 @@ class Daemon:
                 raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"unknown method '{name}'")
             if not conn.hello and name != Method.HELLO:
                 raise RpcError(ErrorCode.INVALID_REQUEST, f"say {Method.HELLO} first")
+            if conn.agent_town is not None and conn.hello and name not in ROLE_METHODS.get(conn.role or "", ()):
+                raise RpcError(ErrorCode.FORBIDDEN, f"a {conn.role} may not call {name}")
             params = check_params(method, params)
             ctx = Ctx(daemon=self, conn=conn)
             if method.town:
-                town = self.towns.resolve(params.pop("town", None))
+                town_name = conn.agent_town if conn.agent_town is not None else params.get("town")
+                params.pop("town", None)
+                town = self.towns.resolve(town_name)
                 result = await method.fn(ctx, town, **params)
                 self.hub.poke(town)
             else:

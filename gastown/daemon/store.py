@@ -28,7 +28,7 @@ Row = dict[str, Any]
 
 BEAD_COLUMNS = (
     "id, type, status, title, body, rig, parent, assignee, priority, metadata, created_by, "
-    "requested_by, created_at, updated_at, closed_at, close_reason, failure_reason, dispatch_attempts"
+    "requested_by, created_at, updated_at, closed_at, close_reason, failure_reason, dispatch_attempts, last_dispatch_at"
 )
 _LABELS = "(SELECT json_group_array(label) FROM bead_labels l WHERE l.bead_id = beads.id) AS labels"
 
@@ -340,7 +340,9 @@ class TownStore:
         now = self.now()
         closed_at = now if new.terminal else None
         close_reason = reason if new.terminal else None
-        failure_json = json.dumps(failure) if new == BeadStatus.FAILED and failure else (
+        # a given failure is recorded whatever the new status (an open bead carries the reason
+        # its last attempt failed to the next polecat); an explicit reopen clears it
+        failure_json = json.dumps(failure) if failure else (
             None if reopen else (json.dumps(bead["failure_reason"]) if bead["failure_reason"] else None))
         self.conn.execute(
             "UPDATE beads SET status = ?, updated_at = ?, closed_at = ?, close_reason = ?, failure_reason = ? "

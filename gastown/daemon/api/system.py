@@ -13,15 +13,19 @@ from gastown.protocol import PROTOCOL_VERSION, ErrorCode, Method, RpcError
 
 
 @rpc(Method.HELLO, town=False)
-async def hello(ctx: Ctx, *, protocol: int, client: str = "", actor: str | None = None) -> dict[str, Any]:
+async def hello(ctx: Ctx, *, protocol: int, client: str = "", actor: str | None = None,
+                token: str | None = None) -> dict[str, Any]:
     if protocol != PROTOCOL_VERSION:
         raise RpcError(
             ErrorCode.VERSION_MISMATCH,
             f"client speaks protocol {protocol}, daemon speaks {PROTOCOL_VERSION}: restart the daemon "
             "('gt daemon stop', then run gt again)",
         )
+    if ctx.conn.agent_town is not None:
+        await _agent_hello(ctx, token)
+    else:
+        ctx.conn.actor = actor
     ctx.conn.hello = True
-    ctx.conn.actor = actor
     return {"protocol": PROTOCOL_VERSION, "version": __version__, "pid": os.getpid()}
 
 
@@ -50,3 +54,18 @@ async def status(ctx: Ctx) -> dict[str, Any]:
 async def shutdown(ctx: Ctx) -> dict[str, Any]:
     ctx.daemon.request_stop()
     return {"stopping": True, "pid": os.getpid()}
+
+
+async def _agent_hello(ctx: Ctx, token: str | None) -> None:
+    """On an agent socket the token decides who is calling; there is no other identity."""
+    from gastown.daemon.turns import token_hash
+
+    if not token:
+        raise RpcError(ErrorCode.FORBIDDEN, "the agent socket needs an agent token (GT_AGENT_TOKEN)")
+    town = ctx.daemon.towns.get(ctx.conn.agent_town or "")
+    agent = await town.call(town.store.agent_by_token, token_hash(token))
+    if agent is None:
+        raise RpcError(ErrorCode.FORBIDDEN, "unknown or revoked agent token")
+    ctx.conn.agent = agent["name"]
+    ctx.conn.role = agent["role"]
+    ctx.conn.actor = agent["name"]

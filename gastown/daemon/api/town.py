@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from gastown.daemon import config
@@ -15,6 +17,7 @@ from gastown.protocol import ErrorCode, Method, RpcError
 async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str = "local",
                  agent: str | None = None) -> dict[str, Any]:
     town = ctx.daemon.towns.create(name, prefix=prefix, runtime=runtime, agent=agent)
+    await ctx.daemon.open_town(name)
     return town.info()
 
 
@@ -34,6 +37,13 @@ async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
 @rpc(Method.TOWN_DELETE, town=False)
 async def delete(ctx: Ctx, *, name: str) -> dict[str, Any]:
     await ctx.daemon.hub.close_town(name)
+    town = ctx.daemon.towns.get(name)
+    loop = ctx.daemon.loops.get(name)
+    if loop is not None:  # stop every running turn first: deleting a town leaves nothing behind
+        for agent in await town.call(town.store.agent_list):
+            if agent["turn_dir"] and not agent["turn_ended_at"]:
+                await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]), 2.0)
+    await ctx.daemon.close_town(name)
     return ctx.daemon.towns.delete(name)
 
 

@@ -1,0 +1,85 @@
+"""Agent tools (`gt prime|done|status|escalate`): stdlib only, no Typer, because agents
+call them in their loop and every millisecond of start-up is paid on each call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gastown.cli.render import emit_json
+from gastown.client import Client
+from gastown.protocol import Method, RpcError, exit_code
+
+
+def _parser(name: str, help_text: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"gt {name}", description=help_text)
+    p.add_argument("--json", action="store_true", help="One JSON object per line.")
+    return p
+
+
+def _call(method: str, **params: Any) -> Any:
+    with Client() as client:
+        return client.call(method, **params)
+
+
+def prime(args: list[str]) -> int:
+    ns = _parser("prime", "Print your identity, your hooked bead and your instructions (agent tool).").parse_args(args)
+    result = _call(Method.TOOL_PRIME)
+    if ns.json:
+        emit_json([result])
+    else:
+        sys.stdout.write(result["prompt"].rstrip() + "\n")
+    return 0
+
+
+def done(args: list[str]) -> int:
+    p = _parser("done", "Hand your committed branch to the merge queue (agent tool). Refused without commits.")
+    p.add_argument("--summary", default="", help="What you did, for the reviewers.")
+    ns = p.parse_args(args)
+    mr = _call(Method.TOOL_DONE, summary=ns.summary)
+    if ns.json:
+        emit_json([mr])
+    else:
+        sys.stdout.write(f"done: merge request {mr['id']} for {mr['metadata']['source_bead_id']} "
+                         f"at {mr['metadata']['head_sha'][:12]}\n")
+    return 0
+
+
+def status(args: list[str]) -> int:
+    p = _parser("status", "Tell the humans what you are doing (agent tool).")
+    p.add_argument("message", help="One line.")
+    ns = p.parse_args(args)
+    result = _call(Method.TOOL_STATUS, message=ns.message)
+    if ns.json:
+        emit_json([result])
+    return 0
+
+
+def escalate(args: list[str]) -> int:
+    p = _parser("escalate", "Ask for help when you are stuck (agent tool).")
+    p.add_argument("message", help="What is wrong and what you need.")
+    p.add_argument("--severity", default="medium", choices=["low", "medium", "high", "critical"])
+    ns = p.parse_args(args)
+    esc = _call(Method.TOOL_ESCALATE, message=ns.message, severity=ns.severity)
+    if ns.json:
+        emit_json([esc])
+    else:
+        sys.stdout.write(f"escalated: {esc['id']} ({ns.severity})\n")
+    return 0
+
+
+TOOLS = {"prime": prime, "done": done, "status": status, "escalate": escalate}
+
+
+def run(name: str, args: list[str]) -> int:
+    try:
+        return TOOLS[name](args)
+    except RpcError as exc:
+        sys.stderr.write(f"gt {name}: {exc.message}\n")
+        return exit_code(exc.code)
+    except OSError as exc:
+        sys.stderr.write(f"gt {name}: cannot reach the daemon: {exc}\n")
+        return 7
+
+

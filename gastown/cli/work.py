@@ -1,0 +1,61 @@
+"""`gt sling` and `gt mq list`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import List, Optional
+
+import typer
+
+from gastown.cli.common import JsonOpt, TownOpt, call, out, show
+from gastown.cli.render import emit_json
+from gastown.client import actor
+from gastown.protocol import Method
+
+
+def human() -> str:
+    """The human slinging work, as a git identity: GT_ACTOR, else git's user.name/email."""
+    if os.environ.get("GT_ACTOR"):
+        return os.environ["GT_ACTOR"]
+
+    def cfg(key: str) -> str:
+        try:
+            return subprocess.run(["git", "config", key], capture_output=True, text=True, timeout=5).stdout.strip()
+        except OSError:
+            return ""
+
+    name, email = cfg("user.name"), cfg("user.email")
+    return f"{name} <{email}>" if name and email else actor()
+
+
+def sling(
+    target: str = typer.Argument(..., metavar="TITLE|BEAD_ID", help="What to do, or the id of an open issue bead."),
+    rig: str = typer.Option(..., "--rig", help="The rig (repository) the work is for."),
+    body: str = typer.Option("", "--body", help="Longer description for the agent."),
+    depends_on: List[str] = typer.Option([], "--depends-on", help="Bead that must close first (repeatable)."),
+    agent: Optional[str] = typer.Option(None, "--agent", help="Agent CLI for this bead (default: agent.adapter)."),
+    script: List[str] = typer.Option([], "--script", help="Shell step for the scripted agent (repeatable)."),
+    priority: int = typer.Option(2, "--priority", "-p", min=0, max=4, help="0 (highest) to 4."),
+    town: TownOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give work to the town: a polecat picks it up as soon as it is ready."""
+    bead = call(Method.SLING, town, title=target, rig=rig, body=body, depends_on=depends_on or None,
+                agent=agent, script=script or None, priority=priority, requested_by=human())
+    if as_json:
+        emit_json([bead])
+    else:
+        out.print(f"slung {bead['id']} [{bead['status']}] {bead['title']} -> rig {bead['rig']}", markup=False)
+
+
+mq = typer.Typer(help="The merge queue.", no_args_is_help=True)
+
+
+@mq.command("list")
+def mq_list(status: Optional[str] = typer.Option(None, "--status", help="open, in_progress, closed, failed."),
+            town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """List merge requests, in queue order."""
+    rows = call(Method.MQ_LIST, town, status=status)
+    show(rows, as_json, [("id", "MR"), ("status", "STATUS"), ("rig", "RIG"), ("source_bead_id", "BEAD"),
+                         ("branch", "BRANCH"), ("head_sha", "HEAD")], empty="merge queue is empty")

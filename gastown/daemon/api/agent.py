@@ -1,0 +1,138 @@
+"""Agents: the humans' view (list, show, logs, stop, reset) and the agents' own tools
+(prime, done, status, escalate), which only work on the town's agent socket."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from gastown import runner
+from gastown.daemon import git, prompts
+from gastown.daemon.context import Ctx
+from gastown.daemon.rpc import rpc
+from gastown.daemon.towns import Town
+from gastown.model import Severity
+from gastown.protocol import ErrorCode, Method, RpcError
+
+ROLE_METHODS: dict[str, frozenset[str]] = {
+    "polecat": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS,
+                          Method.TOOL_ESCALATE, Method.BEAD_SHOW}),
+}
+"""What each role may call on the agent socket; everything else is FORBIDDEN."""
+
+
+def _me(ctx: Ctx) -> str:
+    if not ctx.conn.agent:
+        raise RpcError(ErrorCode.FORBIDDEN, "this is an agent tool: run it from an agent turn (no agent token)")
+    return ctx.conn.agent
+
+
+@rpc(Method.AGENT_LIST)
+async def list_(ctx: Ctx, town: Town, *, rig: str | None = None, role: str | None = None) -> list[dict[str, Any]]:
+    return await town.call(town.store.agent_list, rig=rig, role=role)
+
+
+@rpc(Method.AGENT_SHOW)
+async def show(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
+    agent = await town.call(town.store.agent_get, name)
+    if agent["turn_dir"]:
+        agent["turn"] = runner.read_status(Path(agent["turn_dir"]))
+    return agent
+
+
+@rpc(Method.AGENT_LOGS)
+async def logs(ctx: Ctx, town: Town, *, name: str, offset: int = -65536) -> dict[str, Any]:
+    """The raw output of the agent's current (or last) turn from `offset` (negative: from the end)."""
+    agent = await town.call(town.store.agent_get, name)
+    if not agent["turn_dir"]:
+        return {"id": name, "turn_dir": None, "offset": 0, "data": ""}
+    path = Path(agent["turn_dir"])
+    if offset < 0:
+        size = (path / "output.log").stat().st_size if (path / "output.log").exists() else 0
+        offset = max(0, size + offset)
+    data, end = await asyncio.to_thread(runner.tail, path, offset)
+    return {"id": name, "turn_dir": str(path), "offset": end, "data": data.decode("utf-8", "replace"),
+            "running": await asyncio.to_thread(runner.is_running, path)}
+
+
+async def _stop_turn(ctx: Ctx, town: Town, agent: dict[str, Any]) -> None:
+    if agent["turn_dir"] and not agent["turn_ended_at"]:
+        loop = ctx.daemon.loops.get(town.name)
+        if loop is not None:
+            await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]))
+
+
+@rpc(Method.AGENT_STOP)
+async def stop(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
+    """Stop the agent's turn; it stays stopped (not restarted) until `gt agent reset`."""
+    agent = await town.call(town.store.agent_get, name)
+    result = await town.call(town.store.agent_stop, name, actor=ctx.conn.actor)
+    await _stop_turn(ctx, town, agent)
+    return {**result, "id": name}
+
+
+@rpc(Method.AGENT_RESET)
+async def reset(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
+    agent = await town.call(town.store.agent_get, name)
+    await _stop_turn(ctx, town, agent)
+    result = await town.call(town.store.agent_reset, name, actor=ctx.conn.actor)
+    ctx.daemon.wake(town)
+    return {**result, "id": name}
+
+
+@rpc(Method.TOOL_PRIME)
+async def prime(ctx: Ctx, town: Town) -> dict[str, Any]:
+    agent = await town.call(town.store.agent_get, _me(ctx))
+    bead = agent["hook"]
+    text = "Nothing is on your hook. Wait for work or run `gt done` if you just finished."
+    if bead:
+        rig = await town.call(town.store.rig_get, bead["rig"])
+        text = prompts.polecat(agent=agent["name"], town=town.name, bead=bead, branch=agent["branch"] or "",
+                               base=f"origin/{rig['default_branch']}")
+    return {"id": agent["name"], "status": agent["status"], "role": agent["role"], "rig": agent["rig"],
+            "hook": bead, "prompt": text}
+
+
+def _done_checks(worktree: str, base: str) -> tuple[str, int, str | None]:
+    state = git.worktree_state(worktree, base)
+    if state.dirty:
+        raise RpcError(ErrorCode.INVALID_STATE,
+                       f"uncommitted changes ({', '.join(state.dirty_files[:5])}): commit or discard them first")
+    if state.commits_ahead < 1:
+        raise RpcError(ErrorCode.INVALID_STATE, f"no commits beyond {base}: commit your work before 'gt done'")
+    return state.head, state.commits_ahead, state.branch
+
+
+@rpc(Method.TOOL_DONE)
+async def done(ctx: Ctx, town: Town, *, summary: str = "") -> dict[str, Any]:
+    """Hand the branch to the merge queue, with evidence: the head SHA and commit count."""
+    name = _me(ctx)
+    agent = await town.call(town.store.agent_get, name)
+    if not agent["hook"]:
+        raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
+    rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
+    base = f"origin/{rig['default_branch']}"
+    try:
+        head, commits, branch = await asyncio.to_thread(_done_checks, agent["worktree"], base)
+    except git.GitError as exc:
+        raise RpcError(ErrorCode.EXTERNAL, str(exc)) from None
+    mr = await town.call(town.store.agent_done, name, summary=summary, head_sha=head,
+                         branch=branch or agent["branch"], target_branch=rig["default_branch"], commits=commits)
+    ctx.daemon.wake(town)
+    return mr
+
+
+@rpc(Method.TOOL_STATUS)
+async def status(ctx: Ctx, town: Town, *, message: str) -> dict[str, Any]:
+    name = _me(ctx)
+    await town.call(town.store.agent_status_message, name, message[:500])
+    return {"id": name, "status_message": message[:500]}
+
+
+@rpc(Method.TOOL_ESCALATE)
+async def escalate(ctx: Ctx, town: Town, *, message: str, severity: str = "medium") -> dict[str, Any]:
+    name = _me(ctx)
+    if severity not in [s.value for s in Severity]:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"severity must be low, medium, high or critical, not '{severity}'")
+    return await town.call(town.store.escalation_create, message, severity=severity, source=name)

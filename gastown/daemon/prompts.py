@@ -1,0 +1,42 @@
+"""Role prompts from `gastown/prompts/*.md`, filled with the bead and the agent's identity."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+
+@lru_cache(maxsize=None)
+def template(role: str) -> str:
+    return resources.files("gastown.prompts").joinpath(f"{role}.md").read_text()
+
+
+class _Safe(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def failure_section(failure: dict[str, Any] | None) -> str:
+    """The previous attempt's failure, so the next polecat starts from what went wrong."""
+    if not failure:
+        return ""
+    lines = ["", "## The previous attempt failed", f"[{failure.get('code')}] {failure.get('message')}"]
+    details = failure.get("details") or {}
+    for key in ("gate", "files", "output_tail"):
+        if details.get(key):
+            value = details[key]
+            lines.append(f"{key}:\n{value if isinstance(value, str) else json.dumps(value)}")
+    lines.append("Fix that first.")
+    return "\n".join(lines) + "\n"
+
+
+def polecat(*, agent: str, town: str, bead: dict[str, Any], branch: str, base: str, instructions: str = "") -> str:
+    return template("polecat").format_map(_Safe(
+        agent=agent, town=town, rig=bead.get("rig") or "", bead_id=bead["id"], title=bead["title"],
+        priority=bead.get("priority", 2), requested_by=bead.get("requested_by") or "a human",
+        body=bead.get("body") or "", failure=failure_section(bead.get("failure_reason")),
+        branch=branch, base=base,
+        instructions=f"\n## Instructions from the town\n{instructions}\n" if instructions else "",
+    ))

@@ -1,0 +1,145 @@
+"""Starting and observing agent turns: the side effects of a dispatch.
+
+Starting a turn: fetch the rig, give the polecat its worktree on `gt/<agent>/<bead>`,
+mint its token, build the prompt and the adapter's command, and launch it detached
+through the runtime. Observing: a turn whose runner has exited becomes a `turn_exited`
+inbox event, including turns that ended while the daemon was down (re-adoption).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gastown import paths, runner
+from gastown.daemon import adapters, git, prompts
+from gastown.daemon.adapters import TurnContext
+from gastown.daemon.runtime import Runtime, TurnSpec
+from gastown.protocol import RpcError
+
+if TYPE_CHECKING:
+    from gastown.daemon.towns import Town
+
+log = logging.getLogger("gastown.daemon.turns")
+IDENTITY_RE = re.compile(r"^\s*(.+?)\s*<([^>]+)>\s*$")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def agent_socket(town: str) -> Path:
+    return paths.runtime_dir() / "towns" / f"{town}.sock"
+
+
+def human_identity(requested_by: str | None) -> tuple[str, str]:
+    """(name, email) of the human who asked: 'Name <email>' or a bare login name."""
+    if requested_by:
+        m = IDENTITY_RE.match(requested_by)
+        if m:
+            return m.group(1), m.group(2)
+        return requested_by, f"{requested_by}@localhost"
+    return "gastown user", "user@localhost"
+
+
+def gt_bin_dir() -> str:
+    """The directory of the `gt` script that belongs to this interpreter."""
+    return str(Path(sys.executable).parent)
+
+
+class TurnStarter:
+    def __init__(self, town: "Town", runtime: Runtime) -> None:
+        self.town = town
+        self.runtime = runtime
+
+    def worktree_path(self, rig: str, agent: str) -> Path:
+        return self.town.root / "worktrees" / rig / agent
+
+    def prepare_worktree(self, repo: str, path: Path, branch: str, base: str) -> None:
+        try:
+            git.fetch(repo)
+        except git.GitError as exc:  # an unreachable origin must not block work on what we have
+            log.warning("fetch of %s failed: %s", repo, exc)
+        git.install_trailer_hook(repo)
+        if path.exists() and any(path.iterdir()):
+            state = git.worktree_state(path, base)
+            if state.branch != branch:
+                git.switch_worktree(path, branch, base)
+        else:
+            git.add_worktree(repo, path, branch, base)
+
+    def start(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any]:
+        """Blocking: runs in a worker thread. Returns what the store records on success."""
+        name = agent["name"]
+        branch = f"gt/{name}/{bead['id']}"
+        base = f"origin/{rig['default_branch']}"
+        worktree = self.worktree_path(rig["name"], name)
+        self.prepare_worktree(rig["repo_path"], worktree, branch, base)
+        adapter = adapters.get(agent["adapter"])
+        adapter.check()
+        token = secrets.token_urlsafe(32)
+        home = self.town.root / "agents" / name / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        cfg = self.town.config
+        prompt = prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
+                                 instructions=str(cfg("agent.instructions", rig["name"])[0]))
+        resume = agent["session_id"] if agent.get("last_bead_id") == bead["id"] else None
+        ctx = TurnContext(
+            agent=name, role=agent["role"], town=self.town.name, worktree=worktree, home=home, prompt=prompt,
+            session_id=resume, model=str(cfg("agent.model", rig["name"])[0]),
+            base_url=str(cfg("agent.base_url", rig["name"])[0]), api_key=str(cfg("agent.api_key", rig["name"])[0]),
+            bead=bead,
+        )
+        adapter.prepare(ctx)
+        human, email = human_identity(bead.get("requested_by"))
+        env: dict[str, str | None] = {
+            **adapter.env(ctx),
+            "GT_TOWN": self.town.name, "GT_AGENT": name, "GT_ROLE": agent["role"], "GT_BEAD_ID": bead["id"],
+            "GT_AGENT_TOKEN": token, "GT_AGENT_SOCKET": str(agent_socket(self.town.name)),
+            "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": bead.get("requested_by") or "",
+            "GIT_AUTHOR_NAME": human, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",
+            "GIT_COMMITTER_EMAIL": f"{name}@{self.town.name}.gastown",
+            "PATH": gt_bin_dir() + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
+            "GT_HOME": None, "GT_RUNTIME_DIR": None, "VIRTUAL_ENV": None,
+        }
+        turn_dir = self.town.root / "turns" / name / f"{agent['turns'] + 1:04d}"
+        (turn_dir / "prompt.md").parent.mkdir(parents=True, exist_ok=True)
+        (turn_dir / "prompt.md").write_text(prompt)
+        self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env))
+        return {"turn_dir": str(turn_dir), "token_hash": token_hash(token), "worktree": str(worktree),
+                "branch": branch}
+
+
+def finished_turn(runtime: Runtime, turn_dir: str) -> dict[str, Any] | None:
+    """The runner's final status when the turn is over, else None (still running)."""
+    path = Path(turn_dir)
+    if runtime.is_running(path):
+        return None
+    status = runner.read_status(path) or {}
+    if status.get("state") == "running":
+        status = {**status, "exit_code": None, "lost": True}  # the runner died without a final status
+    return status
+
+
+def read_output(turn_dir: str, limit: int = 4 << 20) -> str:
+    path = Path(turn_dir) / "output.log"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - limit))
+            return fh.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def failure_from(exc: BaseException) -> dict[str, Any]:
+    message = exc.message if isinstance(exc, RpcError) else str(exc)
+    return {"code": "dispatch_failed", "message": message.splitlines()[0] if message else type(exc).__name__,
+            "source": "dispatcher"}

@@ -1,0 +1,294 @@
+"""Agents, hooks, turns, merge requests and the reconciler's inbox, on top of the bead store.
+
+Agents are beads (type `agent`) with a row in `agents`. Every agent status change goes
+through `_set_agent_status`, which checks the state machine and writes the event, the
+same way bead statuses go through `_set_status`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gastown.daemon.store import Row, TownStore, not_found
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, agent_transition_allowed
+from gastown.protocol import ErrorCode, RpcError
+
+NAME_POOL = ("toast", "maple", "birch", "cedar", "fern", "hazel", "juniper", "larch", "moss", "nettle",
+             "olive", "pine", "quince", "rowan", "sage", "thistle", "umber", "willow", "yarrow", "zinnia")
+RESTART_WINDOW_S = 3600
+
+
+class WorkStore(TownStore):
+    # ------------------------------------------------------------------- agents
+    def _agent(self, name: str) -> Row:
+        row = self._one("SELECT * FROM agents WHERE name = ?", (name,))
+        if row is None:
+            raise not_found("agent", name)
+        row["restarts"] = json.loads(row["restarts"])
+        return row
+
+    def agent_get(self, name: str) -> Row:
+        agent = self._agent(name)
+        agent["id"] = agent["name"]
+        agent["hook"] = self.bead_row(agent["hook_bead_id"]) if agent["hook_bead_id"] else None
+        return agent
+
+    def agent_list(self, *, rig: str | None = None, role: str | None = None) -> list[Row]:
+        where, args = [], []
+        if rig:
+            where.append("rig = ?")
+            args.append(rig)
+        if role:
+            where.append("role = ?")
+            args.append(role)
+        sql = "SELECT * FROM agents" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at"
+        out = []
+        for row in self._rows(sql, args):
+            row["restarts"] = json.loads(row["restarts"])
+            row["id"] = row["name"]
+            out.append(row)
+        return out
+
+    def agent_by_token(self, token_hash: str) -> Row | None:
+        row = self._one("SELECT * FROM agents WHERE token_hash = ?", (token_hash,))
+        if row is not None:
+            row["restarts"] = json.loads(row["restarts"])
+        return row
+
+    def _next_name(self) -> str:
+        taken = {r[0] for r in self.conn.execute("SELECT name FROM agents")}
+        for name in NAME_POOL:
+            if name not in taken:
+                return name
+        n = 1
+        while f"polecat-{n}" in taken:
+            n += 1
+        return f"polecat-{n}"
+
+    def agent_create(self, *, role: str, rig: str | None, adapter: str, name: str | None = None) -> Row:
+        Role(role)
+        with self.conn:
+            name = name or self._next_name()
+            if self._one("SELECT 1 AS x FROM agents WHERE name = ?", (name,)):
+                raise RpcError(ErrorCode.ALREADY_EXISTS, f"agent '{name}' already exists")
+            bead = self.bead_create(name, type=BeadType.AGENT.value, rig=rig, created_by="system",
+                                    metadata={"role": role})
+            self.conn.execute(
+                "INSERT INTO agents(bead_id, name, role, rig, adapter, status, created_at) VALUES (?, ?, ?, ?, ?, 'idle', ?)",
+                (bead["id"], name, role, rig, adapter, self.now()),
+            )
+        return self._agent(name)
+
+    def _set_agent_status(self, agent: Row, new: AgentStatus, *, reason: str | None = None,
+                          actor: str | None = "system") -> None:
+        old = AgentStatus(agent["status"])
+        if old == new:
+            return
+        if not agent_transition_allowed(old, new):
+            raise RpcError(ErrorCode.CONFLICT, f"agent {agent['name']} is {old.value}; cannot become {new.value}")
+        now = self.now()
+        self.conn.execute("UPDATE agents SET status = ?, last_activity_at = ? WHERE name = ?",
+                          (new.value, now, agent["name"]))
+        self._event(agent["bead_id"], "agent_status", actor=actor, old=old.value, new=new.value,
+                    meta={"agent": agent["name"], **({"reason": reason} if reason else {})})
+        agent["status"] = new.value
+
+    # ----------------------------------------------------------------- dispatch
+    def dispatch_begin(self, bead_id: str, agent_name: str | None, *, rig: str, adapter: str) -> tuple[Row, Row]:
+        """Hook a ready bead on an idle polecat (a new one when `agent_name` is None).
+
+        Re-checks everything the reconciler saw, inside the transaction, so a stale
+        decision fails cleanly instead of double-assigning (the claim races of beads #4657).
+        """
+        with self.conn:
+            bead = self.bead_row(bead_id)
+            if bead["status"] != BeadStatus.OPEN.value or bead["assignee"]:
+                raise RpcError(ErrorCode.CONFLICT, f"bead {bead_id} is no longer dispatchable")
+            if agent_name is None:
+                agent = self.agent_create(role=Role.POLECAT.value, rig=rig, adapter=adapter)
+            else:
+                agent = self._agent(agent_name)
+                if agent["status"] != AgentStatus.IDLE.value or agent["hook_bead_id"]:
+                    raise RpcError(ErrorCode.CONFLICT, f"agent {agent_name} is not idle")
+                if agent["adapter"] != adapter:
+                    self.conn.execute("UPDATE agents SET adapter = ? WHERE name = ?", (adapter, agent_name))
+                    agent["adapter"] = adapter
+            now = self.now()
+            self.conn.execute(
+                "UPDATE beads SET assignee = ?, dispatch_attempts = dispatch_attempts + 1, last_dispatch_at = ? "
+                "WHERE id = ?", (agent["name"], now, bead_id))
+            self._set_status(bead, BeadStatus.IN_PROGRESS, actor="system")
+            self.conn.execute("UPDATE agents SET hook_bead_id = ?, last_bead_id = ? WHERE name = ?",
+                              (bead_id, bead_id, agent["name"]))
+            self._event(bead_id, "hooked", actor="system", new=agent["name"])
+            self._set_agent_status(agent, AgentStatus.STARTING)
+        return self._agent(agent["name"]), self.bead_row(bead_id)
+
+    def turn_started(self, agent_name: str, *, turn_dir: str, token_hash: str, worktree: str, branch: str) -> None:
+        with self.conn:
+            agent = self._agent(agent_name)
+            self.conn.execute(
+                "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
+                "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
+                (turn_dir, self.now(), token_hash, worktree, branch, agent_name))
+            self._set_agent_status(agent, AgentStatus.WORKING)
+
+    def _unhook_to_open(self, agent: Row, failure: dict[str, Any], *, restart: bool) -> None:
+        """Give the hooked bead back (open, with the failure reason) and idle the agent."""
+        bead_id = agent["hook_bead_id"]
+        if bead_id:
+            bead = self.bead_row(bead_id)
+            if not BeadStatus(bead["status"]).terminal:
+                self.conn.execute("UPDATE beads SET assignee = NULL WHERE id = ?", (bead_id,))
+                self._set_status(bead, BeadStatus.OPEN, actor="system", reason=failure["message"], failure=failure)
+            self._event(bead_id, "unhooked", actor="system", old=agent["name"], meta={"failure_reason": failure})
+        restarts = [t for t in agent["restarts"] if t > self.clock().timestamp() - RESTART_WINDOW_S]
+        if restart:
+            restarts.append(self.clock().timestamp())
+        self.conn.execute("UPDATE agents SET hook_bead_id = NULL, restarts = ? WHERE name = ?",
+                          (json.dumps(restarts), agent["name"]))
+        agent["hook_bead_id"] = None
+        self._set_agent_status(agent, AgentStatus.IDLE, reason=failure["message"])
+
+    def dispatch_failed(self, agent_name: str, failure: dict[str, Any]) -> None:
+        with self.conn:
+            agent = self._agent(agent_name)
+            if AgentStatus(agent["status"]) == AgentStatus.STARTING:
+                self._set_agent_status(agent, AgentStatus.FAILED, reason=failure["message"])
+            self._unhook_to_open(agent, failure, restart=False)
+
+    def fail_bead(self, bead_id: str, failure: dict[str, Any]) -> None:
+        """A bead that exhausted its attempts: failed, with the structured reason."""
+        with self.conn:
+            bead = self.bead_row(bead_id)
+            if not BeadStatus(bead["status"]).terminal:
+                self._set_status(bead, BeadStatus.FAILED, actor="system", reason=failure["message"], failure=failure)
+
+    # --------------------------------------------------------------------- turns
+    def turn_exited(self, agent_name: str, *, exit_code: int | None, session_id: str | None = None,
+                    tokens_in: int = 0, tokens_out: int = 0, output_tail: str = "") -> str:
+        """Record a finished turn; a hooked agent that exited without `gt done` gives its
+        bead back. Returns what happened: 'done', 'crashed', 'no_done' or 'stopped'."""
+        with self.conn:
+            agent = self._agent(agent_name)
+            self.conn.execute(
+                "UPDATE agents SET session_id = coalesce(?, session_id), tokens_in = tokens_in + ?, "
+                "tokens_out = tokens_out + ?, turn_ended_at = ? WHERE name = ?",
+                (session_id, tokens_in, tokens_out, self.now(), agent_name))
+            self._event(agent["bead_id"], "turn_exited", actor="system", new=str(exit_code),
+                        meta={"agent": agent_name, "session_id": session_id, "tokens_in": tokens_in,
+                              "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"]})
+            status = AgentStatus(agent["status"])
+            if status == AgentStatus.STOPPED:
+                return "stopped"
+            if not agent["hook_bead_id"] or status not in (AgentStatus.WORKING, AgentStatus.STARTING,
+                                                           AgentStatus.STALLED):
+                if status in (AgentStatus.WORKING, AgentStatus.STARTING):
+                    self._set_agent_status(agent, AgentStatus.IDLE)
+                return "done"
+            crashed = exit_code != 0
+            failure = {
+                "code": "agent_crashed" if crashed else "exited_without_done",
+                "message": (f"the agent's turn exited with status {exit_code}" if crashed
+                            else "the agent's turn ended without 'gt done'"),
+                "source": "runner",
+                "details": {"agent": agent_name, "exit_code": exit_code, "output_tail": output_tail[-2000:]},
+            }
+            self._unhook_to_open(agent, failure, restart=True)
+            return "crashed" if crashed else "no_done"
+
+    # ---------------------------------------------------------------- agent tools
+    def agent_done(self, agent_name: str, *, summary: str, head_sha: str, branch: str, target_branch: str,
+                   commits: int) -> Row:
+        """`gt done`: the merge request and the hand-off, in one transaction (gascity #1289)."""
+        with self.conn:
+            agent = self._agent(agent_name)
+            bead_id = agent["hook_bead_id"]
+            if not bead_id:
+                raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
+            bead = self.bead_row(bead_id)
+            mr = self.bead_create(f"merge {branch}", type=BeadType.MERGE_REQUEST.value, rig=bead["rig"],
+                                  body=summary, created_by=agent_name, requested_by=bead["requested_by"],
+                                  priority=bead["priority"],
+                                  metadata={"source_bead_id": bead_id, "head_sha": head_sha, "commits": commits})
+            self.conn.execute(
+                "INSERT INTO merge_requests(bead_id, source_bead_id, rig, branch, target_branch, head_sha) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (mr["id"], bead_id, bead["rig"], branch, target_branch, head_sha))
+            self._dep_insert(mr["id"], bead_id, DepType.TRACKS, agent_name)
+            self.conn.execute("UPDATE beads SET failure_reason = NULL WHERE id = ?", (bead_id,))
+            self._set_status(bead, BeadStatus.IN_REVIEW, actor=agent_name, reason=summary or None)
+            self._event(bead_id, "agent_done", actor=agent_name,
+                        meta={"head_sha": head_sha, "branch": branch, "mr": mr["id"], "summary": summary})
+            self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
+            self._set_agent_status(agent, AgentStatus.IDLE, reason="done")
+        return self.bead_get(mr["id"])
+
+    def agent_status_message(self, agent_name: str, message: str) -> None:
+        with self.conn:
+            agent = self._agent(agent_name)
+            now = self.now()
+            self.conn.execute("UPDATE agents SET status_message = ?, status_at = ?, last_activity_at = ? "
+                              "WHERE name = ?", (message, now, now, agent_name))
+            self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=message,
+                        meta={"agent": agent_name, "bead": agent["hook_bead_id"]})
+
+    def agent_stop(self, agent_name: str, *, actor: str | None) -> Row:
+        """Stopped means stopped: the bead goes back to open and the agent is not restarted."""
+        with self.conn:
+            agent = self._agent(agent_name)
+            failure = {"code": "stopped", "message": f"agent {agent_name} was stopped by {actor or 'a human'}",
+                       "source": "human"}
+            if agent["hook_bead_id"]:
+                self._unhook_to_open(agent, failure, restart=False)
+            self._set_agent_status(agent, AgentStatus.STOPPED, reason=failure["message"], actor=actor)
+        return self._agent(agent_name)
+
+    def agent_reset(self, agent_name: str, *, actor: str | None) -> Row:
+        """Back to idle with clean counters and a revoked token; the worktree is kept."""
+        with self.conn:
+            agent = self._agent(agent_name)
+            if agent["hook_bead_id"]:
+                self._unhook_to_open(agent, {"code": "reset", "message": f"agent {agent_name} was reset",
+                                             "source": "human"}, restart=False)
+            self.conn.execute("UPDATE agents SET restarts = '[]', token_hash = NULL, session_id = NULL "
+                              "WHERE name = ?", (agent_name,))
+            self._set_agent_status(agent, AgentStatus.IDLE, reason="reset", actor=actor)
+        return self._agent(agent_name)
+
+    # -------------------------------------------------------------------- inbox
+    def inbox_add(self, event_type: str, *, agent: str | None = None, bead: str | None = None,
+                  payload: dict[str, Any] | None = None) -> int:
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO town_events(event_type, agent_id, bead_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                (event_type, agent, bead, json.dumps(payload or {}), self.now()))
+            return self.conn.last_insert_rowid()
+
+    def inbox_pending(self, limit: int = 200) -> list[Row]:
+        out = []
+        for row in self._rows("SELECT * FROM town_events WHERE processed_at IS NULL ORDER BY event_id LIMIT ?",
+                              (limit,)):
+            row["payload"] = json.loads(row["payload"])
+            out.append(row)
+        return out
+
+    def inbox_done(self, event_id: int) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE town_events SET processed_at = ? WHERE event_id = ?", (self.now(), event_id))
+
+    def merge_requests(self, *, status: str | None = None) -> list[Row]:
+        sql = ("SELECT m.*, b.status, b.title, b.created_at FROM merge_requests m JOIN beads b ON b.id = m.bead_id"
+               + (" WHERE b.status = ?" if status else "") + " ORDER BY b.priority, b.created_at")
+        return [{**r, "id": r["bead_id"]} for r in self._rows(sql, (status,) if status else ())]
+
+    # --------------------------------------------------------------- escalations
+    def escalation_create(self, message: str, *, severity: str, source: str | None,
+                          bead_id: str | None = None, category: str | None = None) -> Row:
+        with self.conn:
+            esc = self.bead_create(message[:500], type=BeadType.ESCALATION.value, body=message, created_by=source,
+                                   metadata={"source": source, **({"bead": bead_id} if bead_id else {})})
+            self.conn.execute("INSERT INTO escalations(bead_id, severity, category) VALUES (?, ?, ?)",
+                              (esc["id"], severity, category))
+            self._event(esc["id"], "escalated", actor=source, new=severity, meta={"bead": bead_id})
+        return {**self.bead_get(esc["id"]), "severity": severity}

@@ -1,0 +1,1 @@
+"""Role prompt templates (markdown with {placeholders})."""

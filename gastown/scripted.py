@@ -1,0 +1,35 @@
+"""The scripted stand-in agent (stdlib only; it also runs inside town containers).
+
+Runs each command of GT_SCRIPT (a JSON list) with the shell in the current directory,
+echoing it like a terminal would; a failing command ends the turn with its status.
+Then commits all changes with GT_BEAD_TITLE as the message (identity and trailers come
+from the environment the daemon set) and calls `gt done`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def main() -> int:
+    script = json.loads(os.environ.get("GT_SCRIPT") or "[]")
+    title = os.environ.get("GT_BEAD_TITLE") or "scripted work"
+    print(f"[scripted agent {os.environ.get('GT_AGENT', '?')}] {len(script)} step(s) for: {title}", flush=True)
+    for step in script:
+        print(f"$ {step}", flush=True)
+        code = subprocess.call(step, shell=True)
+        if code != 0:
+            print(f"[scripted agent] step failed with status {code}", flush=True)
+            return code
+    subprocess.run(["git", "add", "-A"], check=True)
+    if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode != 0:
+        subprocess.run(["git", "commit", "-q", "-m", title], check=True)
+    gt = os.environ.get("GT_BIN", "gt")
+    return subprocess.call([gt, "done", "--summary", f"scripted: {len(script)} step(s)"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
