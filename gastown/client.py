@@ -20,6 +20,7 @@ from gastown import paths
 from gastown.protocol import MAX_FRAME, NOTIFY_EVENT, PROTOCOL_VERSION, ErrorCode, Method, RpcError, request
 
 START_TIMEOUT = 15.0
+AGENT_CONNECT_WAIT = float(os.environ.get("GT_AGENT_CONNECT_WAIT", "60"))
 
 
 def actor() -> str:
@@ -78,24 +79,34 @@ class Client:
             sock_path, autostart = Path(agent_sock), False
         self.path = sock_path or paths.socket_path()
         self.town = town if town is not None else (os.environ.get("GT_TOWN") or None)
-        self.sock = self._connect(autostart, timeout)
+        self.sock = self._connect(autostart, timeout, wait=AGENT_CONNECT_WAIT if token else 0.0)
         self.buf = b""
         self.next_id = 0
         self.pending_events: list[dict[str, Any]] = []
         self.server = self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), token=token,
                                 _town=False)
 
-    def _connect(self, autostart: bool, timeout: float | None) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(str(self.path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
-            if not autostart:
-                raise RpcError(ErrorCode.UNAVAILABLE, f"the daemon is not running ({self.path} does not answer)") from None
+    def _connect(self, autostart: bool, timeout: float | None, wait: float = 0.0) -> socket.socket:
+        """Connect; an agent waits up to `wait` seconds, so a daemon restart mid-turn
+        delays its `gt done` instead of losing it."""
+        deadline = time.monotonic() + wait
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                if not autostart:
+                    raise RpcError(ErrorCode.UNAVAILABLE,
+                                   f"the daemon is not running ({self.path} does not answer)") from None
             start_daemon()
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(str(self.path))
+            break
         sock.settimeout(timeout)
         return sock
 

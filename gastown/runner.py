@@ -16,6 +16,7 @@ CLI: ``python3 -m gastown.runner --dir TURN_DIR [--cwd DIR] [--env-json FILE] [-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fcntl
 import json
@@ -65,8 +66,7 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
 
 
 def _start_time(pid: int) -> int | None:
-    stat = _proc_stat(pid)
-    return stat[1] if stat else None
+    return (_proc_stat(pid) or ("", None))[1]
 
 
 def _alive(pid: Any, start: Any, boot: Any) -> bool:
@@ -75,16 +75,8 @@ def _alive(pid: Any, start: Any, boot: Any) -> bool:
         return False
     if boot is not None and _boot_id() not in (None, boot):
         return False
-    stat = _proc_stat(pid)
-    if stat is None:
-        if os.path.isdir("/proc/self"):
-            return False
-        try:  # no /proc (not Linux): best effort
-            os.kill(pid, 0)
-            return True
-        except OSError:
-            return False
-    return stat[0] not in ("Z", "X") and (start is None or stat[1] == start)
+    stat = _proc_stat(pid)  # Linux only, like the rest of gastown's process handling
+    return stat is not None and stat[0] not in "ZX" and start in (None, stat[1])
 
 
 def _write_status(turn_dir: Path, status: dict[str, Any]) -> None:
@@ -120,10 +112,8 @@ def _child_alive(st: dict[str, Any]) -> bool:
 
 def _killpg(pgid: Any, sig: int) -> None:
     if isinstance(pgid, int) and pgid > 1:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(pgid, sig)
-        except OSError:
-            pass
 
 
 def stop(turn_dir: Path, grace: float = 5.0) -> None:
@@ -304,10 +294,7 @@ class _Runner:
             path = os.path.join(self.sock_tmpdir, "a.sock")
             if len(os.fsencode(path)) > SUN_PATH_MAX:
                 return None
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        Path(path).unlink(missing_ok=True)
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         lsock.bind(path)
         os.chmod(path, 0o600)
@@ -400,7 +387,10 @@ class _Runner:
                 if self.kill_at is not None and now >= self.kill_at:
                     _killpg(self.child, signal.SIGKILL)
                     self.kill_at = None
-                waits += [t - now for t in (deadline, self.kill_at) if t is not None]
+                if deadline is not None and self.reason is None:
+                    waits.append(deadline - now)
+                if self.kill_at is not None:
+                    waits.append(self.kill_at - now)
             else:
                 exited_at = exited_at or now
                 quiet_since = max(exited_at, last_out)
@@ -414,13 +404,10 @@ class _Runner:
                         last_out = time.monotonic()
                     if not self.eof and mask & selectors.EVENT_WRITE:
                         self._flush_input()
-                elif key.data == "wake":
-                    while True:
-                        try:
-                            if not os.read(wake_r, 512):
-                                break
-                        except BlockingIOError:
-                            break
+                elif key.data == "wake":  # a signal arrived; the flags are checked above
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(wake_r, 512):
+                            pass
                 elif key.data == "listen" and listener is not None:
                     self._accept(listener)
                 elif isinstance(key.data, _Client) and key.data.sock in self.clients:
@@ -452,10 +439,8 @@ class _Runner:
 
     def _flush_input(self) -> None:
         if self.pending_in:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 del self.pending_in[:os.write(self.master, self.pending_in)]
-            except BlockingIOError:
-                pass
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.pending_in else 0)
         self.sel.modify(self.master, events, "master")
 
@@ -507,10 +492,8 @@ class _Runner:
     def _cleanup(self, listener: socket.socket | None, pipe: tuple[int, int]) -> None:
         if self.wait_status is None:  # loop died early: never leave the agent behind
             _killpg(self.child, signal.SIGKILL)
-            try:
+            with contextlib.suppress(ChildProcessError):
                 _, self.wait_status = os.waitpid(self.child, 0)
-            except ChildProcessError:
-                pass
         for c in list(self.clients.values()):
             self._drop(c)
         if self.master >= 0:
@@ -526,16 +509,16 @@ class _Runner:
             os.close(fd)
 
     def _finish(self, error: str | None) -> int:
-        ws = self.wait_status if self.wait_status is not None else 0
-        sig = os.WTERMSIG(ws) if os.WIFSIGNALED(ws) else None
-        code = 128 + sig if sig is not None else os.waitstatus_to_exitcode(ws)
+        ws = self.wait_status
+        sig = os.WTERMSIG(ws) if ws is not None and os.WIFSIGNALED(ws) else None
+        code = None if ws is None else 128 + sig if sig else os.waitstatus_to_exitcode(ws)
         self.status.update(state="exited", exit_code=code, signal=sig, ended_at=_now_iso(),
                            timed_out=self.reason == "timed_out",
                            stopped=self.reason == "stopped" or self.stop_requested)
         if error:
             self.status["error"] = error
         _write_status(self.dir, self.status)
-        return code
+        return 1 if code is None else code
 
 
 def main(argv: list[str] | None = None) -> int:

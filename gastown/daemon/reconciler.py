@@ -100,6 +100,8 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
     for a in polecats:
         if a.status not in ("stopped", "quarantined") and a.rig:
             total[a.rig] = total.get(a.rig, 0) + 1
+    ready_ids = {b.id for b in snap.ready}
+    reserved = {a.last_bead_id: a.name for a in idle.values() if a.last_bead_id in ready_ids}
     for bead in snap.ready:
         rig = snap.rigs.get(bead.rig or "")
         if rig is None:
@@ -116,7 +118,7 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             continue
         if active.get(rig.name, 0) >= rig.max_polecats:
             continue
-        agent = _choose(bead, rig, idle)
+        agent = _choose(bead, rig, idle, reserved)
         if agent is None and total.get(rig.name, 0) >= rig.max_polecats:
             continue
         if agent is not None:
@@ -128,10 +130,13 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
     return out
 
 
-def _choose(bead: ReadyBead, rig: RigSnap, idle: dict[str, AgentSnap]) -> str | None:
-    same_rig = [a for a in idle.values() if a.rig == rig.name]
-    for a in same_rig:
-        if a.last_bead_id == bead.id:
-            return a.name
-    # an idle polecat whose last bead is still unfinished keeps its worktree for it
-    return same_rig[0].name if same_rig else None
+def _choose(bead: ReadyBead, rig: RigSnap, idle: dict[str, AgentSnap], reserved: dict[str | None, str]) -> str | None:
+    """The polecat that last worked this bead; else an idle one not kept for another ready
+    bead (it keeps its worktree and session for that one); else any idle one on the rig."""
+    same_rig = [a.name for a in idle.values() if a.rig == rig.name]
+    mine = reserved.get(bead.id)
+    if mine in same_rig:
+        return mine
+    kept = set(reserved.values())
+    free = [name for name in same_rig if name not in kept]
+    return (free or same_rig or [None])[0]

@@ -340,14 +340,15 @@ class TownStore:
         now = self.now()
         closed_at = now if new.terminal else None
         close_reason = reason if new.terminal else None
-        # a given failure is recorded whatever the new status (an open bead carries the reason
-        # its last attempt failed to the next polecat); an explicit reopen clears it
-        failure_json = json.dumps(failure) if failure else (
-            None if reopen else (json.dumps(bead["failure_reason"]) if bead["failure_reason"] else None))
+        # A given failure is recorded whatever the new status (an open bead carries the reason
+        # its last attempt failed to the next polecat); an explicit reopen clears it; otherwise
+        # the stored value is left alone (never re-written from a possibly stale row).
+        touch_failure = failure is not None or reopen
         self.conn.execute(
-            "UPDATE beads SET status = ?, updated_at = ?, closed_at = ?, close_reason = ?, failure_reason = ? "
-            "WHERE id = ?",
-            (new.value, now, closed_at, close_reason, failure_json, bead["id"]),
+            "UPDATE beads SET status = ?, updated_at = ?, closed_at = ?, close_reason = ?, "
+            "failure_reason = CASE WHEN ? THEN ? ELSE failure_reason END WHERE id = ?",
+            (new.value, now, closed_at, close_reason, touch_failure, json.dumps(failure) if failure else None,
+             bead["id"]),
         )
         meta: dict[str, Any] = {}
         if reason:

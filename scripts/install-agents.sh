@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Install the pinned agent CLIs that Gastown drives, each into its own npm prefix.
+#
+# Why one prefix per CLI: npm rolls back a whole `npm install` when any one package
+# fails (kilo's platform packages are known to go missing), so a shared prefix would
+# let an optional CLI take the required ones down with it.
+#
+# Usage: scripts/install-agents.sh [opencode] [claude] [codex] [kilo]
+#   no arguments = all four. opencode, claude and codex are required (failure exits 1);
+#   kilo is optional (failure is reported and ignored).
+# Env:   GT_AGENT_CACHE  root of the prefixes (default: <repo>/.cache/agents)
+#        NPM             npm binary (default: npm)
+# Idempotent: a CLI whose pinned version is already installed is skipped.
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${GT_AGENT_CACHE:-$repo/.cache/agents}"
+npm_bin="${NPM:-npm}"
+
+# name|npm package|exact version|binary name|required(1/0)
+pins=(
+  "opencode|opencode-ai|1.18.33|opencode|1"
+  "claude|@anthropic-ai/claude-code|2.1.197|claude|1"
+  "codex|@openai/codex|0.169.0|codex|1"
+  "kilo|@kilocode/cli|7.7.7|kilo|0"
+)
+
+if ! command -v "$npm_bin" >/dev/null 2>&1; then
+  echo "install-agents: npm not found (install Node.js >= 18 first)" >&2
+  exit 1
+fi
+
+wanted=("$@")
+if [ ${#wanted[@]} -eq 0 ]; then
+  wanted=(opencode claude codex kilo)
+fi
+
+# Validate names first so a typo fails before any slow download.
+for w in "${wanted[@]}"; do
+  found=0
+  for p in "${pins[@]}"; do
+    [ "${p%%|*}" = "$w" ] && found=1
+  done
+  if [ $found -eq 0 ]; then
+    echo "install-agents: unknown agent '$w' (known: opencode claude codex kilo)" >&2
+    exit 2
+  fi
+done
+
+installed_version() {
+  # Print the version recorded in <prefix>/node_modules/<pkg>/package.json, or nothing.
+  local pj="$1/node_modules/$2/package.json"
+  [ -f "$pj" ] || return 0
+  node -e 'try{process.stdout.write(require(process.argv[1]).version||"")}catch(e){}' "$pj"
+}
+
+status=0
+summary=()
+mkdir -p "$cache"
+for w in "${wanted[@]}"; do
+  for p in "${pins[@]}"; do
+    IFS='|' read -r name pkg ver bin required <<<"$p"
+    [ "$name" = "$w" ] || continue
+    prefix="$cache/$name"
+    binpath="$prefix/node_modules/.bin/$bin"
+    have="$(installed_version "$prefix" "$pkg")"
+    if [ "$have" = "$ver" ] && [ -x "$binpath" ]; then
+      echo "install-agents: $name: $pkg@$ver already installed in $prefix, skipping"
+      summary+=("$name $ver $binpath")
+      continue
+    fi
+    echo "install-agents: $name: installing $pkg@$ver into $prefix (had: ${have:-nothing})"
+    mkdir -p "$prefix"
+    start=$(date +%s)
+    # --no-save keeps npm from writing a package.json/lock that would pin stale versions;
+    # --no-fund/--no-audit avoid extra registry calls.
+    if "$npm_bin" install --prefix "$prefix" --no-save --no-fund --no-audit \
+         --loglevel=error "$pkg@$ver" && [ -x "$binpath" ]; then
+      echo "install-agents: $name: done in $(( $(date +%s) - start ))s"
+      summary+=("$name $ver $binpath")
+    elif [ "$required" = "1" ]; then
+      echo "install-agents: $name: FAILED to install $pkg@$ver (required)" >&2
+      summary+=("$name $ver FAILED")
+      status=1
+    else
+      echo "install-agents: $name: failed to install $pkg@$ver (optional, ignored)" >&2
+      summary+=("$name $ver FAILED-optional")
+    fi
+  done
+done
+
+for s in "${summary[@]}"; do
+  read -r name ver path <<<"$s"
+  echo "agent $name@$ver: $path"
+done
+exit $status

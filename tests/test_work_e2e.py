@@ -1,0 +1,171 @@
+"""Slung work gets done: scripted polecats on the local runtime, a real daemon, real git."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from gastown import paths
+from gastown.client import Client
+from gastown.protocol import ErrorCode, Method, RpcError
+from tests.conftest import make_repo, run_gt
+
+pytestmark = pytest.mark.slow
+ARITH = {"arith.py": "def add(a, b):\n    return a + b\n", "test_arith.py": "import arith\n\n\ndef test_add():\n    assert arith.add(2, 3) == 5\n"}
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    log = paths.log_path().read_text() if paths.log_path().exists() else ""
+    raise AssertionError(f"timed out waiting for {what}; daemon log:\n{log[-3000:]}")
+
+
+def gtj(*args: str) -> list[dict[str, Any]]:
+    res = run_gt(*args, "--json", check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def bead(bead_id: str) -> dict[str, Any]:
+    return gtj("bead", "show", bead_id)[0]
+
+
+@pytest.fixture
+def town(gt_home: Path) -> Path:
+    run_gt("town", "create", "t", check=True)
+    repo = make_repo(gt_home / "src" / "app", ARITH)
+    run_gt("rig", "add", "app", str(repo), check=True)
+    os.environ["GT_TOWN"] = "t"
+    yield repo
+    os.environ.pop("GT_TOWN", None)
+    run_gt("daemon", "stop")
+
+
+def test_sling_to_merge_request(town: Path, gt_home: Path) -> None:
+    step = "printf '\\ndef mul(a, b):\\n    return a * b\\n' >> arith.py"
+    slung = gtj("sling", "add mul", "--rig", "app", "--script", step)[0]
+    assert slung["status"] == "open" and slung["assignee"] is None  # assignment is lazy
+    done = wait_for(lambda: bead(slung["id"])["status"] == "in_review" and bead(slung["id"]), what="in_review")
+    agents = gtj("agent", "list")
+    assert [(a["name"], a["status"], a["hook_bead_id"]) for a in agents] == [("toast", "idle", None)]
+    mrs = gtj("mq", "list")
+    assert len(mrs) == 1 and mrs[0]["source_bead_id"] == slung["id"] and mrs[0]["branch"] == f"gt/toast/{slung['id']}"
+    assert any(d["id"] == mrs[0]["id"] and d["type"] == "tracks" for d in done["dependents"])
+    events = [e["event_type"] for e in gtj("bead", "events", slung["id"])]
+    for expected in ("created", "hooked", "status_changed", "agent_done"):
+        assert expected in events
+    wt = gt_home / "towns" / "t" / "worktrees" / "app" / "toast"
+    log = subprocess.run(["git", "-C", str(wt), "log", "-1", "--format=%an|%cn|%B"], capture_output=True,
+                         text=True, check=True).stdout
+    author, committer, body = log.split("|", 2)
+    assert author == "Test Human" and committer == "toast (gastown polecat)"
+    assert f"Bead-ID: {slung['id']}" in body and "Requested-by: Test Human <human@example.com>" in body
+    assert "def mul" in (wt / "arith.py").read_text()
+    assert "def mul" not in (town / "arith.py").read_text()  # the user's checkout is untouched
+    output = run_gt("agent", "logs", "toast", check=True).stdout
+    assert "[scripted agent toast]" in output and "done: merge request" in output
+
+
+def test_crash_reopens_then_fails_after_the_cap(town: Path) -> None:
+    run_gt("config", "set", "dispatch.max_attempts", "2", check=True)
+    run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
+    slung = gtj("sling", "always crashes", "--rig", "app", "--script", "echo boom; exit 3")[0]
+    failed = wait_for(lambda: bead(slung["id"])["status"] == "failed" and bead(slung["id"]), 60, "failed")
+    assert failed["failure_reason"]["code"] == "dispatch_exhausted"
+    assert failed["dispatch_attempts"] == 2
+    events = gtj("bead", "events", slung["id"])
+    crashes = [e for e in events if (e["metadata"].get("failure_reason") or {}).get("code") == "agent_crashed"]
+    assert len(crashes) >= 2 and "boom" in crashes[0]["metadata"]["failure_reason"]["details"]["output_tail"]
+    shown = run_gt("bead", "show", slung["id"], check=True).stdout
+    assert "FAILED: [dispatch_exhausted]" in shown
+
+
+def test_done_without_commits_is_refused(town: Path) -> None:
+    run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
+    slung = gtj("sling", "does nothing", "--rig", "app", "--script", "true")[0]
+    failed = wait_for(lambda: bead(slung["id"])["status"] == "failed" and bead(slung["id"]), 60, "failed")
+    events = gtj("bead", "events", slung["id"])
+    tails = [e["metadata"]["failure_reason"]["details"]["output_tail"] for e in events
+             if (e["metadata"].get("failure_reason") or {}).get("code") == "agent_crashed"]
+    assert tails and "no commits beyond origin/main" in tails[0]
+    assert gtj("mq", "list") == []
+
+
+def test_dependencies_and_capacity(town: Path) -> None:
+    run_gt("config", "set", "rig.max_polecats", "1", check=True)
+    a = gtj("sling", "first", "--rig", "app", "--script", "echo a > a.txt")[0]
+    b = gtj("sling", "second", "--rig", "app", "--script", "echo b > b.txt", "--depends-on", a["id"])[0]
+    c = gtj("sling", "third", "--rig", "app", "--script", "echo c > c.txt")[0]
+    wait_for(lambda: bead(a["id"])["status"] == "in_review" and bead(c["id"])["status"] == "in_review", 60,
+             "a and c in review")
+    assert len(gtj("agent", "list")) == 1  # max_polecats = 1: one polecat did both, in turn
+    time.sleep(1.5)
+    assert bead(b["id"])["status"] == "open"  # a is in review, not merged: b waits
+    run_gt("bead", "close", a["id"], "--reason", "merged by hand", check=True)
+    wait_for(lambda: bead(b["id"])["status"] == "in_review", 60, "b in review")
+
+
+def test_agent_tools_need_a_token_and_a_role(town: Path, gt_home: Path) -> None:
+    res = run_gt("done")
+    assert res.returncode == 8 and "agent tool" in res.stderr
+    gtj("sling", "x", "--rig", "app", "--script", "sleep 30")
+    wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "working", 30, "working")
+    turn = Path(gtj("agent", "show", "toast")[0]["turn_dir"])
+    env = json.loads((turn / "env.json").read_text())
+    sock = Path(env["GT_AGENT_SOCKET"])
+    with Client(sock, token=env["GT_AGENT_TOKEN"]) as agent:
+        assert agent.call(Method.TOOL_PRIME)["hook"]["title"] == "x"
+        for method, params in ((Method.BEAD_LIST, {}), (Method.TOWN_DELETE, {"name": "t"}),
+                               (Method.AGENT_RESET, {"name": "toast"})):
+            with pytest.raises(RpcError) as exc:
+                agent.call(method, **params)
+            assert exc.value.code == ErrorCode.FORBIDDEN
+        with pytest.raises(RpcError) as exc:  # commits are checked before the hand-off
+            agent.call(Method.TOOL_DONE)
+        assert exc.value.code == ErrorCode.INVALID_STATE
+        agent.call(Method.TOOL_STATUS, message="thinking hard")
+    assert gtj("agent", "show", "toast")[0]["status_message"] == "thinking hard"
+    with pytest.raises(RpcError) as exc:
+        Client(sock, token="forged")
+    assert exc.value.code == ErrorCode.FORBIDDEN
+    run_gt("agent", "stop", "toast", check=True)
+    shown = gtj("agent", "show", "toast")[0]
+    assert shown["status"] == "stopped" and shown["hook"] is None
+    wait_for(lambda: not gtj("agent", "show", "toast")[0]["turn"]["state"] == "running", 15, "turn stopped")
+    time.sleep(1.5)
+    assert gtj("agent", "show", "toast")[0]["status"] == "stopped"  # stopped means stopped
+
+
+def test_daemon_sigkill_mid_turn_loses_nothing(town: Path) -> None:
+    slung = gtj("sling", "slow", "--rig", "app", "--script", "sleep 4", "--script", "echo done > slow.txt")[0]
+    wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "working", 30, "working")
+    pid = int(paths.pid_path().read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0, 10, "dead")
+    # the turn runs on without the daemon; a new daemon re-adopts it
+    run_gt("daemon", "start", check=True)
+    done = wait_for(lambda: bead(slung["id"])["status"] == "in_review" and bead(slung["id"]), 60, "in_review")
+    assert done["assignee"] == "toast"
+    assert len(gtj("mq", "list")) == 1
+    wait_for(lambda: gtj("agent", "show", "toast")[0]["turn_ended_at"], 30, "the turn's exit recorded")
+    assert gtj("agent", "show", "toast")[0]["turns"] == 1
+
+
+def test_unknown_rig_and_adapter(town: Path) -> None:
+    res = run_gt("sling", "x", "--rig", "nope")
+    assert res.returncode == 3 and "no rig 'nope'" in res.stderr
+    res = run_gt("sling", "x", "--rig", "app", "--agent", "nonesuch")
+    assert res.returncode == 2 and "unknown agent adapter" in res.stderr
+    assert gtj("bead", "list") == []
