@@ -143,7 +143,8 @@ class TownLoop:
             agent = await town.call(town.store.agent_get, ev["agent_id"])
             output = await asyncio.to_thread(turns.read_output, p["turn_dir"])
             try:
-                result = adapters.get(agent["adapter"]).parse_output(output)
+                home = town.root / "agents" / agent["name"] / "home"
+                result = adapters.get(agent["adapter"]).parse_output(output, home)
             except Exception:
                 log.exception("parsing the output of %s failed", p["turn_dir"])
                 result = adapters.TurnResult()

@@ -101,7 +101,7 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
         if a.status not in ("stopped", "quarantined") and a.rig:
             total[a.rig] = total.get(a.rig, 0) + 1
     ready_ids = {b.id for b in snap.ready}
-    reserved = {a.last_bead_id: a.name for a in idle.values() if a.last_bead_id in ready_ids}
+    reserved = {a.last_bead_id: a.name for a in idle.values() if a.last_bead_id and a.last_bead_id in ready_ids}
     for bead in snap.ready:
         rig = snap.rigs.get(bead.rig or "")
         if rig is None:
@@ -130,7 +130,7 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
     return out
 
 
-def _choose(bead: ReadyBead, rig: RigSnap, idle: dict[str, AgentSnap], reserved: dict[str | None, str]) -> str | None:
+def _choose(bead: ReadyBead, rig: RigSnap, idle: dict[str, AgentSnap], reserved: dict[str, str]) -> str | None:
     """The polecat that last worked this bead; else an idle one not kept for another ready
     bead (it keeps its worktree and session for that one); else any idle one on the rig."""
     same_rig = [a.name for a in idle.values() if a.rig == rig.name]
@@ -139,4 +139,5 @@ def _choose(bead: ReadyBead, rig: RigSnap, idle: dict[str, AgentSnap], reserved:
         return mine
     kept = set(reserved.values())
     free = [name for name in same_rig if name not in kept]
-    return (free or same_rig or [None])[0]
+    choices = free or same_rig
+    return choices[0] if choices else None

@@ -68,8 +68,8 @@ class WorkStore(TownStore):
 
     def agent_create(self, *, role: str, rig: str | None, adapter: str, name: str | None = None) -> Row:
         Role(role)
+        name = name or self._next_name()
         with self.conn:
-            name = name or self._next_name()
             if self._one("SELECT 1 AS x FROM agents WHERE name = ?", (name,)):
                 raise RpcError(ErrorCode.ALREADY_EXISTS, f"agent '{name}' already exists")
             bead = self.bead_create(name, type=BeadType.AGENT.value, rig=rig, created_by="system",
@@ -171,32 +171,37 @@ class WorkStore(TownStore):
         """Record a finished turn; a hooked agent that exited without `gt done` gives its
         bead back. Returns what happened: 'done', 'crashed', 'no_done' or 'stopped'."""
         with self.conn:
-            agent = self._agent(agent_name)
-            self.conn.execute(
-                "UPDATE agents SET session_id = coalesce(?, session_id), tokens_in = tokens_in + ?, "
-                "tokens_out = tokens_out + ?, turn_ended_at = ? WHERE name = ?",
-                (session_id, tokens_in, tokens_out, self.now(), agent_name))
-            self._event(agent["bead_id"], "turn_exited", actor="system", new=str(exit_code),
-                        meta={"agent": agent_name, "session_id": session_id, "tokens_in": tokens_in,
-                              "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"]})
-            status = AgentStatus(agent["status"])
-            if status == AgentStatus.STOPPED:
-                return "stopped"
-            if not agent["hook_bead_id"] or status not in (AgentStatus.WORKING, AgentStatus.STARTING,
-                                                           AgentStatus.STALLED):
-                if status in (AgentStatus.WORKING, AgentStatus.STARTING):
-                    self._set_agent_status(agent, AgentStatus.IDLE)
-                return "done"
-            crashed = exit_code != 0
-            failure = {
-                "code": "agent_crashed" if crashed else "exited_without_done",
-                "message": (f"the agent's turn exited with status {exit_code}" if crashed
-                            else "the agent's turn ended without 'gt done'"),
-                "source": "runner",
-                "details": {"agent": agent_name, "exit_code": exit_code, "output_tail": output_tail[-2000:]},
-            }
-            self._unhook_to_open(agent, failure, restart=True)
-            return "crashed" if crashed else "no_done"
+            outcome = self._turn_exited(agent_name, exit_code, session_id, tokens_in, tokens_out, output_tail)
+        return outcome
+
+    def _turn_exited(self, agent_name: str, exit_code: int | None, session_id: str | None, tokens_in: int,
+                     tokens_out: int, output_tail: str) -> str:
+        agent = self._agent(agent_name)
+        self.conn.execute(
+            "UPDATE agents SET session_id = coalesce(?, session_id), tokens_in = tokens_in + ?, "
+            "tokens_out = tokens_out + ?, turn_ended_at = ? WHERE name = ?",
+            (session_id, tokens_in, tokens_out, self.now(), agent_name))
+        self._event(agent["bead_id"], "turn_exited", actor="system", new=str(exit_code),
+                    meta={"agent": agent_name, "session_id": session_id, "tokens_in": tokens_in,
+                          "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"]})
+        status = AgentStatus(agent["status"])
+        if status == AgentStatus.STOPPED:
+            return "stopped"
+        if not agent["hook_bead_id"] or status not in (AgentStatus.WORKING, AgentStatus.STARTING,
+                                                       AgentStatus.STALLED):
+            if status in (AgentStatus.WORKING, AgentStatus.STARTING):
+                self._set_agent_status(agent, AgentStatus.IDLE)
+            return "done"
+        crashed = exit_code != 0
+        failure = {
+            "code": "agent_crashed" if crashed else "exited_without_done",
+            "message": (f"the agent's turn exited with status {exit_code}" if crashed
+                        else "the agent's turn ended without 'gt done'"),
+            "source": "runner",
+            "details": {"agent": agent_name, "exit_code": exit_code, "output_tail": output_tail[-2000:]},
+        }
+        self._unhook_to_open(agent, failure, restart=True)
+        return "crashed" if crashed else "no_done"
 
     # ---------------------------------------------------------------- agent tools
     def agent_done(self, agent_name: str, *, summary: str, head_sha: str, branch: str, target_branch: str,
@@ -263,7 +268,8 @@ class WorkStore(TownStore):
             self.conn.execute(
                 "INSERT INTO town_events(event_type, agent_id, bead_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
                 (event_type, agent, bead, json.dumps(payload or {}), self.now()))
-            return self.conn.last_insert_rowid()
+            event_id = self.conn.last_insert_rowid()
+        return event_id
 
     def inbox_pending(self, limit: int = 200) -> list[Row]:
         out = []

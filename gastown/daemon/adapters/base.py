@@ -71,5 +71,9 @@ class Adapter:
     def env(self, ctx: TurnContext) -> dict[str, str | None]:
         return {"HOME": str(ctx.home)}
 
-    def parse_output(self, text: str) -> TurnResult:
+    def parse_output(self, text: str, home: Path) -> TurnResult:
+        """Session id and this turn's token usage from the turn's raw PTY output.
+
+        `home` is the agent's persistent config root, for CLIs that report cumulative
+        usage and need the previous total to compute this turn's share."""
         return TurnResult()

@@ -30,26 +30,30 @@ async def sling(
     store = town.store
 
     def run() -> dict[str, Any]:
-        nonlocal bead
         with store.conn:
-            if title is not None and bead is None and store._exists(title.strip().lower()):
-                bead = title.strip().lower()  # `gt sling BEAD_ID`: only an exact, full id counts
-            if bead is not None:
-                existing = store.bead_get(bead)
-                if existing["type"] != "issue" or existing["status"] != "open" or existing["assignee"]:
-                    raise RpcError(ErrorCode.INVALID_STATE,
-                                   f"bead {existing['id']} is a {existing['status']} {existing['type']}; "
-                                   "only an open, unassigned issue can be slung")
-                store.rig_get(rig)
-                updated = store.bead_update(existing["id"], actor=ctx.conn.actor, rig=rig, metadata=meta or None)
-                for dep in depends_on or []:
-                    store.dep_add(updated["id"], dep, actor=ctx.conn.actor)
-                return store.bead_get(updated["id"])
-            assert title is not None
+            result = sling_in_txn()
+        return result
+
+    def sling_in_txn() -> dict[str, Any]:
+        nonlocal bead
+        if title is not None and bead is None and store._exists(title.strip().lower()):
+            bead = title.strip().lower()  # `gt sling BEAD_ID`: only an exact, full id counts
+        if bead is not None:
+            existing = store.bead_get(bead)
+            if existing["type"] != "issue" or existing["status"] != "open" or existing["assignee"]:
+                raise RpcError(ErrorCode.INVALID_STATE,
+                               f"bead {existing['id']} is a {existing['status']} {existing['type']}; "
+                               "only an open, unassigned issue can be slung")
             store.rig_get(rig)
-            return store.bead_create(title, rig=rig, body=body, priority=priority, metadata=meta or None,
-                                     created_by=ctx.conn.actor, requested_by=requested_by or ctx.conn.actor,
-                                     depends_on=depends_on or [])
+            updated = store.bead_update(existing["id"], actor=ctx.conn.actor, rig=rig, metadata=meta or None)
+            for dep in depends_on or []:
+                store.dep_add(updated["id"], dep, actor=ctx.conn.actor)
+            return store.bead_get(updated["id"])
+        assert title is not None
+        store.rig_get(rig)
+        return store.bead_create(title, rig=rig, body=body, priority=priority, metadata=meta or None,
+                                 created_by=ctx.conn.actor, requested_by=requested_by or ctx.conn.actor,
+                                 depends_on=depends_on or [])
 
     result = await town.call(run)
     ctx.daemon.wake(town)
