@@ -207,8 +207,11 @@ class Daemon:
                 town_name = conn.agent_town if conn.agent_town is not None else params.get("town")
                 params.pop("town", None)
                 town = self.towns.resolve(town_name)
+                seq = town.store.last_seq
                 result = await method.fn(ctx, town, **params)
                 self.hub.poke(town)
+                if town.store.last_seq != seq:  # anything written may make work ready: tick now
+                    self.wake(town)
             else:
                 result = await method.fn(ctx, **params)
             return response(req_id, result)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from gastown.daemon.adapters.aider import AiderAdapter
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
+from gastown.daemon.adapters.claude import ClaudeAdapter
+from gastown.daemon.adapters.codex import CodexAdapter
+from gastown.daemon.adapters.gemini import GeminiAdapter
+from gastown.daemon.adapters.kilo import KiloAdapter
+from gastown.daemon.adapters.opencode import OpencodeAdapter
 from gastown.daemon.adapters.scripted import ScriptedAdapter
 from gastown.protocol import ErrorCode, RpcError
 
-ADAPTERS: dict[str, type[Adapter]] = {"scripted": ScriptedAdapter}
+ADAPTERS: dict[str, type[Adapter]] = {
+    cls.name: cls for cls in (ScriptedAdapter, OpencodeAdapter, ClaudeAdapter, CodexAdapter, AiderAdapter,
+                               KiloAdapter, GeminiAdapter)
+}
 
 
 def get(name: str) -> Adapter:

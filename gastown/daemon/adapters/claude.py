@@ -1,0 +1,58 @@
+"""Claude Code (`@anthropic-ai/claude-code`): `claude -p --output-format stream-json --verbose`.
+
+The role prompt goes in with --append-system-prompt on every turn; resume is
+`--resume <session_id>`, which only finds the session from the same cwd and HOME (the
+polecat's worktree and home are both stable). ANTHROPIC_BASE_URL is given without `/v1`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
+from gastown.daemon.adapters.common import anthropic_base, as_int, json_events, stripped_env
+
+
+class ClaudeAdapter(Adapter):
+    name = "claude"
+    binary = "claude"
+    package = "@anthropic-ai/claude-code@2.1.197"
+
+    def command(self, ctx: TurnContext) -> list[str]:
+        argv = [self.resolve_binary(), "-p", "--output-format", "stream-json", "--verbose",
+                "--dangerously-skip-permissions"]
+        if ctx.model:
+            argv += ["--model", ctx.model]
+        if ctx.system_prompt:
+            argv += ["--append-system-prompt", ctx.system_prompt]
+        if ctx.session_id:
+            argv += ["--resume", ctx.session_id]
+        return [*argv, ctx.prompt]
+
+    def env(self, ctx: TurnContext) -> dict[str, str | None]:
+        env: dict[str, str | None] = {
+            **stripped_env(),  # includes CLAUDECODE: set, claude refuses a "nested" session
+            "HOME": str(ctx.home), "PWD": str(ctx.worktree),
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
+            "IS_SANDBOX": "1",  # --dangerously-skip-permissions refuses root without it
+        }
+        if ctx.base_url:
+            env["ANTHROPIC_BASE_URL"] = anthropic_base(ctx.base_url)
+        if ctx.api_key:
+            env["ANTHROPIC_API_KEY"] = ctx.api_key
+        return env
+
+    def parse_output(self, text: str, home: Path) -> TurnResult:
+        """`session_id` on every event; the final `result` event's usage sums this
+        invocation's requests (the `usage` inside `assistant` events is a start snapshot)."""
+        result = TurnResult()
+        for ev in json_events(text):
+            if isinstance(ev.get("session_id"), str) and ev.get("type") in ("system", "result", "assistant", "user"):
+                result.session_id = result.session_id or ev["session_id"]
+            if ev.get("type") == "result":
+                usage = ev.get("usage") or {}
+                result.tokens_in += (as_int(usage.get("input_tokens")) + as_int(usage.get("cache_creation_input_tokens"))
+                                     + as_int(usage.get("cache_read_input_tokens")))
+                result.tokens_out += as_int(usage.get("output_tokens"))
+        return result

@@ -1,0 +1,83 @@
+"""Gemini CLI (`@google/gemini-cli`): `gemini --output-format stream-json --approval-mode yolo -p`.
+
+Command building only: the fake model server has no Gemini wire format, so no turn is run
+in the tests. The role prompt has no append flag: it goes in the global context file
+<home>/.gemini/GEMINI.md, which gemini adds to its own prompt (GEMINI_SYSTEM_MD would
+replace it). Resume is `--resume <session_id>` (sessions are stored per project dir, so
+the same cwd and HOME, like claude). GOOGLE_GEMINI_BASE_URL is given without `/v1`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
+from gastown.daemon.adapters.common import bare_base, as_int, json_events, stripped_env
+
+SETTINGS = {
+    "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+    "privacy": {"usageStatisticsEnabled": False},
+    "telemetry": {"enabled": False},
+    # An API key (+ GOOGLE_GEMINI_BASE_URL): without this, a base URL alone selects the
+    # "gateway" auth type, which headless mode rejects ("Invalid auth method selected.").
+    "security": {"auth": {"selectedType": "gemini-api-key"}},
+}
+
+
+class GeminiAdapter(Adapter):
+    name = "gemini"
+    binary = "gemini"
+    package = "@google/gemini-cli@0.61.0"
+
+    def prepare(self, ctx: TurnContext) -> None:
+        gdir = ctx.home / ".gemini"
+        gdir.mkdir(parents=True, exist_ok=True)
+        settings = gdir / "settings.json"
+        try:
+            current = json.loads(settings.read_text())
+        except (OSError, ValueError):
+            current = {}
+        if not isinstance(current, dict):
+            current = {}
+        for section, values in SETTINGS.items():
+            old = current.get(section)
+            current[section] = {**(old if isinstance(old, dict) else {}), **values}
+        settings.write_text(json.dumps(current, indent=2) + "\n")
+        memory = gdir / "GEMINI.md"
+        if ctx.system_prompt:
+            memory.write_text(ctx.system_prompt)
+        elif memory.exists():
+            memory.unlink()
+
+    def command(self, ctx: TurnContext) -> list[str]:
+        argv = [self.resolve_binary(), "--output-format", "stream-json", "--approval-mode", "yolo", "--skip-trust"]
+        if ctx.model:
+            argv += ["--model", ctx.model]
+        if ctx.session_id:
+            argv += ["--resume", ctx.session_id]
+        return [*argv, "--prompt", ctx.prompt]
+
+    def env(self, ctx: TurnContext) -> dict[str, str | None]:
+        env: dict[str, str | None] = {
+            **stripped_env(), "HOME": str(ctx.home), "PWD": str(ctx.worktree),
+            "GEMINI_CLI_NO_RELAUNCH": "true",  # no second node process with a bigger heap
+            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+        }
+        if ctx.base_url:
+            env["GOOGLE_GEMINI_BASE_URL"] = bare_base(ctx.base_url)  # the API paths are /v1beta/…
+        if ctx.api_key:
+            env["GEMINI_API_KEY"] = ctx.api_key
+        return env
+
+    def parse_output(self, text: str, home: Path) -> TurnResult:
+        """`init` carries `session_id`; the final `result` has this run's `stats`."""
+        result = TurnResult()
+        for ev in json_events(text):
+            if ev.get("type") == "init" and isinstance(ev.get("session_id"), str):
+                result.session_id = result.session_id or ev["session_id"]
+            elif ev.get("type") == "result" and isinstance(ev.get("stats"), dict):
+                stats = ev["stats"]
+                result.tokens_in += as_int(stats.get("input_tokens"))
+                result.tokens_out += as_int(stats.get("output_tokens"))
+        return result
