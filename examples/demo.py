@@ -1,7 +1,10 @@
 """The demo town, end to end, through the real `gt` command line (what `make demo` runs).
 
 It creates a town, turns `examples/sample-rig` into a git repository and adds it as a
-rig, creates beads with dependencies, and prints the board and the ready list. State
+rig with its pytest suite as the quality gate, and slings three beads to scripted
+agents (one depends on another; one fails its gate on the first try and lands after
+rework). It waits for the refinery to land everything, then prints the board, the merge
+queue and the merged log. State
 lives in a temporary GT_HOME unless GT_HOME is set; the daemon it starts is stopped at
 the end. Exits non-zero if any step fails.
 """
@@ -14,14 +17,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 GT = [sys.executable, "-m", "gastown.cli.entry"]
 
 
-def gt(*args: str, capture: bool = False) -> str:
-    print(f"$ gt {' '.join(args)}", flush=True)
+def gt(*args: str, capture: bool = False, quiet: bool = False) -> str:
+    if not quiet:
+        print(f"$ gt {' '.join(args)}", flush=True)
     proc = subprocess.run([*GT, *args], text=True, capture_output=capture)
     if proc.returncode != 0:
         if capture:
@@ -41,10 +46,36 @@ def make_rig(dest: Path) -> Path:
 
 
 def bead(*args: str) -> str:
-    out = gt("bead", "create", *args, "--json", capture=True)
+    out = gt(*args, "--json", capture=True)
     obj = json.loads(out)
     print(f"  -> {obj['id']} [{obj['status']}] {obj['title']}")
     return str(obj["id"])
+
+
+MUL = ("printf '\\ndef mul(a, b):\\n    return a * b\\n' >> arith.py && "
+       "printf '\\n\\ndef test_mul():\\n    assert arith.mul(3, 4) == 12\\n' >> tests/test_arith.py")
+# The first attempt at sub is wrong and fails the gate; the rework (the agent is told why
+# its last attempt failed: GT_PREVIOUS_FAILURE) fixes it.
+SUB = ("if [ -n \"$GT_PREVIOUS_FAILURE\" ]; then sed -i 's/return a + b  # sub/return a - b  # sub/' arith.py; "
+       "else printf '\\ndef sub(a, b):\\n    return a + b  # sub\\n' >> arith.py && "
+       "printf '\\n\\ndef test_sub():\\n    assert arith.sub(5, 3) == 2\\n' >> tests/test_arith.py; fi")
+DOCS = "printf '\\nOperators: add, mul, sub.\\n' >> README.md"
+
+
+def wait_until_settled(ids: list[str], timeout: float = 240.0) -> dict[str, str]:
+    """Poll until every bead is closed or failed; print status changes as they happen."""
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in gt("bead", "list", "--json", capture=True, quiet=True).splitlines():
+            b = json.loads(line)
+            if b["id"] in ids and seen.get(b["id"]) != b["status"]:
+                seen[b["id"]] = b["status"]
+                print(f"  {b['id']} -> {b['status']:<11} {b['title']}", flush=True)
+        if len(seen) == len(ids) and all(s in ("closed", "failed") for s in seen.values()):
+            return seen
+        time.sleep(0.5)
+    raise SystemExit(f"demo: beads did not settle within {timeout:.0f}s: {seen}")
 
 
 def main() -> int:
@@ -58,20 +89,22 @@ def main() -> int:
         rig = make_rig(home / "src" / "sample-rig")
         gt("rig", "add", "app", str(rig))
         gt("config", "set", "refinery.gates", '["python3 -m pytest -q"]', "--rig", "app")
-        epic = bead("arithmetic: more operators", "--rig", "app", "--priority", "1")
-        mul = bead("add mul(a, b)", "--rig", "app", "--parent", epic)
-        sub = bead("add sub(a, b)", "--rig", "app", "--parent", epic, "--depends-on", mul)
-        bead("document the operators in README", "--rig", "app", "--depends-on", sub, "--priority", "3")
-        bead("fix typo in README", "--rig", "app", "--priority", "2")
+        print("\n== sling three beads (scripted agents); sub depends on mul ==")
+        mul = bead("sling", "add mul(a, b)", "--rig", "app", "--script", MUL)
+        sub = bead("sling", "add sub(a, b)", "--rig", "app", "--depends-on", mul, "--script", SUB)
+        docs = bead("sling", "document the operators", "--rig", "app", "--script", DOCS)
+        print("\n== the town works: polecats, gates, merges, one rework ==")
+        final = wait_until_settled([mul, sub, docs])
         print("\n== board ==")
-        gt("bead", "list")
-        print("\n== ready ==")
-        gt("ready")
-        print("\n== blocked, and why ==")
-        gt("ready", "--explain")
-        print("\n== close the first bead: its dependent becomes ready ==")
-        gt("bead", "close", mul, "--reason", "demo")
-        gt("ready")
+        gt("bead", "list", "--type", "issue")
+        print("\n== merge queue ==")
+        gt("mq", "list")
+        print("\n== merged log of the sample rig ==")
+        print(subprocess.run(["git", "-C", str(rig), "log", "--graph", "--format=%h %s  (author %an, committer %cn)"],
+                             capture_output=True, text=True, check=True).stdout)
+        failed = [b for b, s in final.items() if s != "closed"]
+        if failed:
+            raise SystemExit(f"demo: beads failed: {failed}")
         return 0
     finally:
         subprocess.run([*GT, "daemon", "stop"], capture_output=True)

@@ -53,6 +53,8 @@ class Method:
 
     SLING = "work.sling"
     MQ_LIST = "mq.list"
+    MQ_SHOW = "mq.show"
+    MQ_RETRY = "mq.retry"
 
     AGENT_LIST = "agent.list"
     AGENT_SHOW = "agent.show"

@@ -17,5 +17,10 @@ def test_demo_runs_end_to_end(gt_home: Path) -> None:
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "== board ==" in out and "== ready ==" in out
-    assert "waiting for" in out and "epic with 2 unfinished child bead(s)" in out
+    assert "== board ==" in out and "== merged log of the sample rig ==" in out
+    board = out.split("== board ==")[1].split("== merge queue ==")[0]
+    assert board.count(" closed ") == 3 and " failed " not in board
+    queue = out.split("== merge queue ==")[1].split("== merged log")[0]
+    assert queue.count(" failed ") == 1 and queue.count(" closed ") == 3  # one red gate, then rework
+    log = out.split("== merged log of the sample rig ==")[1]
+    assert log.count("Merge gt/toast/") == 3 and "committer toast (gastown polecat)" in log

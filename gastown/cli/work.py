@@ -54,8 +54,40 @@ mq = typer.Typer(help="The merge queue.", no_args_is_help=True)
 
 @mq.command("list")
 def mq_list(status: Optional[str] = typer.Option(None, "--status", help="open, in_progress, closed, failed."),
-            town: TownOpt = None, as_json: JsonOpt = False) -> None:
+            rig: Optional[str] = typer.Option(None, "--rig"), town: TownOpt = None, as_json: JsonOpt = False) -> None:
     """List merge requests, in queue order."""
-    rows = call(Method.MQ_LIST, town, status=status)
+    rows = call(Method.MQ_LIST, town, status=status, rig=rig)
     show(rows, as_json, [("id", "MR"), ("status", "STATUS"), ("rig", "RIG"), ("source_bead_id", "BEAD"),
                          ("branch", "BRANCH"), ("head_sha", "HEAD")], empty="merge queue is empty")
+
+
+@mq.command("show")
+def mq_show(mr_id: str = typer.Argument(..., metavar="MR", help="Merge request bead id."),
+            town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a merge request: branch, head, gates (exit code, duration, output tail), outcome."""
+    mr = call(Method.MQ_SHOW, town, id=mr_id)
+    if as_json:
+        emit_json([mr])
+        return
+    for key in ("id", "status", "rig", "source_bead_id", "branch", "target_branch", "head_sha", "merge_commit",
+                "pr_url", "retry_count", "close_reason"):
+        out.print(f"{key:<15}{mr.get(key) if mr.get(key) is not None else '-'}", markup=False)
+    failure = mr.get("failure_reason")
+    if failure:
+        out.print(f"FAILED: [{failure['code']}] {failure['message']}", markup=False)
+    for gate in mr["gates"]:
+        verdict = "ok" if gate["exit_code"] == 0 else f"exit {gate['exit_code']}"
+        out.print(f"gate {gate['name']}: {verdict} in {gate['duration_s']}s  ({gate['cmd']})", markup=False)
+        if gate["exit_code"] != 0:
+            out.print("  " + gate["output_tail"].strip().replace("\n", "\n  "), markup=False)
+
+
+@mq.command("retry")
+def mq_retry(mr_id: str = typer.Argument(..., metavar="MR", help="A failed merge request."),
+             town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Queue a failed merge request's branch again (as a new merge request)."""
+    mr = call(Method.MQ_RETRY, town, id=mr_id)
+    if as_json:
+        emit_json([mr])
+    else:
+        out.print(f"queued {mr['id']} for {mr['source_bead_id']} ({mr['branch']})", markup=False)

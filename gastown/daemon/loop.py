@@ -12,8 +12,10 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import adapters, reconciler, turns
-from gastown.daemon.reconciler import AgentSnap, Dispatch, FailBead, ReadyBead, RigSnap, Snapshot
+from gastown.daemon import adapters, reconciler, refinery, turns
+from gastown.daemon.reconciler import (
+    AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
+)
 from gastown.daemon.runtime import Runtime, make_runtime
 
 if TYPE_CHECKING:
@@ -22,13 +24,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gastown.daemon.loop")
 ACTIVE_S, IDLE_S = 1.0, 30.0
+POLL_S = 10.0  # at most one PR poll per MR this often
+MAX_REQUEUES = 5
 
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc) if value else None
 
 
-def build_snapshot(town: "Town") -> Snapshot:
+def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snapshot:
     """Read what the reconciler needs (runs on the town's writer thread)."""
     store = town.store
     from gastown.daemon import readiness
@@ -53,7 +57,11 @@ def build_snapshot(town: "Town") -> Snapshot:
             max_attempts=int(cfg("dispatch.max_attempts", r["name"])[0]),
             adapter=str(cfg("agent.adapter", r["name"])[0]),
             backoff_scale=float(cfg("dispatch.backoff_scale", r["name"])[0]))
-    return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs)
+    mrs = tuple(
+        MRSnap(id=m["bead_id"], rig=m["rig"], target=m["target_branch"], status=m["status"], priority=m["priority"],
+               created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]))
+        for m in store.merge_requests(active=True))
+    return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging)
 
 
 def _effective_status(agent: dict[str, Any]) -> str:
@@ -74,14 +82,18 @@ class TownLoop:
         self.active = True
         self.ticks = 0
         self.reported: set[str] = set()
+        self.merging: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.last_poll: dict[str, float] = {}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in [self._task, *self.tasks]:
+            if task:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._task, *self.tasks] if t), return_exceptions=True)
 
     def wake(self) -> None:
         self._wake.set()
@@ -105,11 +117,11 @@ class TownLoop:
         town = self.town
         await self.observe()
         await self.drain()
-        snap = await town.call(build_snapshot, town)
+        snap = await town.call(build_snapshot, town, frozenset(self.merging))
         actions = reconciler.reconcile(snap, datetime.now(timezone.utc))
         await asyncio.gather(*(self.apply(a) for a in actions))
-        busy = any(a.status in reconciler.BUSY for a in snap.agents)
-        self.active = busy or bool(actions)
+        busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging)
+        self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
         self.hub.poke(town)
 
     async def observe(self) -> None:
@@ -159,6 +171,35 @@ class TownLoop:
             await town.call(town.store.fail_bead, action.bead_id, action.failure)
         elif isinstance(action, Dispatch):
             await self.dispatch(action)
+        elif isinstance(action, CloseMR):
+            await town.call(town.store.transition, action.mr_id, "closed", actor="refinery", reason=action.reason)
+        elif isinstance(action, (ProcessMR, PollPR)):
+            now = asyncio.get_running_loop().time()
+            if isinstance(action, PollPR) and now - self.last_poll.get(action.mr_id, -1e9) < POLL_S:
+                return
+            self.last_poll[action.mr_id] = now
+            self.merging.add(action.mr_id)
+            task = asyncio.get_running_loop().create_task(self.merge(action.mr_id))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def merge(self, mr_id: str) -> None:
+        """One merge request through the refinery, off the loop; results land in the store."""
+        town, store = self.town, self.town.store
+        try:
+            mr = await town.call(store.mr_get, mr_id)
+            if mr["status"] == "open":
+                mr = await town.call(store.mr_begin, mr_id)
+            rig = await town.call(store.rig_get, mr["rig"])
+            await refinery_step(town, mr, rig)
+        except Exception as exc:
+            log.exception("merge of %s failed", mr_id)
+            await town.call(store.mr_failed, mr_id, {"code": "infra", "message": f"refinery error: {exc}",
+                                                     "source": "refinery"}, gates=[], max_retries=1 << 30)
+        finally:
+            self.merging.discard(mr_id)
+            self.hub.poke(town)
+            self.wake()
 
     async def dispatch(self, action: Dispatch) -> None:
         town = self.town
@@ -175,3 +216,42 @@ class TownLoop:
         except Exception as exc:
             log.warning("starting %s on %s failed: %s", agent["name"], action.bead_id, exc)
             await town.call(town.store.dispatch_failed, agent["name"], turns.failure_from(exc))
+
+
+async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -> None:
+    """Merge (direct), or push and poll (pr); record the outcome in one transaction."""
+    store, cfg = town.store, town.config
+    strategy = str(cfg("refinery.strategy", rig["name"])[0])
+    branch, target = mr["branch"], mr["target_branch"]
+    if strategy == "pr":
+        if not mr["pr_url"]:
+            url = await asyncio.to_thread(refinery.open_pr, rig["repo_path"], rig["source"], branch, target,
+                                          mr["title"], mr["body"])
+            await town.call(store.mr_set_pr, mr["id"], url)
+            return
+        state, sha = await asyncio.to_thread(refinery.poll_pr, rig["repo_path"], branch, target, mr["head_sha"],
+                                             mr["pr_url"])
+        if state == "merged" and sha:
+            await town.call(store.mr_merged, mr["id"], merge_commit=sha, landed_on=target, gates=[],
+                            message=f"pull request merged into {target}")
+            await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=True)
+        elif state == "closed":
+            await town.call(store.mr_failed, mr["id"], {"code": "pr_closed", "message": "the pull request was closed "
+                            "without merging", "source": "refinery"}, gates=[],
+                            max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+        return
+    gates = refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0]))
+    human = turns.human_identity(mr["requested_by"])
+    result = await asyncio.to_thread(
+        refinery.process, rig["repo_path"], rig["source"], branch, target,
+        mode=str(cfg("refinery.merge_mode", rig["name"])[0]), gates=gates,
+        identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"])
+    if result.ok and result.merge_commit and result.landed_on:
+        await town.call(store.mr_merged, mr["id"], merge_commit=result.merge_commit, landed_on=result.landed_on,
+                        gates=result.gates, message=result.message)
+        await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=False)
+    elif result.retry and mr["retry_count"] < MAX_REQUEUES:
+        await town.call(store.mr_requeue, mr["id"], result.message)
+    else:
+        await town.call(store.mr_failed, mr["id"], result.failure(), gates=result.gates,
+                        max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))

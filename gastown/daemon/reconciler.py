@@ -47,10 +47,24 @@ class RigSnap:
 
 
 @dataclass(frozen=True)
+class MRSnap:
+    id: str
+    rig: str
+    target: str
+    status: str
+    priority: int
+    created_at: str
+    source_status: str
+    pr: bool = False  # pushed for a pull request: poll instead of merging
+
+
+@dataclass(frozen=True)
 class Snapshot:
     ready: tuple[ReadyBead, ...] = ()
     agents: tuple[AgentSnap, ...] = ()
     rigs: dict[str, RigSnap] = field(default_factory=dict)
+    mrs: tuple[MRSnap, ...] = ()
+    merging: frozenset[str] = frozenset()  # MRs whose merge is running in this daemon now
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,23 @@ class FailBead:
     failure: dict[str, Any]
 
 
-Action = Union[Dispatch, FailBead]
+@dataclass(frozen=True)
+class ProcessMR:
+    mr_id: str
+
+
+@dataclass(frozen=True)
+class PollPR:
+    mr_id: str
+
+
+@dataclass(frozen=True)
+class CloseMR:
+    mr_id: str
+    reason: str
+
+
+Action = Union[Dispatch, FailBead, ProcessMR, PollPR, CloseMR]
 
 
 def backoff_due(bead: ReadyBead, rig: RigSnap, now: datetime) -> bool:
@@ -80,7 +110,32 @@ def backoff_due(bead: ReadyBead, rig: RigSnap, now: datetime) -> bool:
 def reconcile(snap: Snapshot, now: datetime) -> list[Action]:
     actions: list[Action] = []
     actions += dispatch(snap, now)
+    actions += merge_queue(snap)
     return actions
+
+
+def merge_queue(snap: Snapshot) -> list[Action]:
+    """At most one merge in flight per rig target branch, highest priority then oldest
+    first. An in-progress MR nobody is merging (the daemon restarted mid-merge) is taken
+    up again; an MR whose source is already closed or failed is never merged (gastown #4167)."""
+    out: list[Action] = []
+    lanes: dict[tuple[str, str], list[MRSnap]] = {}
+    for mr in snap.mrs:
+        if mr.status in ("open", "in_progress") and mr.source_status in ("closed", "failed"):
+            out.append(CloseMR(mr.id, f"source bead is already {mr.source_status}"))
+            continue
+        lanes.setdefault((mr.rig, mr.target), []).append(mr)
+    for lane in lanes.values():
+        busy = [m for m in lane if m.status == "in_progress"]
+        if busy:
+            for m in busy:
+                if m.id not in snap.merging:
+                    out.append(PollPR(m.id) if m.pr else ProcessMR(m.id))
+            continue
+        queued = sorted((m for m in lane if m.status == "open"), key=lambda m: (m.priority, m.created_at, m.id))
+        if queued:
+            out.append(ProcessMR(queued[0].id))
+    return out
 
 
 def dispatch(snap: Snapshot, now: datetime) -> list[Action]:

@@ -358,7 +358,20 @@ class TownStore:
         event = "reopened" if reopen else "closed" if new == BeadStatus.CLOSED else "status_changed"
         self._event(bead["id"], event, actor=actor, old=old.value, new=new.value, meta=meta)
         bead["status"] = new.value
+        self._recount_convoys(bead["id"])
         return True
+
+    def _recount_convoys(self, bead_id: str) -> None:
+        """Convoy progress is derived by recounting its members, here, on every member status
+        change: never bumped on a side path (cloud #962, #1823)."""
+        for (convoy_id,) in list(self.conn.execute(
+                "SELECT d.depends_on FROM bead_dependencies d JOIN convoys c ON c.bead_id = d.depends_on "
+                "WHERE d.bead_id = ? AND d.type = 'tracks'", (bead_id,))):
+            self.conn.execute(
+                "UPDATE convoys SET total_beads = (SELECT count(*) FROM bead_dependencies d WHERE d.depends_on = ?1 "
+                "AND d.type = 'tracks'), closed_beads = (SELECT count(*) FROM bead_dependencies d JOIN beads b "
+                "ON b.id = d.bead_id WHERE d.depends_on = ?1 AND d.type = 'tracks' AND b.status = 'closed') "
+                "WHERE bead_id = ?1", (convoy_id,))
 
     def transition(
         self,

@@ -103,6 +103,7 @@ class TurnStarter:
             "GT_TOWN": self.town.name, "GT_AGENT": name, "GT_ROLE": agent["role"], "GT_BEAD_ID": bead["id"],
             "GT_AGENT_TOKEN": token, "GT_AGENT_SOCKET": str(agent_socket(self.town.name)),
             "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": bead.get("requested_by") or "",
+            "GT_PREVIOUS_FAILURE": (bead.get("failure_reason") or {}).get("code"),
             "GIT_AUTHOR_NAME": human, "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",
             "GIT_COMMITTER_EMAIL": f"{name}@{self.town.name}.gastown",

@@ -283,10 +283,26 @@ class WorkStore(TownStore):
         with self.conn:
             self.conn.execute("UPDATE town_events SET processed_at = ? WHERE event_id = ?", (self.now(), event_id))
 
-    def merge_requests(self, *, status: str | None = None) -> list[Row]:
-        sql = ("SELECT m.*, b.status, b.title, b.created_at FROM merge_requests m JOIN beads b ON b.id = m.bead_id"
-               + (" WHERE b.status = ?" if status else "") + " ORDER BY b.priority, b.created_at")
-        return [{**r, "id": r["bead_id"]} for r in self._rows(sql, (status,) if status else ())]
+    def merge_requests(self, *, status: str | None = None, active: bool = False, rig: str | None = None) -> list[Row]:
+        """The queue is a query over MR status (gastown #1102), in queue order."""
+        where, args = [], []
+        if status:
+            where.append("b.status = ?")
+            args.append(status)
+        if active:
+            where.append("b.status IN ('open', 'in_progress')")
+        if rig:
+            where.append("m.rig = ?")
+            args.append(rig)
+        sql = ("SELECT m.*, b.status, b.title, b.priority, b.created_at, b.updated_at, s.status AS source_status "
+               "FROM merge_requests m JOIN beads b ON b.id = m.bead_id JOIN beads s ON s.id = m.source_bead_id"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY b.priority, b.created_at")
+        out = []
+        for r in self._rows(sql, args):
+            r["gates"] = json.loads(r["gates"])
+            r["id"] = r["bead_id"]
+            out.append(r)
+        return out
 
     # --------------------------------------------------------------- escalations
     def escalation_create(self, message: str, *, severity: str, source: str | None,
@@ -298,3 +314,113 @@ class WorkStore(TownStore):
                               (esc["id"], severity, category))
             self._event(esc["id"], "escalated", actor=source, new=severity, meta={"bead": bead_id})
         return {**self.bead_get(esc["id"]), "severity": severity}
+
+    # ------------------------------------------------------------ merge requests
+    def mr_get(self, key: str) -> Row:
+        bead = self.bead_get(key)
+        row = self._one("SELECT * FROM merge_requests WHERE bead_id = ?", (bead["id"],))
+        if row is None:
+            raise RpcError(ErrorCode.NOT_FOUND, f"{bead['id']} is not a merge request")
+        row["gates"] = json.loads(row["gates"])
+        return {**bead, **row, "id": bead["id"]}
+
+    def mr_begin(self, mr_id: str) -> Row:
+        with self.conn:
+            mr = self.bead_row(mr_id)
+            self._set_status(mr, BeadStatus.IN_PROGRESS, actor="refinery")
+        return self.mr_get(mr_id)
+
+    def _close_sources(self, mr: Row, source_id: str, merge_commit: str, landed_on: str) -> None:
+        source = self.bead_row(source_id)
+        if not BeadStatus(source["status"]).terminal:
+            self._set_status(source, BeadStatus.CLOSED, actor="refinery",
+                             reason=f"merged into {landed_on} at {merge_commit[:12]}")
+        for (sibling,) in list(self.conn.execute(
+                "SELECT m.bead_id FROM merge_requests m JOIN beads b ON b.id = m.bead_id "
+                "WHERE m.source_bead_id = ? AND m.bead_id != ? AND b.status NOT IN ('closed', 'failed')",
+                (source_id, mr["id"]))):
+            self._set_status(self.bead_row(sibling), BeadStatus.CLOSED, actor="refinery",
+                             reason=f"superseded by {mr['id']}")
+
+    def mr_merged(self, mr_id: str, *, merge_commit: str, landed_on: str, gates: list[dict[str, Any]],
+                  message: str) -> Row:
+        """The MR, its source bead and the source's other MRs close in one transaction
+        (gastown #2321: a source left open after its merge gets dispatched again)."""
+        with self.conn:
+            mr = self.mr_get(mr_id)
+            self.conn.execute("UPDATE merge_requests SET merge_commit = ?, gates = ? WHERE bead_id = ?",
+                              (merge_commit, json.dumps(gates), mr_id))
+            self._set_status(self.bead_row(mr_id), BeadStatus.CLOSED, actor="refinery", reason=message)
+            self._event(mr["source_bead_id"], "merged", actor="refinery", new=merge_commit,
+                        meta={"mr": mr_id, "landed_on": landed_on, "branch": mr["branch"]})
+            self._close_sources(mr, mr["source_bead_id"], merge_commit, landed_on)
+        return self.mr_get(mr_id)
+
+    def rework_rounds(self, source_id: str) -> int:
+        return int(self.conn.execute(
+            "SELECT count(*) FROM merge_requests m JOIN beads b ON b.id = m.bead_id "
+            "WHERE m.source_bead_id = ? AND b.status = 'failed'", (source_id,)).get or 0)
+
+    def mr_failed(self, mr_id: str, failure: dict[str, Any], *, gates: list[dict[str, Any]],
+                  max_retries: int) -> str:
+        """A red gate or a conflict: the MR fails and its source goes back for rework with the
+        reason, or fails (with an escalation) once its rework rounds are used up."""
+        with self.conn:
+            mr = self.mr_get(mr_id)
+            self.conn.execute("UPDATE merge_requests SET gates = ? WHERE bead_id = ?", (json.dumps(gates), mr_id))
+            self._set_status(self.bead_row(mr_id), BeadStatus.FAILED, actor="refinery", reason=failure["message"],
+                             failure=failure)
+            source = self.bead_row(mr["source_bead_id"])
+            if BeadStatus(source["status"]).terminal:
+                return "source_terminal"
+            rounds = self.rework_rounds(source["id"])
+            failure = {**failure, "details": {**failure.get("details", {}), "mr": mr_id, "round": rounds}}
+            if rounds > max_retries:
+                self._set_status(source, BeadStatus.FAILED, actor="refinery", failure={
+                    **failure, "code": "rework_exhausted",
+                    "message": f"{failure['message']} (after {rounds} merge attempts)"})
+                self.escalation_create(f"{source['id']} failed in the merge queue {rounds} times: {failure['message']}",
+                                       severity="high", source="refinery", bead_id=source["id"], category="merge")
+                return "failed"
+            self.conn.execute("UPDATE beads SET assignee = NULL, dispatch_attempts = 0 WHERE id = ?", (source["id"],))
+            self._set_status(source, BeadStatus.OPEN, actor="refinery", reason=failure["message"], failure=failure)
+            self._event(source["id"], "rework_requested", actor="refinery", meta={"failure_reason": failure})
+        return "rework"
+
+    def mr_requeue(self, mr_id: str, reason: str) -> Row:
+        """Not the branch's fault (the target moved, the remote was down): back in the queue."""
+        with self.conn:
+            mr = self.bead_row(mr_id)
+            self.conn.execute("UPDATE merge_requests SET retry_count = retry_count + 1 WHERE bead_id = ?", (mr_id,))
+            self._set_status(mr, BeadStatus.OPEN, actor="refinery", reason=reason)
+        return self.mr_get(mr_id)
+
+    def mr_set_pr(self, mr_id: str, pr_url: str | None) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE merge_requests SET pr_url = ? WHERE bead_id = ?", (pr_url or "pushed", mr_id))
+            self._event(mr_id, "pr_created", actor="refinery", new=pr_url)
+
+    def mq_retry(self, key: str, *, actor: str | None) -> Row:
+        """A new MR for a failed one's branch (terminal beads never reopen silently)."""
+        with self.conn:
+            old = self.mr_get(key)
+            if old["status"] != BeadStatus.FAILED.value:
+                raise RpcError(ErrorCode.INVALID_STATE, f"{old['id']} is {old['status']}; only a failed MR is retried")
+            source = self.bead_row(old["source_bead_id"])
+            active = self.conn.execute(
+                "SELECT count(*) FROM merge_requests m JOIN beads b ON b.id = m.bead_id "
+                "WHERE m.source_bead_id = ? AND b.status NOT IN ('closed', 'failed')", (source["id"],)).get
+            if BeadStatus(source["status"]).terminal or active or source["assignee"]:
+                raise RpcError(ErrorCode.INVALID_STATE,
+                               f"source {source['id']} is {source['status']}"
+                               f"{' with an active merge request' if active else ''}; nothing to retry")
+            mr = self.bead_create(old["title"], type=BeadType.MERGE_REQUEST.value, rig=old["rig"], body=old["body"],
+                                  created_by=actor, requested_by=source["requested_by"], priority=old["priority"],
+                                  metadata={**old["metadata"], "retry_of": old["id"]})
+            self.conn.execute(
+                "INSERT INTO merge_requests(bead_id, source_bead_id, rig, branch, target_branch, head_sha) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (mr["id"], source["id"], old["rig"], old["branch"], old["target_branch"], old["head_sha"]))
+            self._dep_insert(mr["id"], source["id"], DepType.TRACKS, actor)
+            self._set_status(source, BeadStatus.IN_REVIEW, actor=actor, reason=f"merge retried as {mr['id']}")
+        return self.mr_get(mr["id"])

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from gastown.daemon.adapters.base import REPO_CACHE, Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import openai_base, stripped_env
+from gastown.daemon.adapters.common import openai_base, stripped_env, write_login_profile
 
 INSTRUCTIONS = "gastown-instructions.md"
 SESSION_MARK = "gastown aider session:"
@@ -71,6 +71,7 @@ class AiderAdapter(Adapter):
         return f"aider-{uuid.uuid4().hex[:16]}"
 
     def prepare(self, ctx: TurnContext) -> None:
+        write_login_profile(ctx.home)
         (ctx.home / ".aider" / "sessions").mkdir(parents=True, exist_ok=True)
         path = ctx.home / INSTRUCTIONS
         if ctx.system_prompt:

@@ -10,13 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import anthropic_base, as_int, json_events, stripped_env
+from gastown.daemon.adapters.common import anthropic_base, as_int, json_events, stripped_env, write_login_profile
 
 
 class ClaudeAdapter(Adapter):
     name = "claude"
     binary = "claude"
     package = "@anthropic-ai/claude-code@2.1.197"
+
+    def prepare(self, ctx: TurnContext) -> None:
+        write_login_profile(ctx.home)  # its Bash tool snapshots a login shell's environment
 
     def command(self, ctx: TurnContext) -> list[str]:
         argv = [self.resolve_binary(), "-p", "--output-format", "stream-json", "--verbose",

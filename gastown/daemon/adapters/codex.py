@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import as_int, json_events, openai_base, stripped_env
+from gastown.daemon.adapters.common import as_int, json_events, openai_base, stripped_env, write_login_profile
 
 PROVIDER = "gastown"
 KEY_VAR = "GT_CODEX_API_KEY"
@@ -52,6 +52,7 @@ class CodexAdapter(Adapter):
         return "\n".join(lines) + "\n"
 
     def prepare(self, ctx: TurnContext) -> None:
+        write_login_profile(ctx.home)  # codex runs commands in `bash -lc`
         path = self.codex_home(ctx.home) / "config.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 # The parent's own agent setup must not leak into a polecat (and CLAUDECODE makes claude
@@ -64,3 +65,27 @@ def as_int(value: Any) -> int:
         return int(value or 0)
     except (TypeError, ValueError):
         return 0
+
+
+PROFILE_MARK = "# Written by Gastown"
+PROFILE = PROFILE_MARK + """: a login shell (codex runs its commands with `bash -lc`) resets PATH
+# in /etc/profile, and then `gt` is not found. Put the directory of `gt` back in front.
+if [ -n "$GT_BIN" ]; then
+  case ":$PATH:" in
+    *":${GT_BIN%/*}:"*) ;;
+    *) PATH="${GT_BIN%/*}:$PATH"; export PATH ;;
+  esac
+fi
+"""
+
+
+def write_login_profile(home: Path) -> None:
+    """`<home>/.profile` keeping `gt` on PATH in login shells (left alone if not ours)."""
+    path = home / ".profile"
+    try:
+        current = path.read_text()
+    except FileNotFoundError:
+        current = None
+    if current is None or (current.startswith(PROFILE_MARK) and current != PROFILE):
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(PROFILE)

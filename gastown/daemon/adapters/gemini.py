@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import bare_base, as_int, json_events, stripped_env
+from gastown.daemon.adapters.common import as_int, bare_base, json_events, stripped_env, write_login_profile
 
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
     "privacy": {"usageStatisticsEnabled": False},
     "telemetry": {"enabled": False},
@@ -31,6 +32,7 @@ class GeminiAdapter(Adapter):
     package = "@google/gemini-cli@0.61.0"
 
     def prepare(self, ctx: TurnContext) -> None:
+        write_login_profile(ctx.home)
         gdir = ctx.home / ".gemini"
         gdir.mkdir(parents=True, exist_ok=True)
         settings = gdir / "settings.json"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import as_int, json_events, openai_base, stripped_env
+from gastown.daemon.adapters.common import as_int, json_events, openai_base, stripped_env, write_login_profile
 
 PROVIDER = "gastown"
 INSTRUCTIONS = "gastown-instructions.md"
@@ -30,6 +30,7 @@ class OpencodeAdapter(Adapter):
                 "XDG_CACHE_HOME": str(home / ".cache"), "XDG_STATE_HOME": str(home / ".local" / "state")}
 
     def prepare(self, ctx: TurnContext) -> None:
+        write_login_profile(ctx.home)
         for d in self.xdg(ctx.home).values():
             Path(d).mkdir(parents=True, exist_ok=True)
         path = ctx.home / INSTRUCTIONS

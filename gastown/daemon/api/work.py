@@ -61,5 +61,17 @@ async def sling(
 
 
 @rpc(Method.MQ_LIST)
-async def mq_list(ctx: Ctx, town: Town, *, status: str | None = None) -> list[dict[str, Any]]:
-    return await town.call(town.store.merge_requests, status=status)
+async def mq_list(ctx: Ctx, town: Town, *, status: str | None = None, rig: str | None = None) -> list[dict[str, Any]]:
+    return await town.call(town.store.merge_requests, status=status, rig=rig)
+
+
+@rpc(Method.MQ_SHOW)
+async def mq_show(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
+    return await town.call(town.store.mr_get, id)
+
+
+@rpc(Method.MQ_RETRY)
+async def mq_retry(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
+    mr = await town.call(town.store.mq_retry, id, actor=ctx.conn.actor)
+    ctx.daemon.wake(town)
+    return mr

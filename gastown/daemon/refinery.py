@@ -1,0 +1,274 @@
+"""The merge recipe: deterministic code, never a model running git on the target branch.
+
+For one merge request: fetch; a temporary worktree at the target head; merge, rebase or
+squash the polecat branch; run the rig's gates there (exit code, duration, output tail
+each); then land: push to the rig's origin (a local repository whose target branch is
+checked out is updated only when its working tree is clean, otherwise the result goes to
+`gastown/<target>`); verify; clean up. Blocking: the loop runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gastown.daemon import git
+
+TAIL = 4000
+CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
+
+
+@dataclass
+class Gate:
+    name: str
+    cmd: str
+    timeout: float = 600.0
+
+
+@dataclass
+class MergeResult:
+    ok: bool
+    code: str = ""  # on failure: conflict, gate_failed, gate_timeout, push_rejected, infra
+    message: str = ""
+    merge_commit: str | None = None
+    landed_on: str | None = None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    retry: bool = False  # the target moved or the remote was unreachable: try again, not the branch's fault
+
+    def failure(self) -> dict[str, Any]:
+        details: dict[str, Any] = {}
+        failed = [g for g in self.gates if g["exit_code"] != 0]
+        if failed:
+            details.update(gate=failed[0]["name"], exit_code=failed[0]["exit_code"],
+                           output_tail=failed[0]["output_tail"])
+        if self.files:
+            details["files"] = self.files
+        return {"code": self.code, "message": self.message, "source": "refinery", "details": details}
+
+
+def _short(cmd: str) -> str:
+    """A readable gate name from its command: program basenames, at most 40 characters."""
+    words = [w.rsplit("/", 1)[-1] if w.startswith("/") else w for w in cmd.split()]
+    text = " ".join(words)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def parse_gates(raw: list[Any]) -> list[Gate]:
+    """Gates are command strings or {name, cmd, timeout} tables."""
+    out = []
+    for i, item in enumerate(raw):
+        if isinstance(item, str):
+            out.append(Gate(name=_short(item) or f"gate{i}", cmd=item))
+        elif isinstance(item, dict) and isinstance(item.get("cmd"), str):
+            out.append(Gate(name=str(item.get("name") or _short(item["cmd"])), cmd=item["cmd"],
+                            timeout=float(item.get("timeout", 600))))
+        else:
+            raise ValueError(f"gate {i} must be a command string or a table with 'cmd'")
+    return out
+
+
+def run_gate(gate: Gate, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(gate.cmd, shell=True, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        timed_out = False
+        try:
+            code = proc.wait(timeout=gate.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, 9)
+            code = proc.wait()
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    return {"name": gate.name, "cmd": gate.cmd, "exit_code": 124 if timed_out else code,
+            "timed_out": timed_out, "duration_s": round(time.monotonic() - start, 3), "output_tail": text[-TAIL:]}
+
+
+def _gate_env() -> dict[str, str]:
+    from gastown.daemon.turns import gt_bin_dir
+
+    env = dict(os.environ)
+    for key in ("GT_HOME", "GT_RUNTIME_DIR", "GT_TOWN", "GT_AGENT_TOKEN", "GT_AGENT_SOCKET", "VIRTUAL_ENV"):
+        env.pop(key, None)
+    env["PATH"] = gt_bin_dir() + os.pathsep + env.get("PATH", "/usr/bin:/bin")
+    return env
+
+
+def _conflicted(wt: Path) -> list[str]:
+    out = git._git_out(["diff", "--name-only", "--diff-filter=U"], wt)
+    return [f for f in out.splitlines() if f]
+
+
+def _markers(wt: Path, base: str) -> list[str]:
+    """Files whose added lines carry conflict markers (committed by a careless agent)."""
+    diff = git._git_out(["diff", "--unified=0", base, "HEAD"], wt)
+    files, current = [], ""
+    for line in diff.splitlines():
+        if line.startswith("+++ b/"):
+            current = line[6:]
+        elif line.startswith("+") and line[1:].startswith(CONFLICT_MARKERS) and current not in files:
+            files.append(current)
+    return files
+
+
+def combine(wt: Path, mode: str, branch: str, target: str, identity: dict[str, str]) -> MergeResult | None:
+    """Bring the branch onto the target head in `wt`; None on success, a failure otherwise."""
+    env = {"GIT_AUTHOR_NAME": identity["name"], "GIT_AUTHOR_EMAIL": identity["email"],
+           "GIT_COMMITTER_NAME": "gastown refinery", "GIT_COMMITTER_EMAIL": "refinery@gastown"}
+    try:
+        if mode == "merge":
+            git._run(["merge", "--no-ff", "--no-edit", "-m", f"Merge {branch} into {target}", branch], wt, env=env)
+        elif mode == "squash":
+            git._run(["merge", "--squash", branch], wt, env=env)
+            msg = git._git_out(["log", "-1", "--format=%B", branch], wt)
+            git._run(["commit", "--no-verify", "-m", msg], wt, env=env)
+        elif mode == "rebase":
+            committer = git._git_out(["log", "-1", "--format=%cn%x00%ce", branch], wt).split("\0")
+            git._run(["checkout", "-q", "--detach", branch], wt)
+            git._run(["rebase", f"origin/{target}"], wt,
+                     env={"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]})
+        else:
+            return MergeResult(False, "infra", f"unknown refinery.merge_mode '{mode}'")
+    except git.GitError as exc:
+        files = _conflicted(wt)
+        for abort in (["merge", "--abort"], ["rebase", "--abort"]):
+            git._run(abort, wt, ok=(0, 1, 128))
+        if files:
+            return MergeResult(False, "conflict", f"{branch} conflicts with {target} in {', '.join(files)}",
+                               files=files)
+        return MergeResult(False, "infra", str(exc))
+    marked = _markers(wt, f"origin/{target}")
+    if marked:
+        return MergeResult(False, "conflict", f"conflict markers committed in {', '.join(marked)}", files=marked)
+    return None
+
+
+def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult:
+    """Push the merge result to the rig's origin without ever touching a user's uncommitted work."""
+    dest = target
+    receive_pack: list[str] = []
+    if not git.is_url(source) and Path(source, ".git").exists():
+        checked_out = subprocess.run(["git", "-C", source, "symbolic-ref", "--quiet", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip()
+        if checked_out == target:
+            dirty = subprocess.run(["git", "-C", source, "status", "--porcelain"], capture_output=True,
+                                   text=True).stdout.strip()
+            if dirty:
+                dest = f"gastown/{target}"
+            else:  # the user's clean checkout follows the branch (git refuses if that changes)
+                receive_pack = ["--receive-pack", "git -c receive.denyCurrentBranch=updateInstead receive-pack"]
+    try:
+        git._run(["push", *receive_pack, "origin", f"{sha}:refs/heads/{dest}"], wt, what="git push",
+                 timeout=git.NETWORK_TIMEOUT)
+    except git.GitError as exc:
+        text = exc.stderr.lower()
+        moved = "non-fast-forward" in text or "fetch first" in text or "rejected" in text
+        return MergeResult(False, "push_rejected" if moved else "infra", str(exc), retry=True)
+    remote = git._git_out(["ls-remote", "origin", f"refs/heads/{dest}"], wt).split()
+    if not remote or remote[0] != sha:
+        return MergeResult(False, "push_unverified", f"origin/{dest} is not at {sha[:12]} after the push", retry=True)
+    git._run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
+    note = "" if dest == target else f" (target checkout has uncommitted changes: landed on {dest} instead)"
+    return MergeResult(True, merge_commit=sha, landed_on=dest, message=f"merged into {dest}{note}")
+
+
+def process(repo: str, source: str, branch: str, target: str, *, mode: str, gates: list[Gate],
+            identity: dict[str, str], expect_head: str | None = None) -> MergeResult:
+    """The whole recipe for one merge request."""
+    try:
+        git.fetch(repo)
+    except git.GitError as exc:
+        return MergeResult(False, "infra", f"fetch failed: {exc}", retry=True)
+    if not git.branch_exists(repo, branch):
+        return MergeResult(False, "infra", f"branch {branch} no longer exists")
+    if expect_head and git.head_sha(repo, branch) != expect_head:
+        head = git.head_sha(repo, branch)
+        return MergeResult(False, "head_moved", f"{branch} is at {head[:12]}, not the {expect_head[:12]} handed in")
+    wt = Path(tempfile.mkdtemp(prefix="gt-merge-"))
+    shutil.rmtree(wt)
+    try:
+        git._run(["worktree", "add", "--detach", str(wt), f"origin/{target}"], repo, what="git worktree add")
+        failed = combine(wt, mode, branch, target, identity)
+        if failed:
+            return failed
+        results = []
+        for gate in gates:
+            result = run_gate(gate, wt, _gate_env())
+            results.append(result)
+            if result["exit_code"] != 0:
+                code = "gate_timeout" if result["timed_out"] else "gate_failed"
+                why = f"timed out after {gate.timeout:g}s" if result["timed_out"] else f"exited {result['exit_code']}"
+                return MergeResult(False, code, f"gate '{gate.name}' {why}", gates=results)
+        sha = git.head_sha(wt)
+        landed = land(repo, wt, source, target, sha)
+        landed.gates = results
+        return landed
+    finally:
+        git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
+        shutil.rmtree(wt, ignore_errors=True)
+        git._run(["worktree", "prune"], repo, ok=(0, 128))
+
+
+# ---------------------------------------------------------------- the pr strategy
+def _github_repo(source: str) -> str | None:
+    for prefix in ("https://github.com/", "git@github.com:", "ssh://git@github.com/"):
+        if source.startswith(prefix):
+            return source[len(prefix):].removesuffix(".git")
+    return None
+
+
+def open_pr(repo: str, source: str, branch: str, target: str, title: str, body: str) -> str | None:
+    """Push the branch; open a pull request with `gh` when it is installed and the origin
+    is on GitHub. Returns the PR URL, or None when only the branch was pushed."""
+    git._run(["push", "--force", "origin", f"refs/heads/{branch}:refs/heads/{branch}"], repo, what="git push",
+             timeout=git.NETWORK_TIMEOUT)
+    gh, slug = shutil.which("gh"), _github_repo(source)
+    if not gh or not slug:
+        return None
+    proc = subprocess.run([gh, "pr", "create", "--repo", slug, "--base", target, "--head", branch, "--title", title,
+                           "--body", body], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise git.GitError(f"gh pr create failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}",
+                           proc.stderr, proc.returncode)
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) -> tuple[str, str | None]:
+    """('merged', sha) once the handed-in head is in the remote target; ('closed', None)
+    when the PR was closed unmerged or the branch vanished unmerged; else ('waiting', None)."""
+    git.fetch(repo)
+    target_sha = git.head_sha(repo, f"origin/{target}")
+    merged = subprocess.run(["git", "-C", repo, "merge-base", "--is-ancestor", head, target_sha]).returncode == 0
+    if merged:
+        return "merged", target_sha
+    gh = shutil.which("gh")
+    if gh and pr_url and pr_url.startswith("https://"):
+        proc = subprocess.run([gh, "pr", "view", pr_url, "--json", "state", "-q", ".state"], capture_output=True,
+                              text=True, timeout=60)
+        if proc.returncode == 0 and proc.stdout.strip() == "CLOSED":
+            return "closed", None
+    if not git._git_out(["ls-remote", "origin", f"refs/heads/{branch}"], repo):
+        return "closed", None
+    return "waiting", None
+
+
+def retire_branch(repo: str, branch: str, *, remote: bool) -> None:
+    """After a merge: detach the polecat's (clean) worktree from the branch, delete it
+    locally and, when it was pushed, on the origin. A dirty worktree keeps its branch."""
+    for wt in git.list_worktrees(repo):
+        if wt.branch == branch and wt.path.exists():
+            if git._dirty_files(wt.path):
+                return
+            git._run(["switch", "--detach"], wt.path)
+    if git.branch_exists(repo, branch):
+        git.delete_branch(repo, branch, force=True)
+    if remote:
+        git._run(["push", "origin", "--delete", branch], repo, ok=(0, 1), timeout=git.NETWORK_TIMEOUT)
