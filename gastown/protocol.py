@@ -67,6 +67,7 @@ class Method:
     TOOL_DONE = "tool.done"
     TOOL_STATUS = "tool.status"
     TOOL_ESCALATE = "tool.escalate"
+    TOOL_REVIEW = "tool.review"
 
     EVENTS_SUBSCRIBE = "events.subscribe"
     EVENTS_UNSUBSCRIBE = "events.unsubscribe"

@@ -69,7 +69,21 @@ def escalate(args: list[str]) -> int:
     return 0
 
 
-TOOLS = {"prime": prime, "done": done, "status": status, "escalate": escalate}
+def review(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="gt review", description="Give your verdict on the merge request on your hook "
+                                "(refinery agent tool).")
+    sub = p.add_subparsers(dest="verdict", required=True)
+    sub.add_parser("approve", help="It is fit to merge.")
+    rc = sub.add_parser("request-changes", help="It must change first; say what.")
+    rc.add_argument("reason", help="What must change (the polecat reads this).")
+    ns = p.parse_args(args)
+    verdict = "approve" if ns.verdict == "approve" else "request_changes"
+    mr = _call(Method.TOOL_REVIEW, verdict=verdict, reason=getattr(ns, "reason", ""))
+    sys.stdout.write(f"review of {mr['id']}: {mr['metadata']['review']['state']}\n")
+    return 0
+
+
+TOOLS = {"prime": prime, "done": done, "status": status, "escalate": escalate, "review": review}
 
 
 def run(name: str, args: list[str]) -> int:

@@ -191,7 +191,7 @@ class TownLoop:
             if mr["status"] == "open":
                 mr = await town.call(store.mr_begin, mr_id)
             rig = await town.call(store.rig_get, mr["rig"])
-            await refinery_step(town, mr, rig)
+            await refinery_step(town, mr, rig, self.starter)
         except Exception as exc:
             log.exception("merge of %s failed", mr_id)
             await town.call(store.mr_failed, mr_id, {"code": "infra", "message": f"refinery error: {exc}",
@@ -218,7 +218,7 @@ class TownLoop:
             await town.call(town.store.dispatch_failed, agent["name"], turns.failure_from(exc))
 
 
-async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -> None:
+async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> None:
     """Merge (direct), or push and poll (pr); record the outcome in one transaction."""
     store, cfg = town.store, town.config
     strategy = str(cfg("refinery.strategy", rig["name"])[0])
@@ -240,6 +240,8 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -
                             "without merging", "source": "refinery"}, gates=[],
                             max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
         return
+    if bool(cfg("refinery.code_review", rig["name"])[0]) and not await review_gate(town, mr, rig, starter):
+        return
     gates = refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0]))
     human = turns.human_identity(mr["requested_by"])
     result = await asyncio.to_thread(
@@ -255,3 +257,44 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -
     else:
         await town.call(store.mr_failed, mr["id"], result.failure(), gates=result.gates,
                         max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+
+
+REVIEW_ATTEMPTS = 2
+
+
+async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> bool:
+    """With refinery.code_review on, a refinery agent's verdict gates the merge. True when
+    approved; otherwise it starts the review, waits for it, or fails the MR with the
+    reviewer's words (the polecat reworks with them)."""
+    store, cfg = town.store, town.config
+    review = mr["metadata"].get("review") or {}
+    state = review.get("state")
+    if state == "approved":
+        return True
+    if state == "pending":
+        return False
+    max_retries = int(cfg("refinery.max_retries", rig["name"])[0])
+    if state == "changes_requested":
+        await town.call(store.mr_failed, mr["id"], {"code": "changes_requested", "message": review.get("why") or
+                        "the reviewer requested changes", "source": "refinery-review"}, gates=[],
+                        max_retries=max_retries)
+        return False
+    missing = sum(r.get("state") == "missing" for r in mr["metadata"].get("reviews", []))
+    if missing >= REVIEW_ATTEMPTS:
+        await town.call(store.mr_failed, mr["id"], {"code": "review_failed", "message": f"the review agent gave no "
+                        f"verdict in {missing} turns", "source": "refinery-review"}, gates=[],
+                        max_retries=max_retries)
+        return False
+    adapter = str(cfg("agent.adapter", rig["name"])[0])
+    agent = await town.call(store.review_agent, rig["name"], adapter)
+    if agent["status"] != "idle" or agent["hook_bead_id"] or (agent["turn_dir"] and not agent["turn_ended_at"]):
+        return False  # the reviewer is still busy with its previous turn
+    agent = await town.call(store.review_begin, mr["id"], agent["name"])
+    source = await town.call(store.bead_row, mr["source_bead_id"])
+    try:
+        started = await asyncio.to_thread(starter.start_review, agent, mr, source, rig)
+        await town.call(store.turn_started, agent["name"], **started)
+    except Exception as exc:
+        log.warning("starting the review of %s failed: %s", mr["id"], exc)
+        await town.call(store.dispatch_failed, agent["name"], turns.failure_from(exc))
+    return False

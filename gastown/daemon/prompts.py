@@ -40,3 +40,14 @@ def polecat(*, agent: str, town: str, bead: dict[str, Any], branch: str, base: s
         branch=branch, base=base,
         instructions=f"\n## Instructions from the town\n{instructions}\n" if instructions else "",
     ))
+
+
+def refinery(*, agent: str, town: str, mr: dict[str, Any], bead: dict[str, Any], diff: str) -> str:
+    limit = 40_000
+    if len(diff) > limit:
+        diff = diff[:limit] + f"\n... ({len(diff) - limit} more characters; read the branch for the rest)"
+    return template("refinery").format_map(_Safe(
+        agent=agent, town=town, rig=mr.get("rig") or "", mr_id=mr["id"], branch=mr["branch"],
+        target=mr["target_branch"], bead_id=bead["id"], title=bead["title"], body=bead.get("body") or "",
+        diff=diff or "(empty diff)",
+    ))

@@ -81,15 +81,37 @@ class TurnStarter:
         base = f"origin/{rig['default_branch']}"
         worktree = self.worktree_path(rig["name"], name)
         self.prepare_worktree(rig["repo_path"], worktree, branch, base)
+        prompt = prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
+                                 instructions=str(self.town.config("agent.instructions", rig["name"])[0]))
+        resume = agent["session_id"] if agent.get("last_bead_id") == bead["id"] else None
+        token = self._launch(agent, bead, rig, worktree, prompt, resume, requested_by=bead.get("requested_by"))
+        return {"turn_dir": token[0], "token_hash": token[1], "worktree": str(worktree), "branch": branch}
+
+    def start_review(self, agent: dict[str, Any], mr: dict[str, Any], source: dict[str, Any],
+                     rig: dict[str, Any]) -> dict[str, Any]:
+        """A refinery review turn: a detached checkout of the MR's branch and its diff."""
+        worktree = self.worktree_path(rig["name"], agent["name"])
+        repo = rig["repo_path"]
+        if worktree.exists() and any(worktree.iterdir()):
+            git._run(["checkout", "-q", "--detach", mr["branch"]], worktree)
+        else:
+            worktree.parent.mkdir(parents=True, exist_ok=True)
+            git._run(["worktree", "add", "--detach", str(worktree), mr["branch"]], repo)
+        diff = git.diff(repo, f"origin/{mr['target_branch']}", mr["branch"])
+        prompt = prompts.refinery(agent=agent["name"], town=self.town.name, mr=mr, bead=source, diff=diff)
+        turn_dir, digest = self._launch(agent, mr, rig, worktree, prompt, None, requested_by=mr.get("requested_by"))
+        return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(worktree), "branch": mr["branch"]}
+
+    def _launch(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], worktree: Path,
+                prompt: str, resume: str | None, *, requested_by: str | None) -> tuple[str, str]:
+        """Mint the token, build the adapter's command and environment, start the turn."""
+        name = agent["name"]
         adapter = adapters.get(agent["adapter"])
         adapter.check()
         token = secrets.token_urlsafe(32)
         home = self.town.root / "agents" / name / "home"
         home.mkdir(parents=True, exist_ok=True)
         cfg = self.town.config
-        prompt = prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
-                                 instructions=str(cfg("agent.instructions", rig["name"])[0]))
-        resume = agent["session_id"] if agent.get("last_bead_id") == bead["id"] else None
         ctx = TurnContext(
             agent=name, role=agent["role"], town=self.town.name, worktree=worktree, home=home, prompt=prompt,
             session_id=resume, model=str(cfg("agent.model", rig["name"])[0]),
@@ -97,12 +119,12 @@ class TurnStarter:
             bead=bead,
         )
         adapter.prepare(ctx)
-        human, email = human_identity(bead.get("requested_by"))
+        human, email = human_identity(requested_by)
         env: dict[str, str | None] = {
             **adapter.env(ctx),
             "GT_TOWN": self.town.name, "GT_AGENT": name, "GT_ROLE": agent["role"], "GT_BEAD_ID": bead["id"],
             "GT_AGENT_TOKEN": token, "GT_AGENT_SOCKET": str(agent_socket(self.town.name)),
-            "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": bead.get("requested_by") or "",
+            "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": requested_by or "",
             "GT_PREVIOUS_FAILURE": (bead.get("failure_reason") or {}).get("code"),
             "GIT_AUTHOR_NAME": human, "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",
@@ -111,11 +133,10 @@ class TurnStarter:
             "GT_HOME": None, "GT_RUNTIME_DIR": None, "VIRTUAL_ENV": None,
         }
         turn_dir = self.town.root / "turns" / name / f"{agent['turns'] + 1:04d}"
-        (turn_dir / "prompt.md").parent.mkdir(parents=True, exist_ok=True)
+        turn_dir.mkdir(parents=True, exist_ok=True)
         (turn_dir / "prompt.md").write_text(prompt)
         self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env))
-        return {"turn_dir": str(turn_dir), "token_hash": token_hash(token), "worktree": str(worktree),
-                "branch": branch}
+        return str(turn_dir), token_hash(token)
 
 
 def finished_turn(runtime: Runtime, turn_dir: str) -> dict[str, Any] | None:

@@ -137,11 +137,14 @@ class WorkStore(TownStore):
     def _unhook_to_open(self, agent: Row, failure: dict[str, Any], *, restart: bool) -> None:
         """Give the hooked bead back (open, with the failure reason) and idle the agent."""
         bead_id = agent["hook_bead_id"]
-        if bead_id:
+        if bead_id and self.bead_row(bead_id)["type"] == BeadType.MERGE_REQUEST.value:
+            self._set_review(bead_id, {"state": "missing", "agent": agent["name"], "why": failure["message"]})
+        elif bead_id:
             bead = self.bead_row(bead_id)
             if not BeadStatus(bead["status"]).terminal:
                 self.conn.execute("UPDATE beads SET assignee = NULL WHERE id = ?", (bead_id,))
                 self._set_status(bead, BeadStatus.OPEN, actor="system", reason=failure["message"], failure=failure)
+        if bead_id:
             self._event(bead_id, "unhooked", actor="system", old=agent["name"], meta={"failure_reason": failure})
         restarts = [t for t in agent["restarts"] if t > self.clock().timestamp() - RESTART_WINDOW_S]
         if restart:
@@ -216,7 +219,9 @@ class WorkStore(TownStore):
             mr = self.bead_create(f"merge {branch}", type=BeadType.MERGE_REQUEST.value, rig=bead["rig"],
                                   body=summary, created_by=agent_name, requested_by=bead["requested_by"],
                                   priority=bead["priority"],
-                                  metadata={"source_bead_id": bead_id, "head_sha": head_sha, "commits": commits})
+                                  metadata={"source_bead_id": bead_id, "head_sha": head_sha, "commits": commits,
+                                            **({"script": bead["metadata"]["review_script"]}
+                                               if bead["metadata"].get("review_script") else {})})
             self.conn.execute(
                 "INSERT INTO merge_requests(bead_id, source_bead_id, rig, branch, target_branch, head_sha) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (mr["id"], bead_id, bead["rig"], branch, target_branch, head_sha))
@@ -424,3 +429,44 @@ class WorkStore(TownStore):
             self._dep_insert(mr["id"], source["id"], DepType.TRACKS, actor)
             self._set_status(source, BeadStatus.IN_REVIEW, actor=actor, reason=f"merge retried as {mr['id']}")
         return self.mr_get(mr["id"])
+
+    # ------------------------------------------------------------------- review
+    def _set_review(self, mr_id: str, review: dict[str, Any]) -> None:
+        meta = self.bead_row(mr_id)["metadata"]
+        history = meta.get("reviews", [])
+        if review["state"] != "pending":
+            history = [*history, review]
+        self.conn.execute("UPDATE beads SET metadata = ?, updated_at = ? WHERE id = ?",
+                          (json.dumps({**meta, "review": review, "reviews": history}), self.now(), mr_id))
+        self._event(mr_id, "review_" + review["state"], actor=review.get("agent"), meta=review)
+
+    def review_agent(self, rig: str, adapter: str) -> Row:
+        """The rig's single refinery agent, created on first use."""
+        name = f"refinery-{rig}"
+        row = self._one("SELECT name FROM agents WHERE name = ?", (name,))
+        if row is None:
+            return self.agent_create(role=Role.REFINERY.value, rig=rig, adapter=adapter, name=name)
+        return self._agent(name)
+
+    def review_begin(self, mr_id: str, agent_name: str) -> Row:
+        with self.conn:
+            agent = self._agent(agent_name)
+            if agent["status"] != AgentStatus.IDLE.value or agent["hook_bead_id"]:
+                raise RpcError(ErrorCode.CONFLICT, f"agent {agent_name} is busy")
+            self.conn.execute("UPDATE agents SET hook_bead_id = ?, last_bead_id = ? WHERE name = ?",
+                              (mr_id, mr_id, agent_name))
+            self._set_review(mr_id, {"state": "pending", "agent": agent_name})
+            self._set_agent_status(agent, AgentStatus.STARTING)
+        return self._agent(agent_name)
+
+    def review_verdict(self, agent_name: str, verdict: str, reason: str) -> Row:
+        with self.conn:
+            agent = self._agent(agent_name)
+            mr_id = agent["hook_bead_id"]
+            if not mr_id or self.bead_row(mr_id)["type"] != BeadType.MERGE_REQUEST.value:
+                raise RpcError(ErrorCode.INVALID_STATE, "no merge request on your hook to review")
+            state = "approved" if verdict == "approve" else "changes_requested"
+            self._set_review(mr_id, {"state": state, "agent": agent_name, "why": reason})
+            self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
+            self._set_agent_status(agent, AgentStatus.IDLE, reason=f"review: {state}")
+        return self.mr_get(mr_id)

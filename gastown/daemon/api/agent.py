@@ -18,6 +18,8 @@ from gastown.protocol import ErrorCode, Method, RpcError
 ROLE_METHODS: dict[str, frozenset[str]] = {
     "polecat": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS,
                           Method.TOOL_ESCALATE, Method.BEAD_SHOW}),
+    "refinery": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_REVIEW, Method.TOOL_STATUS,
+                           Method.TOOL_ESCALATE, Method.BEAD_SHOW}),
 }
 """What each role may call on the agent socket; everything else is FORBIDDEN."""
 
@@ -86,7 +88,10 @@ async def prime(ctx: Ctx, town: Town) -> dict[str, Any]:
     agent = await town.call(town.store.agent_get, _me(ctx))
     bead = agent["hook"]
     text = "Nothing is on your hook. Wait for work or run `gt done` if you just finished."
-    if bead:
+    if bead and agent["role"] == "refinery":
+        text = f"Review merge request {bead['id']} ({bead['title']}); answer with `gt review approve` or " \
+               "`gt review request-changes \"why\"`."
+    elif bead:
         rig = await town.call(town.store.rig_get, bead["rig"])
         text = prompts.polecat(agent=agent["name"], town=town.name, bead=bead, branch=agent["branch"] or "",
                                base=f"origin/{rig['default_branch']}")
@@ -136,3 +141,16 @@ async def escalate(ctx: Ctx, town: Town, *, message: str, severity: str = "mediu
     if severity not in [s.value for s in Severity]:
         raise RpcError(ErrorCode.INVALID_PARAMS, f"severity must be low, medium, high or critical, not '{severity}'")
     return await town.call(town.store.escalation_create, message, severity=severity, source=name)
+
+
+@rpc(Method.TOOL_REVIEW)
+async def review(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dict[str, Any]:
+    """The refinery agent's verdict on the merge request on its hook; it gates the merge."""
+    name = _me(ctx)
+    if verdict not in ("approve", "request_changes"):
+        raise RpcError(ErrorCode.INVALID_PARAMS, "verdict must be approve or request_changes")
+    if verdict == "request_changes" and not reason.strip():
+        raise RpcError(ErrorCode.INVALID_PARAMS, "request-changes needs the reason the polecat will read")
+    mr = await town.call(town.store.review_verdict, name, verdict, reason.strip())
+    ctx.daemon.wake(town)
+    return mr
