@@ -61,6 +61,15 @@ class Method:
     AGENT_LOGS = "agent.logs"
     AGENT_STOP = "agent.stop"
     AGENT_RESET = "agent.reset"
+    AGENT_NUDGE = "agent.nudge"
+
+    MAIL_SEND = "mail.send"
+    MAIL_INBOX = "mail.inbox"
+    MAIL_READ = "mail.read"
+
+    ESCALATION_CREATE = "escalation.create"
+    ESCALATION_LIST = "escalation.list"
+    ESCALATION_ACK = "escalation.ack"
 
     # agent tools: only on a town's agent socket, with the agent's token
     TOOL_PRIME = "tool.prime"

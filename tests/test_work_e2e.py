@@ -73,7 +73,11 @@ def test_sling_to_merge_request(town: Path, gt_home: Path) -> None:
     assert author == "Test Human" and committer == "toast (gastown polecat)"
     assert f"Bead-ID: {slung['id']}" in body and "Requested-by: Test Human <human@example.com>" in body
     assert "def mul" in (wt / "arith.py").read_text()
-    assert "def mul" not in (town / "arith.py").read_text()  # the user's checkout is untouched
+    # then the refinery lands it: the user's clean checkout of main follows
+    wait_for(lambda: bead(slung["id"])["status"] == "closed", 30, "merged")
+    assert "def mul" in (town / "arith.py").read_text()
+    assert subprocess.run(["git", "-C", str(town), "status", "--porcelain"], capture_output=True, text=True,
+                          check=True).stdout == ""
     output = run_gt("agent", "logs", "toast", check=True).stdout
     assert "[scripted agent toast]" in output and "done: merge request" in output
 
@@ -103,8 +107,12 @@ def test_done_without_commits_is_refused(town: Path) -> None:
     assert gtj("mq", "list") == []
 
 
-def test_dependencies_and_capacity(town: Path) -> None:
+def test_dependencies_and_capacity(town: Path, gt_home: Path) -> None:
+    flag = gt_home / "let-merges-through"
     run_gt("config", "set", "rig.max_polecats", "1", check=True)
+    # the gate holds every merge until the flag exists, so beads wait in review
+    run_gt("config", "set", "refinery.gates", json.dumps([{"cmd": f"while [ ! -f {flag} ]; do sleep 0.1; done",
+                                                            "timeout": 120}]), "--rig", "app", check=True)
     a = gtj("sling", "first", "--rig", "app", "--script", "echo a > a.txt")[0]
     b = gtj("sling", "second", "--rig", "app", "--script", "echo b > b.txt", "--depends-on", a["id"])[0]
     c = gtj("sling", "third", "--rig", "app", "--script", "echo c > c.txt")[0]
@@ -113,8 +121,10 @@ def test_dependencies_and_capacity(town: Path) -> None:
     assert len(gtj("agent", "list")) == 1  # max_polecats = 1: one polecat did both, in turn
     time.sleep(1.5)
     assert bead(b["id"])["status"] == "open"  # a is in review, not merged: b waits
-    run_gt("bead", "close", a["id"], "--reason", "merged by hand", check=True)
-    wait_for(lambda: bead(b["id"])["status"] == "in_review", 60, "b in review")
+    flag.write_text("go")
+    wait_for(lambda: bead(b["id"])["status"] == "closed", 90, "b merged after a")
+    assert bead(a["id"])["status"] == "closed" and bead(c["id"])["status"] == "closed"
+    assert (town / "b.txt").exists()
 
 
 def test_agent_tools_need_a_token_and_a_role(town: Path, gt_home: Path) -> None:

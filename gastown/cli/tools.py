@@ -57,11 +57,16 @@ def status(args: list[str]) -> int:
 
 
 def escalate(args: list[str]) -> int:
-    p = _parser("escalate", "Ask for help when you are stuck (agent tool).")
+    p = _parser("escalate", "Ask for help when you are stuck (agents), or raise a problem (humans).")
     p.add_argument("message", help="What is wrong and what you need.")
     p.add_argument("--severity", default="medium", choices=["low", "medium", "high", "critical"])
     ns = p.parse_args(args)
-    esc = _call(Method.TOOL_ESCALATE, message=ns.message, severity=ns.severity)
+    import os
+
+    if os.environ.get("GT_AGENT_TOKEN"):
+        esc = _call(Method.TOOL_ESCALATE, message=ns.message, severity=ns.severity)
+    else:  # a human escalating by hand
+        esc = _call(Method.ESCALATION_CREATE, message=ns.message, severity=ns.severity)
     if ns.json:
         emit_json([esc])
     else:

@@ -41,7 +41,15 @@ SETTINGS: dict[str, Setting] = {
     "refinery.strategy": Setting("direct", "direct or pr"),
     "refinery.code_review": Setting(False, "let a refinery agent review each diff"),
     "refinery.max_retries": Setting(3, "rework rounds before a bead fails"),
-    "patrol.gupp_minutes": Setting(30, "minutes without progress before a hooked agent is nudged"),
+    "patrol.gupp_minutes": Setting(30.0, "minutes without progress before a hooked agent is nudged "
+                                   "(2x: escalated, 3x: reset)"),
+    "patrol.crash_loop_restarts": Setting(5, "restarts within an hour that quarantine an agent", rig=False),
+    "patrol.breaker_failures": Setting(20, "failed dispatches within breaker_minutes that stop all dispatch",
+                                       rig=False),
+    "patrol.breaker_minutes": Setting(30.0, "window (and pause) of the town-wide dispatch breaker", rig=False),
+    "patrol.stranded_minutes": Setting(10.0, "minutes a ready bead may wait for capacity before it is reported",
+                                       rig=False),
+    "nudge.ttl_minutes": Setting(30.0, "how long an undelivered nudge stays queued", rig=False),
     "escalation.reescalate_hours": Setting(4, "hours before an unacknowledged escalation is raised a level", rig=False),
     "notify.command": Setting("", "command run for high and critical escalations", rig=False),
     "container.sleep_after_minutes": Setting(30, "idle minutes before the town container stops", rig=False),
@@ -80,6 +88,9 @@ def check_type(key: str, value: Any) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif key == "refinery.gates":  # command strings or {name, cmd, timeout} tables
+        ok = isinstance(value, list) and all(
+            isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("cmd"), str)) for v in value)
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import adapters, reconciler, refinery, turns
+from gastown.daemon import adapters, patrol, prompts, reconciler, refinery, turns, witness
 from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
 )
@@ -44,7 +44,8 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snaps
         if not b["rig"]:
             continue
         ready.append(ReadyBead(id=b["id"], rig=b["rig"], priority=b["priority"], attempts=b["dispatch_attempts"],
-                               last_dispatch_at=_dt(b["last_dispatch_at"]), adapter=b["metadata"].get("agent")))
+                               last_dispatch_at=_dt(b["last_dispatch_at"]), adapter=b["metadata"].get("agent"),
+                               since=_dt(b["updated_at"])))
     agents = tuple(
         AgentSnap(name=a["name"], role=a["role"], rig=a["rig"], hook=a["hook_bead_id"],
                   last_bead_id=a["last_bead_id"], status=_effective_status(a))
@@ -85,6 +86,7 @@ class TownLoop:
         self.merging: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_poll: dict[str, float] = {}
+        self.last_sweep = 0.0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")
@@ -117,12 +119,64 @@ class TownLoop:
         town = self.town
         await self.observe()
         await self.drain()
+        now = datetime.now(timezone.utc)
         snap = await town.call(build_snapshot, town, frozenset(self.merging))
-        actions = reconciler.reconcile(snap, datetime.now(timezone.utc))
+        actions = reconciler.reconcile(snap, now)
+        dispatched = {a.bead_id for a in actions if isinstance(a, Dispatch)}
+        stranded = [(b.id, b.since) for b in snap.ready
+                    if b.id not in dispatched and b.since and reconciler.backoff_due(b, snap.rigs[b.rig or ""], now)
+                    and b.rig in snap.rigs]
+        psnap = await town.call(witness.build, town, stranded)
+        if patrol.breaker_open(psnap, now):
+            actions = [a for a in actions if not isinstance(a, Dispatch)]
         await asyncio.gather(*(self.apply(a) for a in actions))
+        for p_action in patrol.patrol(psnap, now):
+            try:
+                await witness.apply(self, p_action)
+            except Exception:
+                log.exception("patrol action %s failed", p_action)
+        await self.housekeeping()
         busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging)
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
         self.hub.poke(town)
+
+    async def housekeeping(self) -> None:
+        """Nudge expiry, human notification of high escalations, and the periodic orphan sweep."""
+        town = self.town
+        await town.call(town.store.expire_nudges)
+        loud = await town.call(town.store.escalations_to_notify)
+        if loud:
+            await asyncio.to_thread(witness.notify_human, town, loud)
+        now = asyncio.get_running_loop().time()
+        if now - self.last_sweep >= witness.SWEEP_S:
+            self.last_sweep = now
+            agents = await town.call(town.store.agent_list)
+            rigs = await town.call(town.store.rig_list)
+            removed = await asyncio.to_thread(witness.sweep, town, agents, rigs)
+            if removed:
+                log.info("sweep removed %s", removed)
+
+    async def inbox_for(self, agent: str) -> tuple[str, list[str], list[int]]:
+        """Undelivered mail and nudges as a prompt preamble, with their ids to mark delivered."""
+        mail, nudges = await self.town.call(self.town.store.deliverables, agent)
+        return prompts.inbox(mail, nudges), [m["id"] for m in mail], [n["nudge_id"] for n in nudges]
+
+    async def nudge_turn(self, name: str) -> None:
+        """An idle agent with a nudge gets a turn (in its worktree, its session resumed) to read it."""
+        town = self.town
+        agent = await town.call(town.store.agent_get, name)
+        preamble, mail_ids, nudge_ids = await self.inbox_for(name)
+        if not preamble or not agent["worktree"]:
+            return
+        rig = await town.call(town.store.rig_get, agent["rig"])
+        try:
+            await town.call(town.store.nudge_turn_begin, name)
+            started = await asyncio.to_thread(self.starter.start_nudge, agent, rig, preamble)
+            await town.call(town.store.turn_started, name, **started)
+            await town.call(town.store.mark_delivered, name, mail_ids, nudge_ids)
+        except Exception as exc:
+            log.warning("nudge turn for %s failed: %s", name, exc)
+            await town.call(town.store.dispatch_failed, name, turns.failure_from(exc))
 
     async def observe(self) -> None:
         """Turns whose runner exited become inbox events (once each)."""
@@ -211,8 +265,10 @@ class TownLoop:
             return
         try:
             rig = await town.call(town.store.rig_get, action.rig)
-            started = await asyncio.to_thread(self.starter.start, agent, bead, rig)
+            preamble, mail_ids, nudge_ids = await self.inbox_for(agent["name"])
+            started = await asyncio.to_thread(self.starter.start, agent, bead, rig, preamble)
             await town.call(town.store.turn_started, agent["name"], **started)
+            await town.call(town.store.mark_delivered, agent["name"], mail_ids, nudge_ids)
         except Exception as exc:
             log.warning("starting %s on %s failed: %s", agent["name"], action.bead_id, exc)
             await town.call(town.store.dispatch_failed, agent["name"], turns.failure_from(exc))

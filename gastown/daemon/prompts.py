@@ -51,3 +51,18 @@ def refinery(*, agent: str, town: str, mr: dict[str, Any], bead: dict[str, Any],
         target=mr["target_branch"], bead_id=bead["id"], title=bead["title"], body=bead.get("body") or "",
         diff=diff or "(empty diff)",
     ))
+
+
+def inbox(mail: list[dict[str, Any]], nudges: list[dict[str, Any]]) -> str:
+    """Mail and nudges delivered at a turn boundary, ahead of the role prompt."""
+    if not mail and not nudges:
+        return ""
+    lines = ["## Since your last turn"]
+    for n in nudges:
+        lines.append(f"- NUDGE from {n.get('source') or 'a human'}: {n['message']}")
+    for m in mail:
+        lines.append(f"- MAIL {m['id']} from {m['metadata'].get('from')}: {m['title']}")
+        if m.get("body"):
+            lines += ["    " + line for line in m["body"].splitlines()]
+    lines.append("(`gt mail inbox` lists your mail; `gt mail read ID` marks a message read.)")
+    return "\n".join(lines) + "\n\n"

@@ -25,6 +25,7 @@ class ReadyBead:
     attempts: int
     last_dispatch_at: datetime | None
     adapter: str | None = None  # an explicit --agent for this bead
+    since: datetime | None = None  # when it last changed (ready at least since then)
 
 
 @dataclass(frozen=True)

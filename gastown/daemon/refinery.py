@@ -119,8 +119,9 @@ def _markers(wt: Path, base: str) -> list[str]:
     return files
 
 
-def combine(wt: Path, mode: str, branch: str, target: str, identity: dict[str, str]) -> MergeResult | None:
-    """Bring the branch onto the target head in `wt`; None on success, a failure otherwise."""
+def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str]) -> MergeResult | None:
+    """Bring the branch onto `base` (checked out in `wt`); None on success, a failure otherwise."""
+    target = base.removeprefix("origin/").removeprefix("gastown/")
     env = {"GIT_AUTHOR_NAME": identity["name"], "GIT_AUTHOR_EMAIL": identity["email"],
            "GIT_COMMITTER_NAME": "gastown refinery", "GIT_COMMITTER_EMAIL": "refinery@gastown"}
     try:
@@ -133,7 +134,7 @@ def combine(wt: Path, mode: str, branch: str, target: str, identity: dict[str, s
         elif mode == "rebase":
             committer = git._git_out(["log", "-1", "--format=%cn%x00%ce", branch], wt).split("\0")
             git._run(["checkout", "-q", "--detach", branch], wt)
-            git._run(["rebase", f"origin/{target}"], wt,
+            git._run(["rebase", base], wt,
                      env={"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]})
         else:
             return MergeResult(False, "infra", f"unknown refinery.merge_mode '{mode}'")
@@ -145,7 +146,7 @@ def combine(wt: Path, mode: str, branch: str, target: str, identity: dict[str, s
             return MergeResult(False, "conflict", f"{branch} conflicts with {target} in {', '.join(files)}",
                                files=files)
         return MergeResult(False, "infra", str(exc))
-    marked = _markers(wt, f"origin/{target}")
+    marked = _markers(wt, base)
     if marked:
         return MergeResult(False, "conflict", f"conflict markers committed in {', '.join(marked)}", files=marked)
     return None
@@ -180,6 +181,16 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     return MergeResult(True, merge_commit=sha, landed_on=dest, message=f"merged into {dest}{note}")
 
 
+def landing_base(repo: str, target: str) -> str:
+    """Where a merge starts: origin/<target>, or origin/gastown/<target> when earlier results
+    were parked there (the user's checkout was dirty) and it still contains the target."""
+    parked = f"origin/gastown/{target}"
+    if git._run(["rev-parse", "--verify", "--quiet", parked], repo, ok=(0, 1)).returncode != 0:
+        return f"origin/{target}"
+    contains = subprocess.run(["git", "-C", repo, "merge-base", "--is-ancestor", f"origin/{target}", parked])
+    return parked if contains.returncode == 0 else f"origin/{target}"
+
+
 def process(repo: str, source: str, branch: str, target: str, *, mode: str, gates: list[Gate],
             identity: dict[str, str], expect_head: str | None = None) -> MergeResult:
     """The whole recipe for one merge request."""
@@ -195,8 +206,9 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     wt = Path(tempfile.mkdtemp(prefix="gt-merge-"))
     shutil.rmtree(wt)
     try:
-        git._run(["worktree", "add", "--detach", str(wt), f"origin/{target}"], repo, what="git worktree add")
-        failed = combine(wt, mode, branch, target, identity)
+        base = landing_base(repo, target)
+        git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
+        failed = combine(wt, mode, branch, base, identity)
         if failed:
             return failed
         results = []
@@ -253,7 +265,10 @@ def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) 
     if gh and pr_url and pr_url.startswith("https://"):
         proc = subprocess.run([gh, "pr", "view", pr_url, "--json", "state", "-q", ".state"], capture_output=True,
                               text=True, timeout=60)
-        if proc.returncode == 0 and proc.stdout.strip() == "CLOSED":
+        state = proc.stdout.strip() if proc.returncode == 0 else ""
+        if state == "MERGED":  # e.g. squash-merged on GitHub: the handed-in head is not an ancestor
+            return "merged", target_sha
+        if state == "CLOSED":
             return "closed", None
     if not git._git_out(["ls-remote", "origin", f"refs/heads/{branch}"], repo):
         return "closed", None

@@ -103,6 +103,7 @@ CREATE TABLE agents (
     worktree        TEXT,
     branch          TEXT,
     session_id      TEXT,
+    session_bead_id TEXT,  -- the bead the native session worked on (resume only for that bead)
     token_hash      TEXT,
     status_message  TEXT,
     status_at       TEXT,
@@ -143,13 +144,33 @@ CREATE TABLE convoys (
     landed_at    TEXT
 ) STRICT;
 
+CREATE TABLE agent_nudges (
+    nudge_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent        TEXT NOT NULL,
+    message      TEXT NOT NULL,
+    mode         TEXT NOT NULL CHECK (mode IN ('immediate', 'wait-idle', 'queue')),
+    source       TEXT,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    delivered_at TEXT,
+    expired_at   TEXT
+) STRICT;
+CREATE INDEX agent_nudges_pending ON agent_nudges(agent, nudge_id) WHERE delivered_at IS NULL AND expired_at IS NULL;
+
+CREATE TABLE patrol_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL CHECK (json_valid(value))
+) STRICT;
+
 CREATE TABLE escalations (
     bead_id            TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
     severity           TEXT NOT NULL CHECK (severity IN {_in(Severity)}),
     category           TEXT,
     acknowledged       INTEGER NOT NULL DEFAULT 0 CHECK (acknowledged IN (0, 1)),
     reescalation_count INTEGER NOT NULL DEFAULT 0,
-    acknowledged_at    TEXT
+    acknowledged_at    TEXT,
+    acknowledged_by    TEXT,
+    last_routed_at     TEXT
 ) STRICT;
 """
 

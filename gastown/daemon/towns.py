@@ -23,7 +23,7 @@ import tomli_w
 
 from gastown import paths
 from gastown.daemon import config, ids
-from gastown.daemon.workstore import WorkStore
+from gastown.daemon.comms import CommsStore
 from gastown.protocol import ErrorCode, RpcError
 
 T = TypeVar("T")
@@ -45,8 +45,8 @@ class Town:
         self.root = root
         self.meta = meta
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"town-{name}")
-        self.store: WorkStore = self.executor.submit(
-            lambda: WorkStore(root / "town.db", meta["prefix"])).result()
+        self.store: CommsStore = self.executor.submit(
+            lambda: CommsStore(root / "town.db", meta["prefix"])).result()
         self.rigs_in_flight: set[str] = set()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

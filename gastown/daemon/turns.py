@@ -74,16 +74,16 @@ class TurnStarter:
         else:
             git.add_worktree(repo, path, branch, base)
 
-    def start(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any]:
+    def start(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], preamble: str = "") -> dict[str, Any]:
         """Blocking: runs in a worker thread. Returns what the store records on success."""
         name = agent["name"]
         branch = f"gt/{name}/{bead['id']}"
         base = f"origin/{rig['default_branch']}"
         worktree = self.worktree_path(rig["name"], name)
         self.prepare_worktree(rig["repo_path"], worktree, branch, base)
-        prompt = prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
-                                 instructions=str(self.town.config("agent.instructions", rig["name"])[0]))
-        resume = agent["session_id"] if agent.get("last_bead_id") == bead["id"] else None
+        prompt = preamble + prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
+                                            instructions=str(self.town.config("agent.instructions", rig["name"])[0]))
+        resume = agent["session_id"] if agent.get("session_bead_id") == bead["id"] else None
         token = self._launch(agent, bead, rig, worktree, prompt, resume, requested_by=bead.get("requested_by"))
         return {"turn_dir": token[0], "token_hash": token[1], "worktree": str(worktree), "branch": branch}
 
@@ -101,6 +101,14 @@ class TurnStarter:
         prompt = prompts.refinery(agent=agent["name"], town=self.town.name, mr=mr, bead=source, diff=diff)
         turn_dir, digest = self._launch(agent, mr, rig, worktree, prompt, None, requested_by=mr.get("requested_by"))
         return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(worktree), "branch": mr["branch"]}
+
+    def start_nudge(self, agent: dict[str, Any], rig: dict[str, Any], preamble: str) -> dict[str, Any]:
+        """A turn for an idle agent to read its nudges and mail, in its own worktree and session."""
+        worktree = Path(agent["worktree"])
+        prompt = preamble + "Act on the above if it concerns you; you have no bead on your hook right now."
+        bead = {"id": agent["bead_id"], "title": "nudge", "metadata": {}}
+        turn_dir, digest = self._launch(agent, bead, rig, worktree, prompt, agent["session_id"], requested_by=None)
+        return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(worktree), "branch": agent["branch"] or ""}
 
     def _launch(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], worktree: Path,
                 prompt: str, resume: str | None, *, requested_by: str | None) -> tuple[str, str]:

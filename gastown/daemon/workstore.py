@@ -181,9 +181,11 @@ class WorkStore(TownStore):
                      tokens_out: int, output_tail: str) -> str:
         agent = self._agent(agent_name)
         self.conn.execute(
-            "UPDATE agents SET session_id = coalesce(?, session_id), tokens_in = tokens_in + ?, "
+            "UPDATE agents SET session_id = coalesce(?, session_id), "
+            "session_bead_id = CASE WHEN ? IS NULL THEN session_bead_id ELSE ? END, tokens_in = tokens_in + ?, "
             "tokens_out = tokens_out + ?, turn_ended_at = ? WHERE name = ?",
-            (session_id, tokens_in, tokens_out, self.now(), agent_name))
+            (session_id, session_id, agent["hook_bead_id"] or agent["last_bead_id"], tokens_in, tokens_out,
+             self.now(), agent_name))
         self._event(agent["bead_id"], "turn_exited", actor="system", new=str(exit_code),
                     meta={"agent": agent_name, "session_id": session_id, "tokens_in": tokens_in,
                           "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"]})
@@ -254,13 +256,13 @@ class WorkStore(TownStore):
             self._set_agent_status(agent, AgentStatus.STOPPED, reason=failure["message"], actor=actor)
         return self._agent(agent_name)
 
-    def agent_reset(self, agent_name: str, *, actor: str | None) -> Row:
+    def agent_reset(self, agent_name: str, *, actor: str | None, failure: dict[str, Any] | None = None) -> Row:
         """Back to idle with clean counters and a revoked token; the worktree is kept."""
         with self.conn:
             agent = self._agent(agent_name)
             if agent["hook_bead_id"]:
-                self._unhook_to_open(agent, {"code": "reset", "message": f"agent {agent_name} was reset",
-                                             "source": "human"}, restart=False)
+                self._unhook_to_open(agent, failure or {"code": "reset", "message": f"agent {agent_name} was reset",
+                                                        "source": "human"}, restart=False)
             self.conn.execute("UPDATE agents SET restarts = '[]', token_hash = NULL, session_id = NULL "
                               "WHERE name = ?", (agent_name,))
             self._set_agent_status(agent, AgentStatus.IDLE, reason="reset", actor=actor)

@@ -1,3 +1,3 @@
 """RPC handlers, one module per noun. Importing this package registers them all."""
 
-from gastown.daemon.api import agent, bead, events, rig, system, town, work  # noqa: F401
+from gastown.daemon.api import agent, bead, comms, events, rig, system, town, work  # noqa: F401

@@ -17,9 +17,11 @@ from gastown.protocol import ErrorCode, Method, RpcError
 
 ROLE_METHODS: dict[str, frozenset[str]] = {
     "polecat": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS,
-                          Method.TOOL_ESCALATE, Method.BEAD_SHOW}),
+                          Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
+                          Method.MAIL_READ}),
     "refinery": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_REVIEW, Method.TOOL_STATUS,
-                           Method.TOOL_ESCALATE, Method.BEAD_SHOW}),
+                           Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
+                           Method.MAIL_READ}),
 }
 """What each role may call on the agent socket; everything else is FORBIDDEN."""
 
@@ -140,7 +142,9 @@ async def escalate(ctx: Ctx, town: Town, *, message: str, severity: str = "mediu
     name = _me(ctx)
     if severity not in [s.value for s in Severity]:
         raise RpcError(ErrorCode.INVALID_PARAMS, f"severity must be low, medium, high or critical, not '{severity}'")
-    return await town.call(town.store.escalation_create, message, severity=severity, source=name)
+    agent = await town.call(town.store.agent_get, name)
+    return await town.call(town.store.escalation_create, message, severity=severity, source=name,
+                           bead_id=agent["hook_bead_id"])
 
 
 @rpc(Method.TOOL_REVIEW)
