@@ -156,12 +156,15 @@ def test_non_polecats_are_ignored() -> None:
     assert run(bead(), agents=agents) == [Dispatch("gt-a", "app", None, "scripted")]
 
 
-def test_stopped_and_quarantined_do_not_count_toward_total() -> None:
-    # two idle-but-not-usable polecats fill nothing: a new polecat is still made
+def test_stopped_frees_its_slot_but_quarantined_keeps_it() -> None:
+    # max_polecats=2: a stopped polecat frees its slot; a quarantined one keeps it, so a
+    # crash loop cannot be answered by spawning fresh polecats
     agents = (polecat("toast", status="stopped"), polecat("maple", status="quarantined"))
-    assert run(bead(), agents=agents) == [Dispatch("gt-a", "app", None, "scripted")]
-    assert run(bead("gt-a"), bead("gt-b"), agents=agents) == [
-        Dispatch("gt-a", "app", None, "scripted"), Dispatch("gt-b", "app", None, "scripted")]
+    assert run(bead("gt-a"), bead("gt-b"), agents=agents) == [Dispatch("gt-a", "app", None, "scripted")]
+    assert run(bead("gt-a"), agents=(polecat("toast", status="stopped"),) * 1) == [
+        Dispatch("gt-a", "app", None, "scripted")]
+    assert run(bead("gt-a"), agents=(polecat("toast", status="quarantined"),
+                                     polecat("maple", status="quarantined"))) == []
 
 
 def test_stopped_polecat_is_never_dispatched() -> None:

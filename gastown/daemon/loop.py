@@ -87,6 +87,7 @@ class TownLoop:
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_poll: dict[str, float] = {}
         self.last_sweep = 0.0
+        self.stranded: list[tuple[str, datetime]] = []
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")
@@ -120,21 +121,23 @@ class TownLoop:
         await self.observe()
         await self.drain()
         now = datetime.now(timezone.utc)
-        snap = await town.call(build_snapshot, town, frozenset(self.merging))
-        actions = reconciler.reconcile(snap, now)
-        dispatched = {a.bead_id for a in actions if isinstance(a, Dispatch)}
-        stranded = [(b.id, b.since) for b in snap.ready
-                    if b.id not in dispatched and b.since and reconciler.backoff_due(b, snap.rigs[b.rig or ""], now)
-                    and b.rig in snap.rigs]
-        psnap = await town.call(witness.build, town, stranded)
-        if patrol.breaker_open(psnap, now):
-            actions = [a for a in actions if not isinstance(a, Dispatch)]
-        await asyncio.gather(*(self.apply(a) for a in actions))
-        for p_action in patrol.patrol(psnap, now):
+        # the patrol first: an agent it quarantines or resets must not be dispatched this tick
+        psnap = await town.call(witness.build, town, self.stranded)
+        p_actions = patrol.patrol(psnap, now)
+        for p_action in p_actions:
             try:
                 await witness.apply(self, p_action)
             except Exception:
                 log.exception("patrol action %s failed", p_action)
+        snap = await town.call(build_snapshot, town, frozenset(self.merging))
+        actions = reconciler.reconcile(snap, now)
+        if patrol.breaker_open(psnap, now) or any(isinstance(a, patrol.TripBreaker) for a in p_actions):
+            actions = [a for a in actions if not isinstance(a, Dispatch)]
+        await asyncio.gather(*(self.apply(a) for a in actions))
+        dispatched = {a.bead_id for a in actions if isinstance(a, Dispatch)}
+        self.stranded = [(b.id, b.since) for b in snap.ready
+                         if b.id not in dispatched and b.since and b.rig in snap.rigs
+                         and reconciler.backoff_due(b, snap.rigs[b.rig or ""], now)]
         await self.housekeeping()
         busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging)
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)

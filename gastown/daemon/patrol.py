@@ -144,8 +144,10 @@ def zombies(snap: PatrolSnapshot, now: datetime) -> list[PatrolAction]:
     for a in snap.agents:
         if a.role not in ("polecat", "refinery"):
             continue
-        if a.status in ("working", "starting", "stalled") and a.hook is None:
-            out.append(StopZombie(a.name, f"{a.status} with nothing on its hook"))
+        if a.status in ("working", "starting", "stalled") and a.hook is None and not a.turn_running:
+            # (a running turn without a hook is legitimate: a nudge turn, or the tail of a
+            # turn after `gt done`; the status is wrong only once no turn runs)
+            out.append(StopZombie(a.name, f"{a.status} with nothing on its hook and no turn running"))
         elif a.hook is not None and a.hook_status in ("closed", "failed") and a.role == "polecat":
             out.append(StopZombie(a.name, f"hooked to {a.hook}, which is already {a.hook_status}"))
     return out

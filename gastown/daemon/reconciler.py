@@ -153,8 +153,8 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
         if a.status != "stopped" and a.rig:
             active[a.rig] = active.get(a.rig, 0) + (a.status in BUSY)
     total: dict[str, int] = {}
-    for a in polecats:
-        if a.status not in ("stopped", "quarantined") and a.rig:
+    for a in polecats:  # a quarantined polecat keeps its slot: a crash loop must not spawn fresh ones
+        if a.status != "stopped" and a.rig:
             total[a.rig] = total.get(a.rig, 0) + 1
     ready_ids = {b.id for b in snap.ready}
     reserved = {a.last_bead_id: a.name for a in idle.values() if a.last_bead_id and a.last_bead_id in ready_ids}

@@ -159,7 +159,7 @@ class WorkStore(TownStore):
             agent = self._agent(agent_name)
             if AgentStatus(agent["status"]) == AgentStatus.STARTING:
                 self._set_agent_status(agent, AgentStatus.FAILED, reason=failure["message"])
-            self._unhook_to_open(agent, failure, restart=False)
+            self._unhook_to_open(agent, failure, restart=True)  # counts toward crash loops and the breaker
 
     def fail_bead(self, bead_id: str, failure: dict[str, Any]) -> None:
         """A bead that exhausted its attempts: failed, with the structured reason."""

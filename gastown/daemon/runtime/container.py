@@ -1,0 +1,314 @@
+"""The `podman` and `docker` runtimes: one long-lived container per town, turns started in it
+with `<engine> exec -d` (same code for both engines, only the binary differs).
+
+The container (`gt-<town>`, `run -d --init ... sleep infinity`) bind-mounts, at the SAME
+absolute paths: the town directory (worktrees, turns, agent homes, the rig clones the
+worktrees point into), the directory holding the town's agent socket (a directory, so a
+daemon restart's new socket shows up), the agent CLI cache (read-only) and the host CA
+bundle (read-only). So every path the daemon computes is valid inside and the turn runner
+writes `status.json`/`output.log` straight into the host's turn directory.
+
+Liveness: `status.json` saying "exited" is final. While it says "running", the recorded pid
+is a pid of the container's pid namespace; it is checked through `/proc/<init>/root/proc`
+(the container's own procfs, no process spawned) and, where the host may not look there
+(docker as a non-root user), with `exec python3 -c 'runner.is_running(...)'` inside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gastown import paths, runner
+from gastown.daemon import engine as engines
+from gastown.daemon.runtime.base import TurnSpec
+from gastown.protocol import ErrorCode, RpcError
+
+NETWORKS = ("bridge", "none", "host")
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+LABEL = "io.gastown"
+STARTUP_WAIT = 15.0
+_PROBE = "import sys; from gastown import runner; sys.exit(0 if runner.is_running(sys.argv[1]) else 3)"
+_STOP = "import sys; from gastown import runner; runner.stop(sys.argv[1], grace=float(sys.argv[2]))"
+_BUSY = """
+import os, sys
+me = str(os.getpid())
+for p in os.listdir('/proc'):
+    if p.isdigit() and p != me:
+        try:
+            if b'gastown.runner' in open(f'/proc/{p}/cmdline', 'rb').read():
+                sys.exit(3)
+        except OSError:
+            pass
+"""
+
+
+def agent_cache() -> Path:
+    env = os.environ.get("GT_AGENT_CACHE")
+    return Path(env) if env else engines.REPO / ".cache" / "agents"
+
+
+def _town_network(town_root: Path) -> str:
+    from gastown.daemon import config
+
+    return str(config.resolve("container.network", config.load(town_root / "config.toml"))[0])
+
+
+class ContainerRuntime:
+    """Runtime for one town. Engine problems surface as RpcError(EXTERNAL) from `check()`
+    and from any call that needs the engine; constructing one never touches the engine."""
+
+    def __init__(self, engine: str = "podman", town_root: Path | str | None = None, *,
+                 town: str | None = None, network: str | None = None, image: str | None = None,
+                 container: str | None = None, socket_dir: Path | None = None) -> None:
+        if town_root is None:
+            raise ValueError("ContainerRuntime needs the town directory")
+        self.name = engine
+        self.town_root = Path(town_root).absolute()
+        self.town = town or self.town_root.name
+        self.container = container or f"gt-{self.town}"
+        self.network = network
+        self.image = image
+        self.socket_dir = socket_dir
+        self.restart_count = 0
+        self._seen_alive = False
+        self._stopped_by_us = False
+        self._init: tuple[int, int] | None = None  # (host pid, start ticks) of the container's init
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ engine and config
+    @property
+    def engine(self) -> engines.Engine:
+        return engines.detect(self.name)
+
+    def _network(self) -> str:
+        net = self.network or _town_network(self.town_root)
+        if net not in NETWORKS:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"container.network '{net}' is not one of {', '.join(NETWORKS)}")
+        return net
+
+    def _socket_dir(self) -> Path:
+        return self.socket_dir or paths.runtime_dir() / "towns"
+
+    def check(self) -> None:
+        self.engine.verify()
+        self._network()
+
+    # ------------------------------------------------------------------ the town container
+    def inspect(self) -> dict[str, Any] | None:
+        proc = self.engine.run("container", "inspect", self.container, check=False)
+        if proc.returncode != 0:
+            return None
+        data = json.loads(proc.stdout or "[]")
+        return data[0] if data else None
+
+    def container_alive(self) -> bool:
+        st = self.inspect()
+        return bool(st and st.get("State", {}).get("Status") == "running")
+
+    def ensure_container(self) -> str:
+        """Start the town container when missing or not running. Returns 'running' (it was),
+        'started', 'restarted' (it had died: restart_count grows) or 'updated' (new image)."""
+        with self._lock:
+            info = self.inspect()
+            labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+            owner = labels.get(f"{LABEL}.root")
+            if info and owner != str(self.town_root):  # never touch a container that is not ours
+                whose = f"town directory {owner}" if owner else "someone else (no gastown label)"
+                raise RpcError(ErrorCode.CONFLICT, f"container {self.container} belongs to {whose}; "
+                                                   f"remove it (`{self.name} rm -f {self.container}`) or rename the town")
+            image = self.image or engines.ensure_image(self.engine)
+            running = bool(info and info.get("State", {}).get("Status") == "running")
+            if running and (labels.get(f"{LABEL}.image") == image or self._busy()):
+                self._seen_alive = True
+                return "running"
+            died = not running and self._seen_alive and not self._stopped_by_us
+            if info:
+                self.engine.run("rm", "-f", *self._rm_time(), self.container, timeout=60)
+            self._start(image)
+            self._stopped_by_us = False
+            self._seen_alive = True
+            if died:
+                self.restart_count += 1
+                return "restarted"
+            return "updated" if running else "started"
+
+    def _busy(self) -> bool:
+        """A turn runner is alive inside (then an outdated image is kept until it is idle).
+        When in doubt (the probe failed), busy: recreating would kill running turns."""
+        return self.engine.run("exec", self.container, "python3", "-c", _BUSY, check=False).returncode != 0
+
+    def _rm_time(self) -> list[str]:
+        return ["-t", "2"] if self.name == "podman" else []
+
+    def _mounts(self) -> list[tuple[Path, str]]:
+        socket_dir = self._socket_dir()
+        socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mounts = [(self.town_root, "rw"), (socket_dir, "rw")]
+        if agent_cache().is_dir():
+            mounts.append((agent_cache().absolute(), "ro"))
+        if CA_BUNDLE.exists():
+            mounts.append((CA_BUNDLE, "ro"))
+        return mounts
+
+    def _start(self, image: str) -> None:
+        args = ["run", "-d", "--init", "--pull=never", "--name", self.container, "--hostname", self.container,
+                "--security-opt", "label=disable",
+                "--label", f"{LABEL}.town={self.town}", "--label", f"{LABEL}.root={self.town_root}",
+                "--label", f"{LABEL}.image={image}"]
+        net = self._network()
+        if net != "bridge":  # bridge: the engine's default network
+            args += ["--network", net]
+        for path, mode in self._mounts():
+            args += ["-v", f"{path}:{path}:{mode}"]
+        self._init = None
+        try:
+            self.engine.run(*args, image, "sleep", "infinity", timeout=120)
+        except RpcError:
+            self.engine.images.discard(image)  # e.g. removed by hand: the next start rebuilds
+            raise
+
+    def stop_container(self, timeout: float = 5.0) -> None:
+        """Stop the container (turns in it end); the next turn starts it again (not a restart)."""
+        with self._lock:
+            self._stopped_by_us = True
+            self._init = None
+            self.engine.run("stop", "-t", str(int(timeout)), self.container, check=False, timeout=timeout + 60)
+
+    def remove(self, town: str | None = None) -> None:
+        """Remove the town's container (default: this one) and everything running in it."""
+        with self._lock:
+            name = f"gt-{town}" if town else self.container
+            self.engine.run("rm", "-f", *self._rm_time(), name, check=False, timeout=60)
+            if name == self.container:
+                self._init, self._seen_alive, self._stopped_by_us = None, False, True
+
+    # ------------------------------------------------------------------ turns
+    def container_argv(self, argv: list[str]) -> list[str]:
+        """Host-specific first words: the daemon's interpreter becomes the image's python3,
+        the host's `gt` becomes the image's `gt`."""
+        if not argv:
+            return argv
+        first = argv[0]
+        if first == sys.executable or _same_file(first, sys.executable):
+            return ["python3", *argv[1:]]
+        if Path(first).name == "gt" and Path(first).parent == Path(sys.executable).parent:
+            return ["gt", *argv[1:]]
+        return list(argv)
+
+    def container_env(self, env: dict[str, str | None]) -> dict[str, str | None]:
+        """Only the turn's own variables; PATH and PYTHONPATH stay the image's; GT_BIN is `gt`."""
+        out = {k: v for k, v in env.items() if k not in ("PATH", "PYTHONPATH", "PYTHONHOME")}
+        if out.get("GT_BIN"):
+            out["GT_BIN"] = "gt"
+        return out
+
+    def _exec_user(self) -> list[str]:
+        # docker containers run as root on the host; files in the town dir must stay the user's
+        if self.name == "docker" and os.getuid() != 0:
+            return ["--user", f"{os.getuid()}:{os.getgid()}"]
+        return []
+
+    def start_turn(self, spec: TurnSpec) -> int:
+        self.ensure_container()
+        turn_dir = Path(spec.turn_dir).absolute()
+        turn_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_running(turn_dir):
+            raise RuntimeError(f"a turn is already running in {turn_dir}")
+        (turn_dir / runner.STATUS).unlink(missing_ok=True)
+        env_path = turn_dir / runner.ENV_FILE  # may hold API keys: owner-only
+        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.container_env(dict(spec.env)), f)
+        cmd = runner.spawn_command(turn_dir, self.container_argv(list(spec.argv)), Path(spec.cwd).absolute(),
+                                   env_path, spec.timeout, python="python3", detach=False)
+        log = turn_dir / runner.RUNNER_LOG  # the runner's own diagnostics, as with the local runtime
+        self.engine.run("exec", "-d", *self._exec_user(), "--workdir", "/", self.container,
+                        "sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log), *cmd, timeout=60)
+        end = time.monotonic() + STARTUP_WAIT
+        while time.monotonic() < end:
+            st = runner.read_status(turn_dir)
+            if st and isinstance(st.get("runner_pid"), int):
+                return int(st["runner_pid"])
+            time.sleep(0.01)
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        raise RuntimeError(f"turn runner wrote no status in {self.container}: {tail[0] if tail else 'no output'}")
+
+    def is_running(self, turn_dir: Path) -> bool:
+        st = runner.read_status(Path(turn_dir))
+        if not st or st.get("state") != "running":
+            return False
+        seen = self._probe_proc(st)
+        if seen is not None:
+            return seen
+        proc = self.engine.run("exec", self.container, "python3", "-c", _PROBE, str(turn_dir), check=False)
+        if proc.returncode in (0, 3):
+            return proc.returncode == 0
+        if not self.container_alive():
+            return False
+        raise engines.external(f"{self.name} exec in {self.container}: {proc.stderr.strip() or proc.returncode}")
+
+    def _probe_proc(self, st: dict[str, Any]) -> bool | None:
+        """Through the container's procfs from the host: True/False, None when we may not look."""
+        init = self._init_pid()
+        if init is None:
+            return False  # the container is gone: so is every turn in it
+        if init < 0:
+            return None
+        pid = st.get("runner_pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return False
+        try:
+            raw = Path(f"/proc/{init}/root/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return False
+        except (PermissionError, OSError):
+            return None
+        fields = raw[raw.rfind(")") + 2:].split()
+        return fields[0] not in "ZX" and st.get("runner_start") in (None, int(fields[19]))
+
+    def _init_pid(self) -> int | None:
+        """Host pid of the container's init (cached while it is the same process); None when
+        the container is not running, -1 when its procfs cannot be read from here."""
+        if self._init is not None and _start_ticks(self._init[0]) == self._init[1]:
+            return self._init[0]
+        info = self.inspect()
+        state = (info or {}).get("State") or {}
+        pid = int(state.get("Pid") or 0)
+        if state.get("Status") != "running" or pid <= 0:
+            self._init = None
+            return None
+        ticks = _start_ticks(pid)
+        if ticks is None or not _same_file(f"/proc/{pid}/root{self.town_root}", str(self.town_root)):
+            self._init = None  # not a process of this host (remote engine) or not ours to look at
+            return -1
+        self._init = (pid, ticks)
+        return pid
+
+    def stop_turn(self, turn_dir: Path, grace: float = 5.0) -> None:
+        st = runner.read_status(Path(turn_dir))
+        if not st or st.get("state") != "running" or not self.container_alive():
+            return
+        self.engine.run("exec", *self._exec_user(), self.container, "python3", "-c", _STOP, str(turn_dir),
+                        str(grace), check=False, timeout=grace + 30)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _start_ticks(pid: int) -> int | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(raw[raw.rfind(")") + 2:].split()[19])
