@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: venv demo test test-fast bench agents clean
+.PHONY: venv demo test test-fast bench agents sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,15 +17,18 @@ venv: $(STAMP)
 demo: venv
 	$(PY) examples/demo.py
 
-## The whole test suite (installs the pinned agent CLIs into .cache/agents first).
-test: venv agents
+## The whole test suite (installs podman & co. and the pinned agent CLIs into .cache/agents first).
+test: venv sysdeps agents
 	$(PY) -m pytest -q -rs $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow and not agentcli and not podman" $(PYTEST_ARGS)
 
 agents:
-	@if [ -x scripts/install-agents.sh ]; then scripts/install-agents.sh; fi
+	scripts/install-agents.sh
+
+sysdeps:
+	@scripts/install-system-deps.sh || echo "make: could not install system packages; container tests will skip" >&2
 
 bench: venv
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

@@ -85,7 +85,7 @@ def main() -> int:
     os.environ["GT_TOWN"] = "demo"
     print(f"GT_HOME={home}")
     try:
-        gt("town", "create", "demo", "--prefix", "dm")
+        gt("town", "create", "demo", "--prefix", "dm", "--runtime", "local")
         rig = make_rig(home / "src" / "sample-rig")
         gt("rig", "add", "app", str(rig))
         gt("config", "set", "refinery.gates", '["python3 -m pytest -q"]', "--rig", "app")

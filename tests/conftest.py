@@ -28,6 +28,7 @@ def gt_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("GT_HOME", str(home))
     monkeypatch.delenv("GT_TOWN", raising=False)
     monkeypatch.delenv("GT_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("GT_RUNTIME", "local")  # container tests ask for podman explicitly
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     gitconfig = home / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Test Human\n\temail = human@example.com\n[init]\n\tdefaultBranch = main\n")

@@ -17,7 +17,9 @@ COLUMNS = [("name", "TOWN"), ("prefix", "PREFIX"), ("runtime", "RUNTIME"), ("cre
 @app.command()
 def create(
     name: str = typer.Argument(..., help="Town name: lowercase letters, digits, '-' or '_'."),
-    runtime: str = typer.Option("local", help="Where agents run: local, podman or docker."),
+    runtime: Optional[str] = typer.Option(None, envvar="GT_RUNTIME",
+                                          help="Where agents run: local, podman or docker (default: podman, then "
+                                               "docker, then local: the first that works here)."),
     agent: Optional[str] = typer.Option(None, help="Default agent CLI for polecats."),
     prefix: Optional[str] = typer.Option(None, help="Bead id prefix (default: from the name)."),
     as_json: JsonOpt = False,
@@ -29,6 +31,7 @@ def create(
     else:
         out.print(f"created town {info['name']} (bead prefix {info['prefix']}, runtime {info['runtime']}) at {info['path']}",
                   markup=False)
+        err.print(f"runtime {info['runtime']}: {info['runtime_reason']}", markup=False)
 
 
 @app.command("list")

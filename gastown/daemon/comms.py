@@ -232,3 +232,7 @@ class CommsStore(WorkStore):
                 raise RpcError(ErrorCode.CONFLICT, f"agent {agent_name} is not idle")
             self._set_agent_status(agent, AgentStatus.STARTING, reason="nudged")
         return self._agent(agent_name)
+
+    def container_died(self, payload: dict[str, Any]) -> None:
+        with self.conn:
+            self._event(None, "container_died", actor="runtime", meta=payload)

@@ -76,7 +76,10 @@ class TownLoop:
     def __init__(self, town: "Town", hub: "Hub", runtime: Runtime | None = None) -> None:
         self.town = town
         self.hub = hub
-        self.runtime = runtime or make_runtime(str(town.config("runtime")[0]), town.root)
+        self.runtime_name = str(town.config("runtime")[0])
+        self.runtime = runtime or make_runtime(self.runtime_name, town.root)
+        self.idle_since: float | None = None
+        self.asleep = False
         self.starter = turns.TurnStarter(town, self.runtime)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -141,7 +144,32 @@ class TownLoop:
         await self.housekeeping()
         busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging)
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
+        await self.container_care(busy or bool(actions))
         self.hub.poke(town)
+
+    async def container_care(self, busy: bool) -> None:
+        """Follow a runtime change in config; put an idle town container to sleep after
+        container.sleep_after_minutes (the next turn wakes it)."""
+        name = str(self.town.config("runtime")[0])
+        if name != self.runtime_name and not busy:
+            log.info("town %s: runtime %s -> %s", self.town.name, self.runtime_name, name)
+            self.runtime_name, self.runtime = name, make_runtime(name, self.town.root)
+            self.starter.runtime = self.runtime
+        stop = getattr(self.runtime, "stop_container", None)
+        if stop is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if busy:
+            self.idle_since, self.asleep = None, False
+            return
+        self.idle_since = self.idle_since or now
+        limit = float(self.town.config("container.sleep_after_minutes")[0]) * 60
+        if not self.asleep and now - self.idle_since >= limit:
+            alive = getattr(self.runtime, "container_alive", lambda: False)
+            if await asyncio.to_thread(alive):
+                log.info("town %s: container idle for %.0f s, stopping it", self.town.name, now - self.idle_since)
+                await asyncio.to_thread(stop)
+            self.asleep = True
 
     async def housekeeping(self) -> None:
         """Nudge expiry, human notification of high escalations, and the periodic orphan sweep."""
@@ -182,9 +210,17 @@ class TownLoop:
             await town.call(town.store.dispatch_failed, name, turns.failure_from(exc))
 
     async def observe(self) -> None:
-        """Turns whose runner exited become inbox events (once each)."""
+        """Turns whose runner exited become inbox events (once each). A dead town container
+        is recorded; its turns come back as lost (crashed) and their beads are redispatched,
+        which starts the container again."""
         town = self.town
-        for agent in await town.call(town.store.agent_list):
+        agents = await town.call(town.store.agent_list)
+        alive = getattr(self.runtime, "container_alive", None)
+        if alive is not None and not self.asleep and any(a["turn_dir"] and not a["turn_ended_at"] for a in agents):
+            if not await asyncio.to_thread(alive):
+                await town.call(town.store.inbox_add, "container_status", payload={
+                    "alive": False, "restarts": getattr(self.runtime, "restart_count", 0)})
+        for agent in agents:
             turn_dir = agent["turn_dir"]
             if not turn_dir or agent["turn_ended_at"] or turn_dir in self.reported:
                 continue
@@ -207,7 +243,10 @@ class TownLoop:
 
     async def apply_event(self, ev: dict[str, Any]) -> None:
         town = self.town
-        if ev["event_type"] == "turn_exited":
+        if ev["event_type"] == "container_status":
+            log.warning("town %s: its container is not running (%s)", town.name, ev["payload"])
+            await town.call(town.store.container_died, ev["payload"])
+        elif ev["event_type"] == "turn_exited":
             p = ev["payload"]
             agent = await town.call(town.store.agent_get, ev["agent_id"])
             output = await asyncio.to_thread(turns.read_output, p["turn_dir"])

@@ -13,12 +13,38 @@ from gastown.daemon.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 
+def choose_runtime(wanted: str | None) -> tuple[str, str]:
+    """The runtime for a new town and why: the one asked for (it must work here), else
+    podman, then docker, then local: the first that works on this host."""
+    import os
+
+    from gastown.daemon import engine
+
+    wanted = wanted or os.environ.get("GT_RUNTIME") or None
+    if wanted == "local":
+        return "local", "asked for: agents run on this host"
+    reasons = []
+    for name in [wanted] if wanted else ["podman", "docker"]:
+        try:
+            eng = engine.detect(name)
+            eng.verify()
+            return name, f"{name} works here ({eng.binary})" + (" as asked" if wanted else "")
+        except RpcError as exc:
+            if wanted:
+                raise
+            reasons.append(exc.message)
+    return "local", "no working container engine (" + "; ".join(reasons) + "): agents run on this host"
+
+
 @rpc(Method.TOWN_CREATE, town=False)
-async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str = "local",
+async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str | None = None,
                  agent: str | None = None) -> dict[str, Any]:
-    town = ctx.daemon.towns.create(name, prefix=prefix, runtime=runtime, agent=agent)
+    if runtime not in (None, "local", "podman", "docker"):
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown runtime '{runtime}': use local, podman or docker")
+    chosen, why = await asyncio.to_thread(choose_runtime, runtime)
+    town = ctx.daemon.towns.create(name, prefix=prefix, runtime=chosen, agent=agent)
     await ctx.daemon.open_town(name)
-    return town.info()
+    return {**town.info(), "runtime_reason": why}
 
 
 @rpc(Method.TOWN_LIST, town=False)
@@ -43,6 +69,9 @@ async def delete(ctx: Ctx, *, name: str) -> dict[str, Any]:
         for agent in await town.call(town.store.agent_list):
             if agent["turn_dir"] and not agent["turn_ended_at"]:
                 await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]), 2.0)
+        remove = getattr(loop.runtime, "remove", None)
+        if remove is not None:  # the container and everything running in it
+            await asyncio.to_thread(remove)
     await ctx.daemon.close_town(name)
     return ctx.daemon.towns.delete(name)
 

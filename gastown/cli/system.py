@@ -1,0 +1,88 @@
+"""`gt doctor` and `gt image build`: host checks that run in the CLI process itself."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any, Optional
+
+import typer
+
+from gastown.cli.common import JsonOpt, err, fail, out
+from gastown.cli.render import emit_json
+from gastown.protocol import ErrorCode, RpcError
+
+image = typer.Typer(help="Build the town container image.", no_args_is_help=True)
+
+
+@image.command("build")
+def image_build(
+    base: str = typer.Option("auto", "--base", help="auto (registry, else debootstrap), registry or debootstrap."),
+    base_image: Optional[str] = typer.Option(None, "--base-image", help="Registry base image (default debian bookworm)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when the image is current."),
+    engine_name: Optional[str] = typer.Option(None, "--engine", help="podman or docker (default: the first found)."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Build (or reuse) the town image: git, python3 and gastown; the base is cached."""
+    from gastown.daemon import engine
+
+    try:
+        eng = engine.detect(engine_name)
+        eng.verify()
+        kwargs: dict[str, Any] = {"base": base, "force": force, "log": lambda m: err.print(m, markup=False)}
+        if base_image:
+            kwargs["base_image"] = base_image
+        result = engine.build_image(eng, **kwargs)
+    except RpcError as exc:
+        fail(exc.message, exc.code)
+    if as_json:
+        emit_json([{"id": result["image"], "status": "built" if result["built"] else "cached", **result}])
+    else:
+        out.print(f"{result['image']} ({'built' if result['built'] else 'cached'}, base {result['base']}, "
+                  f"{result['seconds']:.1f} s)", markup=False)
+
+
+def _agent_clis() -> list[dict[str, Any]]:
+    from gastown.daemon import adapters
+
+    rows = []
+    for name in sorted(adapters.ADAPTERS):
+        adapter = adapters.get(name)
+        if adapter.binary is None:
+            continue
+        try:
+            rows.append({"check": f"agent CLI {name}", "ok": True, "detail": adapter.resolve_binary()})
+        except RpcError as exc:
+            rows.append({"check": f"agent CLI {name}", "ok": False, "detail": exc.message})
+    return rows
+
+
+def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Check only podman or docker."),
+           as_json: JsonOpt = False) -> None:
+    """Check this host: git, the container engine (and what was configured for it, and why), the town
+    image, the agent CLIs, and the daemon. Explains how to get what is missing."""
+    from gastown.client import Client
+    from gastown.daemon import engine
+
+    git = shutil.which("git")
+    rows: list[dict[str, Any]] = [{"check": "git", "ok": bool(git), "detail": subprocess.run(
+        ["git", "--version"], capture_output=True, text=True).stdout.strip() if git else "not installed: apt-get install git"}]
+    rows += engine.doctor(engine_name)
+    rows += _agent_clis()
+    try:
+        with Client(autostart=False, timeout=5) as client:
+            status = client.call("system.status", _town=False)
+        rows.append({"check": "daemon", "ok": True, "detail": f"pid {status['pid']}, {status['socket']}"})
+    except RpcError as exc:
+        rows.append({"check": "daemon", "ok": exc.code == ErrorCode.UNAVAILABLE,
+                     "detail": "not running (gt starts it on demand)" if exc.code == ErrorCode.UNAVAILABLE
+                     else exc.message})
+    for i, row in enumerate(rows):
+        row.setdefault("id", row["check"])
+        row.setdefault("status", "ok" if row["ok"] else "problem")
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        mark = "ok " if row["ok"] else "!! "
+        out.print(f"{mark}{row['check']:<22}{row['detail']}", markup=False)
