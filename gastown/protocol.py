@@ -52,6 +52,11 @@ class Method:
     READY = "bead.ready"
 
     SLING = "work.sling"
+    CONVOY_CREATE = "convoy.create"
+    CONVOY_LIST = "convoy.list"
+    CONVOY_SHOW = "convoy.show"
+    CONVOY_START = "convoy.start"
+    CONVOY_CLOSE = "convoy.close"
     MQ_LIST = "mq.list"
     MQ_SHOW = "mq.show"
     MQ_RETRY = "mq.retry"
@@ -77,6 +82,9 @@ class Method:
     TOOL_STATUS = "tool.status"
     TOOL_ESCALATE = "tool.escalate"
     TOOL_REVIEW = "tool.review"
+
+    MAYOR_SEND = "mayor.send"
+    MAYOR_REPLY = "mayor.reply"
 
     EVENTS_SUBSCRIBE = "events.subscribe"
     EVENTS_UNSUBSCRIBE = "events.unsubscribe"

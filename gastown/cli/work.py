@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from gastown.cli.common import JsonOpt, TownOpt, call, out, show
+from gastown.cli.common import JsonOpt, TownOpt, call, fail, out, show
 from gastown.cli.render import emit_json
 from gastown.client import actor
 from gastown.protocol import Method
@@ -30,17 +31,40 @@ def human() -> str:
 
 
 def sling(
-    target: str = typer.Argument(..., metavar="TITLE|BEAD_ID", help="What to do, or the id of an open issue bead."),
-    rig: str = typer.Option(..., "--rig", help="The rig (repository) the work is for."),
+    target: Optional[str] = typer.Argument(None, metavar="TITLE|BEAD_ID",
+                                           help="What to do, or the id of an open issue bead."),
+    rig: Optional[str] = typer.Option(None, "--rig", help="The rig (repository) the work is for."),
     body: str = typer.Option("", "--body", help="Longer description for the agent."),
     depends_on: List[str] = typer.Option([], "--depends-on", help="Bead that must close first (repeatable)."),
     agent: Optional[str] = typer.Option(None, "--agent", help="Agent CLI for this bead (default: agent.adapter)."),
     script: List[str] = typer.Option([], "--script", help="Shell step for the scripted agent (repeatable)."),
     priority: int = typer.Option(2, "--priority", "-p", min=0, max=4, help="0 (highest) to 4."),
+    batch: Optional[Path] = typer.Option(None, "--batch", help="A TOML or JSON plan: a convoy of beads."),
+    staged: bool = typer.Option(False, "--staged", help="With --batch: create it without starting it."),
     town: TownOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Give work to the town: a polecat picks it up as soon as it is ready."""
+    """Give work to the town: a polecat picks it up as soon as it is ready. With --batch, a
+    whole convoy at once (all or nothing); --staged lets you edit it before 'gt convoy start'."""
+    if batch is not None:
+        if target is not None:
+            fail("give either TITLE|BEAD_ID or --batch, not both")
+        try:
+            plan = batch.read_text()
+        except OSError as exc:
+            fail(f"cannot read {batch}: {exc.strerror}")
+        convoy = call(Method.CONVOY_CREATE, town, plan=plan, staged=staged or None, rig=rig, requested_by=human())
+        if as_json:
+            emit_json([convoy])
+        else:
+            state = "staged (start it with 'gt convoy start " + convoy["id"] + "')" if convoy["staged"] else "started"
+            out.print(f"convoy {convoy['id']} '{convoy['title']}': {convoy['total']} beads, {state}", markup=False)
+            for m in convoy["members"]:
+                out.print(f"  {m['id']}  {m['title']}" + (f"  (after {', '.join(m['depends_on'])})"
+                                                          if m["depends_on"] else ""), markup=False)
+        return
+    if target is None or rig is None:
+        fail("sling needs TITLE|BEAD_ID and --rig (or --batch FILE)")
     bead = call(Method.SLING, town, title=target, rig=rig, body=body, depends_on=depends_on or None,
                 agent=agent, script=script or None, priority=priority, requested_by=human())
     if as_json:

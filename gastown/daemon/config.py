@@ -33,6 +33,7 @@ SETTINGS: dict[str, Setting] = {
     "agent.base_url": Setting("", "model endpoint base URL (OpenAI/Anthropic compatible)"),
     "agent.api_key": Setting("", "API key for agent.base_url"),
     "agent.instructions": Setting("", "extra instructions appended to every agent prompt"),
+    "mayor.adapter": Setting("", "agent CLI of the mayor (default: agent.adapter)", rig=False),
     "rig.max_polecats": Setting(4, "most polecats working at once on a rig"),
     "dispatch.max_attempts": Setting(5, "dispatch attempts per bead before it fails"),
     "dispatch.backoff_scale": Setting(1.0, "multiplier of the retry backoff ladder (30 s, 1 min, 2 min, 5 min, 10 min)"),

@@ -45,7 +45,7 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snaps
             continue
         ready.append(ReadyBead(id=b["id"], rig=b["rig"], priority=b["priority"], attempts=b["dispatch_attempts"],
                                last_dispatch_at=_dt(b["last_dispatch_at"]), adapter=b["metadata"].get("agent"),
-                               since=_dt(b["updated_at"])))
+                               since=_dt(b["updated_at"]), predecessors=_predecessors(store, b)))
     agents = tuple(
         AgentSnap(name=a["name"], role=a["role"], rig=a["rig"], hook=a["hook_bead_id"],
                   last_bead_id=a["last_bead_id"], status=_effective_status(a))
@@ -63,6 +63,17 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snaps
                created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]))
         for m in store.merge_requests(active=True))
     return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging)
+
+
+def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
+    """Closed blockers of a convoy member that belong to the same convoy."""
+    convoy = bead["metadata"].get("convoy")
+    if not convoy:
+        return ()
+    return tuple(r[0] for r in store.conn.execute(
+        "SELECT d.depends_on FROM bead_dependencies d JOIN beads t ON t.id = d.depends_on "
+        "WHERE d.bead_id = ? AND d.type = 'blocks' AND json_extract(t.metadata, '$.convoy') = ?",
+        (bead["id"], convoy)))
 
 
 def _effective_status(agent: dict[str, Any]) -> str:
@@ -260,6 +271,11 @@ class TownLoop:
                                       session_id=result.session_id, tokens_in=result.tokens_in,
                                       tokens_out=result.tokens_out, output_tail=output[-2000:])
             log.info("turn %s of %s exited (%s): %s", p["turn_dir"], ev["agent_id"], p["exit_code"], outcome)
+            if agent["role"] == "mayor":  # the answer joins the chat history, addressed to who asked
+                text = adapters.get(agent["adapter"]).reply_text(output)
+                human = await town.call(town.store.mayor_requester) or "human"
+                await town.call(town.store.mayor_reply, text or f"(the mayor's turn ended with status {p['exit_code']})",
+                                to=human, thread=None)
 
     async def apply(self, action: reconciler.Action) -> None:
         town = self.town
@@ -308,6 +324,7 @@ class TownLoop:
         try:
             rig = await town.call(town.store.rig_get, action.rig)
             preamble, mail_ids, nudge_ids = await self.inbox_for(agent["name"])
+            bead["predecessors"] = await town.call(_predecessors, town.store, bead)
             started = await asyncio.to_thread(self.starter.start, agent, bead, rig, preamble)
             await town.call(town.store.turn_started, agent["name"], **started)
             await town.call(town.store.mark_delivered, agent["name"], mail_ids, nudge_ids)

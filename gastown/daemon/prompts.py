@@ -66,3 +66,7 @@ def inbox(mail: list[dict[str, Any]], nudges: list[dict[str, Any]]) -> str:
             lines += ["    " + line for line in m["body"].splitlines()]
     lines.append("(`gt mail inbox` lists your mail; `gt mail read ID` marks a message read.)")
     return "\n".join(lines) + "\n\n"
+
+
+def mayor(*, town: str, rigs: list[str]) -> str:
+    return template("mayor").format_map(_Safe(town=town, rigs=", ".join(rigs) or "(none yet: `gt rig add`)"))

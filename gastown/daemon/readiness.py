@@ -18,6 +18,8 @@ _CANDIDATES = """
 SELECT b.id, b.parent FROM beads b
 WHERE b.type = 'issue' AND b.status = 'open' AND b.assignee IS NULL {rig}
   AND NOT EXISTS (SELECT 1 FROM bead_labels l WHERE l.bead_id = b.id AND l.label = 'gt:held')
+  AND NOT EXISTS (SELECT 1 FROM bead_dependencies d JOIN convoys c ON c.bead_id = d.depends_on
+                  WHERE d.bead_id = b.id AND d.type = 'tracks' AND c.staged = 1)
   {blocked}
 ORDER BY b.priority, b.created_at, b.id
 """

@@ -26,6 +26,7 @@ class ReadyBead:
     last_dispatch_at: datetime | None
     adapter: str | None = None  # an explicit --agent for this bead
     since: datetime | None = None  # when it last changed (ready at least since then)
+    predecessors: tuple[str, ...] = ()  # its closed blockers in the same convoy (serial convoys)
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,9 @@ def _choose(bead: ReadyBead, rig: RigSnap, idle: dict[str, AgentSnap], reserved:
     mine = reserved.get(bead.id)
     if mine in same_rig:
         return mine
+    for a in idle.values():  # a serial convoy keeps the agent that did the previous step
+        if a.rig == rig.name and a.last_bead_id in bead.predecessors and a.name not in reserved.values():
+            return a.name
     kept = set(reserved.values())
     free = [name for name in same_rig if name not in kept]
     choices = free or same_rig

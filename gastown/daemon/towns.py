@@ -23,7 +23,7 @@ import tomli_w
 
 from gastown import paths
 from gastown.daemon import config, ids
-from gastown.daemon.comms import CommsStore
+from gastown.daemon.convoys import ConvoyStore
 from gastown.protocol import ErrorCode, RpcError
 
 T = TypeVar("T")
@@ -45,8 +45,8 @@ class Town:
         self.root = root
         self.meta = meta
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"town-{name}")
-        self.store: CommsStore = self.executor.submit(
-            lambda: CommsStore(root / "town.db", meta["prefix"])).result()
+        self.store: ConvoyStore = self.executor.submit(
+            lambda: ConvoyStore(root / "town.db", meta["prefix"])).result()
         self.rigs_in_flight: set[str] = set()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -83,7 +83,11 @@ class TurnStarter:
         self.prepare_worktree(rig["repo_path"], worktree, branch, base)
         prompt = preamble + prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
                                             instructions=str(self.town.config("agent.instructions", rig["name"])[0]))
-        resume = agent["session_id"] if agent.get("session_bead_id") == bead["id"] else None
+        # resume the native session for rework of the same bead, or for the next step of a
+        # serial convoy (the agent keeps its worktree and its context)
+        same_convoy = bool(bead["metadata"].get("convoy")) and agent.get("session_bead_id") in bead.get(
+            "predecessors", ())
+        resume = agent["session_id"] if agent.get("session_bead_id") == bead["id"] or same_convoy else None
         token = self._launch(agent, bead, rig, worktree, prompt, resume, requested_by=bead.get("requested_by"))
         return {"turn_dir": token[0], "token_hash": token[1], "worktree": str(worktree), "branch": branch}
 
@@ -110,7 +114,15 @@ class TurnStarter:
         turn_dir, digest = self._launch(agent, bead, rig, worktree, prompt, agent["session_id"], requested_by=None)
         return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(worktree), "branch": agent["branch"] or ""}
 
-    def _launch(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], worktree: Path,
+    def start_mayor(self, agent: dict[str, Any], message: dict[str, Any], prompt: str) -> dict[str, Any]:
+        """A mayor turn: its own workspace (not a git worktree), its native session resumed."""
+        workspace = self.town.root / "mayor"
+        workspace.mkdir(parents=True, exist_ok=True)
+        turn_dir, digest = self._launch(agent, message, None, workspace, prompt, agent["session_id"],
+                                        requested_by=message.get("requested_by"))
+        return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(workspace), "branch": ""}
+
+    def _launch(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any] | None, worktree: Path,
                 prompt: str, resume: str | None, *, requested_by: str | None) -> tuple[str, str]:
         """Mint the token, build the adapter's command and environment, start the turn."""
         name = agent["name"]
@@ -119,11 +131,12 @@ class TurnStarter:
         token = secrets.token_urlsafe(32)
         home = self.town.root / "agents" / name / "home"
         home.mkdir(parents=True, exist_ok=True)
+        rig_name = rig["name"] if rig else None
         cfg = self.town.config
         ctx = TurnContext(
             agent=name, role=agent["role"], town=self.town.name, worktree=worktree, home=home, prompt=prompt,
-            session_id=resume, model=str(cfg("agent.model", rig["name"])[0]),
-            base_url=str(cfg("agent.base_url", rig["name"])[0]), api_key=str(cfg("agent.api_key", rig["name"])[0]),
+            session_id=resume, model=str(cfg("agent.model", rig_name)[0]),
+            base_url=str(cfg("agent.base_url", rig_name)[0]), api_key=str(cfg("agent.api_key", rig_name)[0]),
             bead=bead,
         )
         adapter.prepare(ctx)

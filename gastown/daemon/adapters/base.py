@@ -71,6 +71,11 @@ class Adapter:
     def env(self, ctx: TurnContext) -> dict[str, str | None]:
         return {"HOME": str(ctx.home)}
 
+    def reply_text(self, text: str) -> str:
+        """What the agent said to the human so far, from its raw output (pure: it is called
+        repeatedly while a mayor reply streams). Default: nothing."""
+        return ""
+
     def parse_output(self, text: str, home: Path) -> TurnResult:
         """Session id and this turn's token usage from the turn's raw PTY output.
 

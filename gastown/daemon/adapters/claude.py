@@ -46,6 +46,18 @@ class ClaudeAdapter(Adapter):
             env["ANTHROPIC_API_KEY"] = ctx.api_key
         return env
 
+    def reply_text(self, text: str) -> str:
+        """The final `result` when there is one, else the assistant's text blocks so far."""
+        parts: list[str] = []
+        for ev in json_events(text):
+            if ev.get("type") == "result" and isinstance(ev.get("result"), str):
+                return str(ev["result"]).strip()
+            if ev.get("type") == "assistant":
+                for block in (ev.get("message") or {}).get("content") or []:
+                    if isinstance(block, dict) and block.get("type") == "text":
+                        parts.append(str(block.get("text") or ""))
+        return "\n".join(parts).strip()
+
     def parse_output(self, text: str, home: Path) -> TurnResult:
         """`session_id` on every event; the final `result` event's usage sums this
         invocation's requests (the `usage` inside `assistant` events is a start snapshot)."""

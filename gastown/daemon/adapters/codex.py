@@ -77,6 +77,12 @@ class CodexAdapter(Adapter):
             env[KEY_VAR if ctx.base_url else "OPENAI_API_KEY"] = ctx.api_key
         return env
 
+    def reply_text(self, text: str) -> str:
+        """The `agent_message` items of the turn."""
+        return "\n".join(str((ev.get("item") or {}).get("text") or "") for ev in json_events(text)
+                         if ev.get("type") == "item.completed"
+                         and (ev.get("item") or {}).get("type") == "agent_message").strip()
+
     def parse_output(self, text: str, home: Path) -> TurnResult:
         result = TurnResult()
         usage: dict[str, Any] | None = None

@@ -79,6 +79,11 @@ class OpencodeAdapter(Adapter):
             f"{p}_DISABLE_MODELS_FETCH": "1", f"{p}_DISABLE_AUTOUPDATE": "1",
         }
 
+    def reply_text(self, text: str) -> str:
+        """The `text` parts of the run (one per message part, in order)."""
+        return "\n".join(str((ev.get("part") or {}).get("text") or "") for ev in json_events(text)
+                         if ev.get("type") == "text").strip()
+
     def parse_output(self, text: str, home: Path) -> TurnResult:
         """`sessionID` on every event; one `step_finish` per model request, not cumulative."""
         result = TurnResult()

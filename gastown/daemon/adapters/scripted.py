@@ -15,6 +15,8 @@ from gastown.daemon.adapters.base import Adapter, TurnContext
 
 
 class ScriptedAdapter(Adapter):
+    """Its reply text is what its steps print (the `[scripted …]` and `$ step` lines are framing)."""
+
     name = "scripted"
     binary = None
 
@@ -28,3 +30,8 @@ class ScriptedAdapter(Adapter):
             "GT_SCRIPT": json.dumps(meta.get("script") or []),
             "GT_BEAD_TITLE": ctx.bead.get("title", ""),
         }
+
+    def reply_text(self, text: str) -> str:
+        lines = [ln for ln in text.replace("\r\n", "\n").splitlines()
+                 if not ln.startswith(("[scripted agent", "$ ", "done: merge request"))]
+        return "\n".join(lines).strip()

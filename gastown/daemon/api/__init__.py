@@ -1,3 +1,3 @@
 """RPC handlers, one module per noun. Importing this package registers them all."""
 
-from gastown.daemon.api import agent, bead, comms, events, rig, system, town, work  # noqa: F401
+from gastown.daemon.api import agent, bead, comms, convoy, events, mayor, rig, system, town, work  # noqa: F401

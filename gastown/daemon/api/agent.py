@@ -22,8 +22,16 @@ ROLE_METHODS: dict[str, frozenset[str]] = {
     "refinery": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_REVIEW, Method.TOOL_STATUS,
                            Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
                            Method.MAIL_READ}),
+    "mayor": frozenset({
+        Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_STATUS, Method.TOOL_ESCALATE,
+        Method.SLING, Method.CONVOY_CREATE, Method.CONVOY_LIST, Method.CONVOY_SHOW, Method.CONVOY_START,
+        Method.CONVOY_CLOSE, Method.RIG_LIST, Method.RIG_SHOW, Method.BEAD_LIST, Method.BEAD_SHOW,
+        Method.BEAD_UPDATE, Method.BEAD_CLOSE, Method.BEAD_EVENTS, Method.DEP_ADD, Method.READY, Method.AGENT_LIST,
+        Method.AGENT_SHOW, Method.AGENT_RESET, Method.ESCALATION_LIST, Method.ESCALATION_ACK, Method.MAIL_SEND,
+        Method.MAIL_INBOX, Method.MAIL_READ, Method.TOWN_SHOW, Method.MQ_LIST, Method.MQ_SHOW}),
 }
-"""What each role may call on the agent socket; everything else is FORBIDDEN."""
+"""What each role may call on the agent socket; everything else is FORBIDDEN (the mayor's
+tools are unavailable to polecats)."""
 
 
 def _me(ctx: Ctx) -> str:

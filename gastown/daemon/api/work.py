@@ -18,6 +18,9 @@ async def sling(
     depends_on: list[str] | None = None, agent: str | None = None, script: list[str] | None = None,
     priority: int = 2, requested_by: str | None = None,
 ) -> dict[str, Any]:
+    from gastown.daemon.api.convoy import requester
+
+    requested_by = await requester(ctx, town, requested_by)
     if (title is None) == (bead is None):
         raise RpcError(ErrorCode.INVALID_PARAMS, "sling takes a title or an existing bead id")
     if agent is not None:

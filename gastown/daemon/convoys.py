@@ -1,0 +1,221 @@
+"""Convoys: a batch of beads created atomically from a plan, optionally staged for the
+human to edit before it starts; it lands when every member is merged.
+
+Progress is always recounted from the members (`_recount_convoys` runs inside the one
+status-transition function), never bumped on a side path.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections import deque
+from typing import Any
+
+from gastown.daemon.comms import CommsStore
+from gastown.daemon.store import Row
+from gastown.model import BeadStatus, BeadType, DepType
+from gastown.protocol import ErrorCode, RpcError
+
+STATUSES = ("open", "in_progress", "in_review", "closed", "failed")
+
+
+def parse_plan(text: str) -> dict[str, Any]:
+    """A batch file: TOML, or JSON of the same shape."""
+    stripped = text.lstrip()
+    try:
+        plan = json.loads(text) if stripped.startswith("{") else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"batch file is neither valid TOML nor JSON: {exc}") from None
+    return check_plan(plan)
+
+
+def check_plan(plan: Any) -> dict[str, Any]:
+    """Validate the shape and order the beads with Kahn's algorithm before anything is written."""
+    if not isinstance(plan, dict) or not isinstance(plan.get("beads"), list) or not plan["beads"]:
+        raise RpcError(ErrorCode.INVALID_PARAMS, "a batch needs a non-empty [[beads]] list")
+    local: dict[str, dict[str, Any]] = {}
+    for i, b in enumerate(plan["beads"]):
+        if not isinstance(b, dict) or not isinstance(b.get("title"), str) or not b["title"].strip():
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"bead {i + 1} of the batch needs a title")
+        key = str(b.get("id") or f"#{i + 1}")
+        if key in local:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"duplicate local id '{key}' in the batch")
+        for field in ("depends_on", "script"):
+            if not isinstance(b.get(field, []), list):
+                raise RpcError(ErrorCode.INVALID_PARAMS, f"bead '{key}': {field} must be a list")
+        local[key] = b
+    for key, b in local.items():
+        for dep in b.get("depends_on", []):
+            if str(dep) not in local:
+                raise RpcError(ErrorCode.INVALID_PARAMS, f"bead '{key}' depends on '{dep}', which is not in the batch")
+    indegree = {k: len(b.get("depends_on", [])) for k, b in local.items()}
+    users: dict[str, list[str]] = {k: [] for k in local}
+    for k, b in local.items():
+        for dep in b.get("depends_on", []):
+            users[str(dep)].append(k)
+    queue, order = deque(k for k, n in indegree.items() if n == 0), []
+    while queue:
+        k = queue.popleft()
+        order.append(k)
+        for user in users[k]:
+            indegree[user] -= 1
+            if indegree[user] == 0:
+                queue.append(user)
+    if len(order) != len(local):
+        stuck = sorted(k for k, n in indegree.items() if n > 0)
+        raise RpcError(ErrorCode.CONFLICT, f"dependency cycle among {', '.join(stuck)} in the batch")
+    return {"title": str(plan.get("title") or "convoy"), "order": order, "beads": local,
+            "rig": plan.get("rig")}
+
+
+class ConvoyStore(CommsStore):
+    def convoy_create(self, plan: dict[str, Any], *, staged: bool, actor: str | None,
+                      requested_by: str | None) -> Row:
+        """The convoy and all its beads in one transaction: all or nothing."""
+        with self.conn:
+            convoy = self.bead_create(plan["title"], type=BeadType.CONVOY.value, created_by=actor,
+                                      requested_by=requested_by, metadata={"local_ids": {}})
+            self.conn.execute("INSERT INTO convoys(bead_id, staged) VALUES (?, ?)", (convoy["id"], int(staged)))
+            ids: dict[str, str] = {}
+            for key in plan["order"]:
+                b = plan["beads"][key]
+                rig = b.get("rig") or plan.get("rig")
+                if not rig:
+                    raise RpcError(ErrorCode.INVALID_PARAMS, f"bead '{key}' has no rig (and the batch names none)")
+                meta = {k: b[k] for k in ("script", "agent", "review_script") if b.get(k)}
+                meta["convoy"] = convoy["id"]
+                bead = self.bead_create(b["title"], rig=str(rig), body=str(b.get("body") or ""),
+                                        priority=int(b.get("priority", 2)), metadata=meta, created_by=actor,
+                                        requested_by=requested_by,
+                                        depends_on=[ids[str(d)] for d in b.get("depends_on", [])])
+                self._dep_insert(bead["id"], convoy["id"], DepType.TRACKS, actor)
+                ids[key] = bead["id"]
+            self.conn.execute("UPDATE beads SET metadata = ? WHERE id = ?",
+                              (json.dumps({"local_ids": ids}), convoy["id"]))
+            self._recount_convoys(next(iter(ids.values())))
+            self._event(convoy["id"], "convoy_created", actor=actor, meta={"beads": ids, "staged": staged})
+        return self.convoy_get(convoy["id"])
+
+    def convoy_get(self, key: str) -> Row:
+        bead = self.bead_get(key)
+        row = self._one("SELECT * FROM convoys WHERE bead_id = ?", (bead["id"],))
+        if row is None:
+            raise RpcError(ErrorCode.NOT_FOUND, f"{bead['id']} is not a convoy")
+        members = [self.bead_row(d["id"]) for d in bead["dependents"] if d["type"] == DepType.TRACKS.value]
+        progress = {s: 0 for s in STATUSES}
+        for m in members:
+            progress[m["status"]] += 1
+        for m in members:
+            m["depends_on"] = [d[0] for d in self.conn.execute(
+                "SELECT depends_on FROM bead_dependencies WHERE bead_id = ? AND type = 'blocks'", (m["id"],))]
+        return {**bead, "staged": bool(row["staged"]), "landed_at": row["landed_at"], "total": len(members),
+                "progress": progress, "members": members}
+
+    def convoy_list(self) -> list[Row]:
+        return [self.convoy_get(r[0]) for r in self.conn.execute(
+            "SELECT c.bead_id FROM convoys c JOIN beads b ON b.id = c.bead_id ORDER BY b.created_at")]
+
+    def convoy_start(self, key: str, *, actor: str | None) -> Row:
+        with self.conn:
+            convoy = self.convoy_get(key)
+            if not convoy["staged"]:
+                raise RpcError(ErrorCode.INVALID_STATE, f"convoy {convoy['id']} is not staged")
+            self.conn.execute("UPDATE convoys SET staged = 0 WHERE bead_id = ?", (convoy["id"],))
+            self._event(convoy["id"], "convoy_started", actor=actor)
+        return self.convoy_get(convoy["id"])
+
+    def convoy_close(self, key: str, *, actor: str | None, reason: str) -> tuple[Row, list[str]]:
+        """Force-close: unfinished members close too and their agents are unhooked. Returns
+        the convoy and the agents whose turns the caller must stop."""
+        with self.conn:
+            convoy = self.convoy_get(key)
+            # the convoy closes first, so closing its members below is not taken for a landing
+            self._set_status(self.bead_row(convoy["id"]), BeadStatus.CLOSED, actor=actor, reason=reason)
+            agents = []
+            for m in convoy["members"]:
+                if BeadStatus(m["status"]).terminal:
+                    continue
+                row = self._one("SELECT name FROM agents WHERE hook_bead_id = ?", (m["id"],))
+                if row:
+                    agents.append(row["name"])
+                    self.zombie_free(row["name"], m["id"])
+                self._set_status(self.bead_row(m["id"]), BeadStatus.CLOSED, actor=actor,
+                                 reason=f"convoy {convoy['id']} closed: {reason}")
+            self.conn.execute("UPDATE convoys SET staged = 0 WHERE bead_id = ?", (convoy["id"],))
+        return self.convoy_get(convoy["id"]), agents
+
+    def zombie_free(self, agent_name: str, bead_id: str) -> None:
+        """Unhook an agent from a bead that is being closed under it; it goes idle."""
+        from gastown.model import AgentStatus
+
+        agent = self._agent(agent_name)
+        self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
+        self._event(bead_id, "unhooked", actor="system", old=agent_name, meta={"reason": "convoy closed"})
+        if agent["status"] != AgentStatus.IDLE.value:
+            self._set_agent_status(agent, AgentStatus.IDLE, reason="convoy closed")
+
+    def _recount_convoys(self, bead_id: str) -> None:
+        """Recount, then land: a convoy whose members are all closed (merged) is closed."""
+        super()._recount_convoys(bead_id)
+        for (convoy_id,) in list(self.conn.execute(
+                "SELECT d.depends_on FROM bead_dependencies d JOIN convoys c ON c.bead_id = d.depends_on "
+                "WHERE d.bead_id = ? AND d.type = 'tracks' AND c.total_beads > 0 "
+                "AND c.total_beads = c.closed_beads AND c.landed_at IS NULL", (bead_id,))):
+            convoy = self.bead_row(convoy_id)
+            if BeadStatus(convoy["status"]).terminal:
+                continue
+            self.conn.execute("UPDATE convoys SET landed_at = ? WHERE bead_id = ?", (self.now(), convoy_id))
+            self._set_status(convoy, BeadStatus.CLOSED, actor="refinery", reason="landed: every member merged")
+            self._event(convoy_id, "convoy_landed", actor="refinery")
+
+    # -------------------------------------------------------------------- mayor
+    def mayor_agent(self, adapter: str) -> Row:
+        """The town's one mayor, created on first use; its adapter follows mayor.adapter."""
+        row = self._one("SELECT name FROM agents WHERE name = 'mayor'", ())
+        if row is None:
+            return self.agent_create(role="mayor", rig=None, adapter=adapter, name="mayor")
+        if self._agent("mayor")["adapter"] != adapter:
+            with self.conn:
+                self.conn.execute("UPDATE agents SET adapter = ? WHERE name = 'mayor'", (adapter,))
+        return self._agent("mayor")
+
+    def mayor_message(self, text: str, *, human: str) -> Row:
+        """A human's chat message to the mayor, recorded with who sent it; the mayor turns busy."""
+        from gastown.model import AgentStatus
+
+        with self.conn:
+            mayor = self._agent("mayor")
+            if mayor["status"] != AgentStatus.IDLE.value or (mayor["turn_dir"] and not mayor["turn_ended_at"]):
+                raise RpcError(ErrorCode.CONFLICT, "the mayor is still answering the previous message")
+            msg = self.bead_create(text.strip().splitlines()[0][:200] if text.strip() else "(empty)",
+                                   type=BeadType.MESSAGE.value, body=text, created_by=human, requested_by=human,
+                                   metadata={"from": human, "to": "mayor", "kind": "chat"})
+            self.conn.execute("UPDATE beads SET assignee = 'mayor' WHERE id = ?", (msg["id"],))
+            self._set_agent_status(mayor, AgentStatus.STARTING, reason=f"message from {human}")
+        return self.bead_row(msg["id"])
+
+    def mayor_requester(self) -> str | None:
+        """The human the mayor is serving: the sender of its latest chat message."""
+        value = self.conn.execute(
+            "SELECT requested_by FROM beads WHERE type = 'message' AND assignee = 'mayor' "
+            "AND json_extract(metadata, '$.kind') = 'chat' ORDER BY created_at DESC, rowid DESC LIMIT 1").get
+        return str(value) if value else None
+
+    def mayor_history(self, limit: int = 50) -> list[Row]:
+        rows = list(self._rows(
+            "SELECT id FROM beads WHERE type = 'message' AND json_extract(metadata, '$.kind') IN ('chat', 'reply') "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)))
+        return [self.bead_row(r["id"]) for r in reversed(rows)]
+
+    def mayor_reply(self, text: str, *, to: str, thread: str | None) -> Row:
+        """Archive the mayor's answer in the `human` mailbox, marked read (it was shown in the
+        chat), with the human who asked as requested_by."""
+        with self.conn:
+            msg = self.bead_create(text.strip().splitlines()[0][:200] if text.strip() else "(no reply)",
+                                   type=BeadType.MESSAGE.value, body=text, created_by="mayor", requested_by=to,
+                                   metadata={"from": "mayor", "to": "human", "kind": "reply",
+                                             **({"thread": thread} if thread else {})})
+            self.conn.execute("UPDATE beads SET assignee = 'human' WHERE id = ?", (msg["id"],))
+            self._set_status(self.bead_row(msg["id"]), BeadStatus.CLOSED, actor="mayor", reason="shown in chat")
+        return self.bead_row(msg["id"])
