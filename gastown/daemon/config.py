@@ -53,7 +53,7 @@ SETTINGS: dict[str, Setting] = {
     "nudge.ttl_minutes": Setting(30.0, "how long an undelivered nudge stays queued", rig=False),
     "escalation.reescalate_hours": Setting(4, "hours before an unacknowledged escalation is raised a level", rig=False),
     "notify.command": Setting("", "command run for high and critical escalations", rig=False),
-    "container.sleep_after_minutes": Setting(30, "idle minutes before the town container stops", rig=False),
+    "container.sleep_after_minutes": Setting(30.0, "idle minutes before the town container stops", rig=False),
     "container.network": Setting("bridge", "container network: bridge, none or host", rig=False),
 }
 
