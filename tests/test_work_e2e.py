@@ -179,3 +179,17 @@ def test_unknown_rig_and_adapter(town: Path) -> None:
     res = run_gt("sling", "x", "--rig", "app", "--agent", "nonesuch")
     assert res.returncode == 2 and "unknown agent adapter" in res.stderr
     assert gtj("bead", "list") == []
+
+
+def test_attach_types_into_a_running_turn(town: Path, gt_home: Path) -> None:
+    b = gtj("sling", "asks a question", "--rig", "app", "--script", "echo 'name?'; read answer; echo \"hi $answer\" > hi.txt")[0]
+    wait_for(lambda: (gtj("agent", "show", "toast")[0].get("turn") or {}).get("state") == "running"
+             if gtj("agent", "list") else False, 30, "running turn")
+    attached = run_gt("agent", "attach", "toast", input="world\n")
+    assert attached.returncode == 0, attached.stderr
+    wait_for(lambda: bead(b["id"])["status"] in ("in_review", "closed"), 30, "done")
+    mr = gtj("mq", "list")[0]
+    shown = subprocess.run(["git", "-C", str(gt_home / "towns" / "t" / "rigs" / "app" / "repo.git"), "show",
+                            f"{mr['head_sha']}:hi.txt"], capture_output=True, text=True, check=True).stdout
+    assert shown == "hi world\n"
+    assert run_gt("agent", "attach", "toast").returncode == 5  # nothing running now

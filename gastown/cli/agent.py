@@ -67,3 +67,59 @@ def reset(name: str = typer.Argument(..., help="Agent name."), town: TownOpt = N
     """Stop any turn, unhook the bead (back to open), clear counters, revoke the token."""
     a = call(Method.AGENT_RESET, town, name=name)
     err.print(f"reset {a['name']} (now {a['status']})")
+
+
+DETACH = b"\x1d"  # Ctrl-]
+
+
+@app.command()
+def attach(name: str = typer.Argument(..., help="Agent name."), town: TownOpt = None) -> None:
+    """Attach your terminal to the agent's running turn: see its output live and type into
+    it. Ctrl-] detaches (the turn keeps running)."""
+    import os
+    import select
+    import socket
+    import termios
+    import tty
+
+    from gastown.cli.common import fail
+    from gastown.protocol import ErrorCode
+
+    a = call(Method.AGENT_SHOW, town, name=name)
+    turn = a.get("turn") or {}
+    if turn.get("state") != "running" or not turn.get("attach_socket"):
+        fail(f"agent {name} has no running turn to attach to", ErrorCode.INVALID_STATE)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(turn["attach_socket"])
+    except OSError as exc:
+        fail(f"cannot attach to {name}: {exc.strerror}", ErrorCode.EXTERNAL)
+    err.print(f"attached to {name} (Ctrl-] detaches)")
+    interactive = sys.stdin.isatty()
+    saved = termios.tcgetattr(sys.stdin.fileno()) if interactive else None
+    try:
+        if interactive:
+            tty.setraw(sys.stdin.fileno())
+        stdin_open = True
+        while True:
+            readers = [sock] + ([sys.stdin] if stdin_open else [])
+            ready, _, _ = select.select(readers, [], [])
+            if sock in ready:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                os.write(sys.stdout.fileno(), data)
+            if sys.stdin in ready:
+                data = os.read(sys.stdin.fileno(), 4096)
+                if not data:
+                    stdin_open = False
+                elif DETACH in data:
+                    sock.sendall(data.split(DETACH, 1)[0])
+                    break
+                else:
+                    sock.sendall(data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+        sock.close()
+    err.print(f"\ndetached from {name}")
