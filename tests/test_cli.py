@@ -23,6 +23,7 @@ def test_full_bead_lifecycle(gt_home: Path) -> None:
     repo = make_repo(gt_home / "src" / "app")
     added = lines(run_gt("rig", "add", "app", str(repo), "--json", check=True).stdout)[0]
     assert added["default_branch"] == "main" and added["id"] == "app"
+    run_gt("config", "set", "rig.max_polecats", "0", check=True)  # no polecats: beads stay ready
     assert Path(added["repo_path"]).joinpath("HEAD").exists()  # cloned into the town
 
     a = lines(run_gt("bead", "create", "add mul", "--rig", "app", "--json", check=True).stdout)[0]
@@ -90,6 +91,7 @@ def test_rig_add_rejects_what_is_not_git(gt_home: Path) -> None:
 def test_rig_remove(gt_home: Path) -> None:
     run_gt("town", "create", "demo", check=True)
     run_gt("rig", "add", "app", str(make_repo(gt_home / "r")), check=True)
+    run_gt("config", "set", "rig.max_polecats", "0", check=True)
     bead = lines(run_gt("bead", "create", "x", "--rig", "app", "--json").stdout)[0]
     busy = run_gt("rig", "remove", "app")
     assert busy.returncode == 5 and "unfinished" in busy.stderr
