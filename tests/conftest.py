@@ -98,3 +98,20 @@ def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
     subprocess.run(["git", "-C", str(path), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(path), "commit", "-qm", "initial"], check=True)
     return path
+
+
+ARITH = {"arith.py": "def add(a, b):\n    return a + b\n",
+         "test_arith.py": "import arith\n\n\ndef test_add():\n    assert arith.add(2, 3) == 5\n"}
+
+
+@pytest.fixture
+def town(gt_home: Path) -> Iterator[Path]:
+    """A town `t` (GT_TOWN) with the rig `app` cloned from a fresh repository (yielded);
+    its daemon is stopped afterwards. Test files extend it with their own settings."""
+    run_gt("town", "create", "t", check=True)
+    repo = make_repo(gt_home / "src" / "app", ARITH)
+    run_gt("rig", "add", "app", str(repo), check=True)
+    os.environ["GT_TOWN"] = "t"
+    yield repo
+    os.environ.pop("GT_TOWN", None)
+    run_gt("daemon", "stop")

@@ -17,19 +17,18 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from gastown import paths
 from gastown.daemon import adapters
 from gastown.fakellm import FakeLLM
 from gastown.protocol import RpcError
-from tests.conftest import make_repo, run_gt
+from tests.conftest import run_gt
+from tests.helpers import gtj, wait_for
 
 pytestmark = [pytest.mark.agentcli, pytest.mark.slow]
 
-ARITH = {"arith.py": "def add(a, b):\n    return a + b\n"}
 WORK = [
     {"shell": "printf 'def mul(a, b):\\n    return a * b\\n' >> arith.py"},
     {"shell": "git add -A && git commit -qm 'add mul'"},
@@ -46,22 +45,6 @@ def require(cli: str) -> None:
         pytest.skip(exc.message)
 
 
-def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.25)
-    log = paths.log_path().read_text() if paths.log_path().exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; daemon log:\n{log[-3000:]}")
-
-
-def gtj(*args: str) -> list[dict[str, Any]]:
-    res = run_gt(*args, "--json", check=True)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-
-
 def agent(name: str) -> dict[str, Any]:
     return gtj("agent", "show", name)[0]
 
@@ -71,15 +54,6 @@ def turn_output(a: dict[str, Any]) -> str:
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
-@pytest.fixture
-def town(gt_home: Path) -> Iterator[Path]:
-    run_gt("town", "create", "t", check=True)
-    repo = make_repo(gt_home / "src" / "app", ARITH)
-    run_gt("rig", "add", "app", str(repo), check=True)
-    os.environ["GT_TOWN"] = "t"
-    yield repo
-    os.environ.pop("GT_TOWN", None)
-    run_gt("daemon", "stop")
 
 
 def configure(llm: FakeLLM, base_url: str | None = None) -> None:

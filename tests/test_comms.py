@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gastown.daemon.comms import CommsStore
-from gastown.protocol import ErrorCode, RpcError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        self.t += timedelta(seconds=1)
-        return self.t
-
-    def advance(self, **kw: float) -> None:
-        self.t += timedelta(**kw)
+from gastown.protocol import ErrorCode
+from tests.helpers import Clock, code_of
 
 
 @pytest.fixture
@@ -30,12 +18,6 @@ def store() -> CommsStore:
     s = CommsStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
     s.rig_add("app", "/src", "main", "/x")
     return s
-
-
-def code_of(fn, *a, **kw) -> int:  # type: ignore[no-untyped-def]
-    with pytest.raises(RpcError) as exc:
-        fn(*a, **kw)
-    return exc.value.code
 
 
 def snapshot(s: CommsStore) -> tuple[Any, ...]:

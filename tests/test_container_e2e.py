@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import psutil
 import pytest
@@ -35,6 +35,7 @@ from gastown.daemon.runtime.container import ContainerRuntime
 from gastown.fakellm import FakeLLM
 from gastown.protocol import RpcError
 from tests.conftest import make_repo, run_gt
+from tests.helpers import bead, gtj, wait_for
 
 HAVE_PODMAN = shutil.which("podman") is not None
 pytestmark = [pytest.mark.podman, pytest.mark.slow,
@@ -47,26 +48,6 @@ _seq = itertools.count(1)
 
 
 # ----------------------------------------------------------------------------- helpers
-def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.25)
-    log = paths.log_path().read_text() if paths.log_path().exists() else ""
-    raise AssertionError(f"timed out ({timeout:.0f} s) waiting for {what}; daemon log:\n{log[-4000:]}")
-
-
-def gtj(*args: str) -> list[dict[str, Any]]:
-    res = run_gt(*args, "--json", check=True)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-
-
-def bead(bead_id: str) -> dict[str, Any]:
-    return gtj("bead", "show", bead_id)[0]
-
-
 def agent(name: str = "toast") -> dict[str, Any]:
     return gtj("agent", "show", name)[0]
 

@@ -13,7 +13,7 @@ import pytest
 from gastown.daemon.convoys import ConvoyStore, check_plan, parse_plan
 from gastown.protocol import ErrorCode, RpcError
 from tests.conftest import make_repo, run_gt
-from tests.test_work_e2e import gtj, wait_for
+from tests.helpers import gtj, wait_for
 
 PLAN = {"title": "ops", "beads": [
     {"id": "a", "title": "A", "rig": "app"},

@@ -14,7 +14,7 @@ import pytest
 from gastown.daemon.adapters.opencode import OpencodeAdapter
 from gastown.fakellm import FakeLLM
 from tests.conftest import make_repo, run_gt
-from tests.test_work_e2e import gtj, wait_for
+from tests.helpers import gtj, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.agentcli]
 
@@ -90,3 +90,45 @@ def test_mayor_plans_a_convoy_that_lands_and_remembers(gt_home: Path) -> None:
         finally:
             os.environ.pop("GT_TOWN", None)
             run_gt("daemon", "stop")
+
+
+def test_mayor_chat_renders_replies_and_takes_multiline_input(gt_home: Path) -> None:
+    import sys
+
+    import pexpect
+
+    from gastown.daemon.adapters.codex import CodexAdapter
+
+    try:
+        CodexAdapter().resolve_binary()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"codex is not installed: {exc}")
+    steps = [{"say": "**Hello**, I am the mayor."}, {"say": "Two lines received."}]
+    with FakeLLM({"scripts": {"chat-model": steps}, "default": [{"say": "ok"}]}) as llm:
+        run_gt("town", "create", "t", check=True)
+        env = {**os.environ, "GT_TOWN": "t", "TERM": "dumb", "COLUMNS": "100"}
+        for key, value in (("mayor.adapter", "codex"), ("agent.base_url", llm.url), ("agent.api_key", "k"),
+                           ("agent.model", "chat-model")):
+            run_gt("config", "set", key, value, env={"GT_TOWN": "t"}, check=True)
+        child = pexpect.spawn(sys.executable, ["-m", "gastown.cli.entry", "mayor", "chat"], env=env,
+                              encoding="utf-8", timeout=90)
+        try:
+            child.expect("you> ")
+            child.sendline("hello mayor")
+            child.expect("I am the mayor")
+            assert "**Hello**" not in child.before + child.after  # markdown is rendered, not echoed raw
+            child.expect("you> ")
+            child.sendline("first line \\")
+            child.expect(r"\.\.\. ")
+            child.sendline("second line")
+            child.expect("Two lines received")
+            child.expect("you> ")
+            child.sendeof()
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+            run_gt("daemon", "stop")
+        bodies = [json.dumps(r["body"]) for r in llm.requests if r.get("model") == "chat-model"]
+        assert any("first line \\nsecond line" in b for b in bodies)
+    history = (gt_home / "mayor_history").read_text()
+    assert "hello mayor" in history

@@ -7,12 +7,12 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
-from gastown import paths
 from tests.conftest import make_repo, run_gt
+from tests.helpers import bead, gtj, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +28,6 @@ fi
 """
 STATUSES = ("open", "in_progress", "in_review", "closed", "failed")
 MUL_GATE = "python -c \"import mul; assert mul.mul(2, 3) == 6, 'mul(2, 3) is %s' % mul.mul(2, 3)\""
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.2)
-    log = paths.log_path().read_text() if paths.log_path().exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; daemon log:\n{log[-3000:]}")
-
-
-def gtj(*args: str) -> list[dict[str, Any]]:
-    res = run_gt(*args, "--json", check=True)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-
-
-def bead(bead_id: str) -> dict[str, Any]:
-    return gtj("bead", "show", bead_id)[0]
 
 
 def mrs_of(source_id: str) -> list[dict[str, Any]]:

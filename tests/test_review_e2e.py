@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_repo, run_gt
-from tests.test_work_e2e import bead, gtj, wait_for
+from tests.conftest import run_gt
+from tests.helpers import bead, gtj, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def town(gt_home: Path) -> Path:
-    run_gt("town", "create", "t", check=True)
-    repo = make_repo(gt_home / "src" / "app")
-    run_gt("rig", "add", "app", str(repo), check=True)
-    os.environ["GT_TOWN"] = "t"
+def town(town: Path) -> Path:
     run_gt("config", "set", "refinery.code_review", "true", check=True)
-    yield repo
-    os.environ.pop("GT_TOWN", None)
-    run_gt("daemon", "stop")
+    return town
 
 
 def test_approved_change_merges(town: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import apsw
@@ -12,15 +11,7 @@ import pytest
 from gastown.daemon import ids, schema
 from gastown.daemon.store import TownStore
 from gastown.protocol import ErrorCode, RpcError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        self.t += timedelta(seconds=1)
-        return self.t
+from tests.helpers import Clock, code_of
 
 
 @pytest.fixture
@@ -28,12 +19,6 @@ def store() -> TownStore:
     s = TownStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
     s.rig_add("app", "/src/app", "main", "/x/app.git")
     return s
-
-
-def code_of(fn, *a, **kw) -> int:  # type: ignore[no-untyped-def]
-    with pytest.raises(RpcError) as exc:
-        fn(*a, **kw)
-    return exc.value.code
 
 
 def test_ids_grow_with_the_town() -> None:

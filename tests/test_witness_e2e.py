@@ -3,30 +3,22 @@ agents mail each other, nudges give idle agents a turn, and the GUPP ladder clim
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_repo, run_gt
-from tests.test_work_e2e import bead, gtj, wait_for
+from tests.conftest import run_gt
+from tests.helpers import bead, gtj, wait_for
 
 pytestmark = pytest.mark.slow
 PY = "python3 -c"
 
 
 @pytest.fixture
-def town(gt_home: Path) -> Path:
-    run_gt("town", "create", "t", check=True)
-    repo = make_repo(gt_home / "src" / "app")
-    run_gt("rig", "add", "app", str(repo), check=True)
-    os.environ["GT_TOWN"] = "t"
+def town(town: Path) -> Path:
     run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
-    yield repo
-    os.environ.pop("GT_TOWN", None)
-    run_gt("daemon", "stop")
+    return town
 
 
 def test_crash_loop_ends_quarantined_with_one_escalation(town: Path) -> None:
@@ -110,3 +102,17 @@ def test_gupp_nudges_escalates_then_resets(town: Path) -> None:
     assert "nudged" in kinds
     gupp = [e for e in gtj("escalation", "list") if e["category"] == "gupp"]
     assert len(gupp) == 1 and b["id"] in gupp[0]["title"]
+
+
+def test_high_escalations_reach_the_human_through_notify_command(town: Path, gt_home: Path) -> None:
+    sink = gt_home / "notified.txt"
+    run_gt("config", "set", "notify.command", f'echo "$GT_SEVERITY $GT_ESCALATION_ID $GT_MESSAGE" >> {sink}',
+           check=True)
+    low = gtj("escalate", "--severity", "low", "disk is getting full")[0]
+    high = gtj("escalate", "--severity", "high", "the build server is down")[0]
+    wait_for(lambda: sink.exists() and high["id"] in sink.read_text(), 30, "the notify command")
+    time.sleep(1.5)
+    lines = sink.read_text().splitlines()
+    assert lines == [f"high {high['id']} the build server is down"]  # once, and not for low
+    assert low["id"] not in sink.read_text()
+    assert len(gtj("mail", "inbox", "--box", "mayor")) == 2 and len(gtj("mail", "inbox")) == 1

@@ -6,51 +6,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import pytest
 
 from gastown import paths
 from gastown.client import Client
 from gastown.protocol import ErrorCode, Method, RpcError
-from tests.conftest import make_repo, run_gt
+from tests.conftest import run_gt
+from tests.helpers import bead, gtj, wait_for
 
 pytestmark = pytest.mark.slow
-ARITH = {"arith.py": "def add(a, b):\n    return a + b\n", "test_arith.py": "import arith\n\n\ndef test_add():\n    assert arith.add(2, 3) == 5\n"}
 
 
-def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    log = paths.log_path().read_text() if paths.log_path().exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; daemon log:\n{log[-3000:]}")
-
-
-def gtj(*args: str) -> list[dict[str, Any]]:
-    res = run_gt(*args, "--json", check=True)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
-
-
-def bead(bead_id: str) -> dict[str, Any]:
-    return gtj("bead", "show", bead_id)[0]
-
-
-@pytest.fixture
-def town(gt_home: Path) -> Path:
-    run_gt("town", "create", "t", check=True)
-    repo = make_repo(gt_home / "src" / "app", ARITH)
-    run_gt("rig", "add", "app", str(repo), check=True)
-    os.environ["GT_TOWN"] = "t"
-    yield repo
-    os.environ.pop("GT_TOWN", None)
-    run_gt("daemon", "stop")
 
 
 def test_sling_to_merge_request(town: Path, gt_home: Path) -> None:
@@ -100,6 +69,7 @@ def test_done_without_commits_is_refused(town: Path) -> None:
     run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
     slung = gtj("sling", "does nothing", "--rig", "app", "--script", "true")[0]
     failed = wait_for(lambda: bead(slung["id"])["status"] == "failed" and bead(slung["id"]), 60, "failed")
+    assert failed["failure_reason"]["code"] == "dispatch_exhausted"
     events = gtj("bead", "events", slung["id"])
     tails = [e["metadata"]["failure_reason"]["details"]["output_tail"] for e in events
              if (e["metadata"].get("failure_reason") or {}).get("code") == "agent_crashed"]

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from gastown.daemon.workstore import NAME_POOL, WorkStore
-from gastown.protocol import ErrorCode, RpcError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        self.t += timedelta(seconds=1)
-        return self.t
+from gastown.protocol import ErrorCode
+from tests.helpers import Clock, code_of
 
 
 @pytest.fixture
@@ -27,12 +18,6 @@ def store() -> WorkStore:
     s = WorkStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
     s.rig_add("app", "/src", "main", "/x")
     return s
-
-
-def code_of(fn, *a, **kw) -> int:  # type: ignore[no-untyped-def]
-    with pytest.raises(RpcError) as exc:
-        fn(*a, **kw)
-    return exc.value.code
 
 
 def snapshot(s: WorkStore) -> tuple:
