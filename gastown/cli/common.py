@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any, Iterable, NoReturn, Optional
 
@@ -11,7 +12,7 @@ from rich.table import Table
 
 from gastown.cli.render import emit_json
 from gastown.client import Client
-from gastown.protocol import ErrorCode, RpcError, exit_code
+from gastown.protocol import ErrorCode, Method, RpcError, exit_code
 
 TownOpt = Annotated[Optional[str], typer.Option("--town", envvar="GT_TOWN", help="Town to act on (default: the only town).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
@@ -29,11 +30,26 @@ def call(method: str, town: str | None = None, *, _town: bool = True, **params: 
     """Connect (starting the daemon if needed), make one call, turn errors into exits."""
     try:
         with Client(town=town) as client:
-            return client.call(method, _town=_town, **params)
+            result = client.call(method, _town=_town, **params)
+            if _town and sys.stderr.isatty() and not os.environ.get("GT_AGENT_TOKEN"):
+                _escalation_notice(client)
+            return result
     except RpcError as exc:
         fail(exc.message, exc.code)
     except OSError as exc:
         fail(f"cannot reach the daemon: {exc}", ErrorCode.UNAVAILABLE)
+
+
+def _escalation_notice(client: Client) -> None:
+    """The terminal leg of escalation routing: a human at a terminal hears about high and
+    critical escalations nobody has acknowledged, whatever command they ran."""
+    try:
+        loud = [e for e in client.call(Method.ESCALATION_LIST) if e["severity"] in ("high", "critical")]
+    except RpcError:
+        return
+    if loud:
+        err.print(f"[bold red]! {len(loud)} unacknowledged {loud[0]['severity']} escalation(s)[/]: "
+                  f"{loud[0]['title'][:80]} (gt escalation list)")
 
 
 def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]], *, empty: str = "nothing") -> None:
