@@ -82,6 +82,7 @@ class Method:
     TOOL_STATUS = "tool.status"
     TOOL_ESCALATE = "tool.escalate"
     TOOL_REVIEW = "tool.review"
+    TOOL_TRIAGE = "tool.triage"
 
     MAYOR_SEND = "mayor.send"
     MAYOR_REPLY = "mayor.reply"

@@ -16,9 +16,12 @@ import sys
 
 def main() -> int:
     script = json.loads(os.environ.get("GT_SCRIPT") or "[]")
-    reviewer = os.environ.get("GT_ROLE") == "refinery"
-    if reviewer and not script:
+    role = os.environ.get("GT_ROLE")
+    reviewer = role in ("refinery", "triage")
+    if role == "refinery" and not script:
         script = [f"{os.environ.get('GT_BIN', 'gt')} review approve"]
+    if role == "triage" and not script:  # the stand-in judge gives stuck agents more time
+        script = [f"{os.environ.get('GT_BIN', 'gt')} triage wait 'scripted triage: let it run'"]
     title = os.environ.get("GT_BEAD_TITLE") or "scripted work"
     print(f"[scripted agent {os.environ.get('GT_AGENT', '?')}] {len(script)} step(s) for: {title}", flush=True)
     for step in script:
@@ -27,7 +30,7 @@ def main() -> int:
         if code != 0:
             print(f"[scripted agent] step failed with status {code}", flush=True)
             return code
-    if reviewer:  # a reviewer never commits; its verdict was one of the steps
+    if reviewer:  # a reviewer or a judge never commits; its verdict was one of the steps
         return 0
     subprocess.run(["git", "add", "-A"], check=True)
     if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode != 0:

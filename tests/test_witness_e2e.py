@@ -116,3 +116,20 @@ def test_high_escalations_reach_the_human_through_notify_command(town: Path, gt_
     assert lines == [f"high {high['id']} the build server is down"]  # once, and not for low
     assert low["id"] not in sink.read_text()
     assert len(gtj("mail", "inbox", "--box", "mayor")) == 2 and len(gtj("mail", "inbox")) == 1
+
+
+def test_triage_judges_a_stuck_agent_and_is_capped(town: Path) -> None:
+    for key, value in (("patrol.gupp_minutes", "0.03"), ("rig.max_polecats", "1"), ("patrol.triage_agent", "true"),
+                       ("patrol.triage_per_hour", "1")):
+        run_gt("config", "set", key, value, check=True)
+    b = gtj("sling", "stuck", "--rig", "app", "--script", "sleep 60")[0]
+    events = lambda: gtj("bead", "events", b["id"])  # noqa: E731
+    resolved = wait_for(lambda: [e for e in events() if e["event_type"] == "triage_resolved"], 60, "a verdict")
+    assert resolved[0]["new_value"] == "wait" and resolved[0]["actor"] == "triage"
+    # the cap (1 an hour) is used: the next stuck round escalates instead of asking triage again
+    gupp = wait_for(lambda: [e for e in gtj("escalation", "list") if e["category"] == "gupp"], 60, "an escalation")
+    run_gt("agent", "stop", "toast", check=True)
+    assert len(gupp) == 1
+    assert len([e for e in events() if e["event_type"] == "triage_requested"]) == 1
+    triage = gtj("agent", "show", "triage")[0]
+    assert triage["role"] == "triage" and triage["turns"] == 1

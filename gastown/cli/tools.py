@@ -88,7 +88,17 @@ def review(args: list[str]) -> int:
     return 0
 
 
-TOOLS = {"prime": prime, "done": done, "status": status, "escalate": escalate, "review": review}
+def triage(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="gt triage", description="Your verdict on the stuck agent (triage agent tool).")
+    p.add_argument("verdict", choices=["wait", "restart", "escalate"])
+    p.add_argument("reason", nargs="?", default="", help="Why.")
+    ns = p.parse_args(args)
+    _call(Method.TOOL_TRIAGE, verdict=ns.verdict, reason=ns.reason)
+    sys.stdout.write(f"triage: {ns.verdict}\n")
+    return 0
+
+
+TOOLS = {"triage": triage, "prime": prime, "done": done, "status": status, "escalate": escalate, "review": review}
 
 
 def run(name: str, args: list[str]) -> int:

@@ -219,3 +219,47 @@ class ConvoyStore(CommsStore):
             self.conn.execute("UPDATE beads SET assignee = 'human' WHERE id = ?", (msg["id"],))
             self._set_status(self.bead_row(msg["id"]), BeadStatus.CLOSED, actor="mayor", reason="shown in chat")
         return self.bead_row(msg["id"])
+
+    # ------------------------------------------------------------------- triage
+    def triage_begin(self, agent: str, bead_id: str, adapter: str, per_hour: int) -> Row | None:
+        """Open a triage case for a stuck agent, unless the hourly cap is used up or a case
+        is still open. Returns the triage agent, or None (then the caller escalates)."""
+        from gastown.model import AgentStatus
+
+        with self.conn:
+            state = self.patrol_get("triage") or {"runs": [], "open": None}
+            hour_ago = self.clock().timestamp() - 3600
+            runs = [t for t in state["runs"] if t > hour_ago]
+            if state.get("open") or len(runs) >= per_hour:
+                return None
+            row = self._one("SELECT name FROM agents WHERE name = 'triage'", ())
+            triage = self._agent("triage") if row else self.agent_create(role="triage", rig=None, adapter=adapter,
+                                                                          name="triage")
+            if triage["status"] != AgentStatus.IDLE.value or (triage["turn_dir"] and not triage["turn_ended_at"]):
+                return None
+            self.patrol_set("triage", {"runs": [*runs, self.clock().timestamp()],
+                                       "open": {"agent": agent, "bead": bead_id}})
+            self._set_agent_status(triage, AgentStatus.STARTING, reason=f"triage of {agent}")
+            self._event(bead_id, "triage_requested", actor="patrol", meta={"agent": agent})
+        return self._agent("triage")
+
+    def triage_verdict(self, verdict: str, reason: str) -> dict[str, Any]:
+        """Record the verdict and close the case; the caller carries it out."""
+        with self.conn:
+            state = self.patrol_get("triage") or {}
+            case: dict[str, Any] | None = state.get("open")
+            if not case:
+                raise RpcError(ErrorCode.INVALID_STATE, "there is no open triage case")
+            self.patrol_set("triage", {**state, "open": None})
+            self._event(case["bead"], "triage_resolved", actor="triage", new=verdict,
+                        meta={"agent": case["agent"], "reason": reason})
+            resolved = {**case, "verdict": verdict, "reason": reason}
+        return resolved
+
+    def triage_abandon(self) -> None:
+        """A triage turn that ended without a verdict closes its case: no triage of triage."""
+        with self.conn:
+            state = self.patrol_get("triage") or {}
+            if state.get("open"):
+                self._event(state["open"]["bead"], "triage_abandoned", actor="patrol", meta=state["open"])
+                self.patrol_set("triage", {**state, "open": None})

@@ -203,6 +203,32 @@ class TownLoop:
         mail, nudges = await self.town.call(self.town.store.deliverables, agent)
         return prompts.inbox(mail, nudges), [m["id"] for m in mail], [n["nudge_id"] for n in nudges]
 
+    async def start_triage(self, stuck: dict[str, Any], minutes: float) -> bool:
+        """A short-lived triage agent judges a stuck agent; False when the hourly cap is
+        used up or a case is open (the caller then escalates as usual)."""
+        town = self.town
+        bead_id = stuck["hook_bead_id"]
+        if not bead_id:
+            return False
+        adapter = str(town.config("agent.adapter")[0])
+        triage = await town.call(town.store.triage_begin, stuck["name"], bead_id, adapter,
+                                 int(town.config("patrol.triage_per_hour")[0]))
+        if triage is None:
+            return False
+        bead = await town.call(town.store.bead_row, bead_id)
+        tail = await asyncio.to_thread(turns.read_output, stuck["turn_dir"] or "", 4000)
+        prompt = prompts.triage(town=town.name, agent=stuck["name"], bead=bead, minutes=minutes, tail=tail)
+        case = {"id": bead_id, "title": f"triage of {stuck['name']}", "metadata": {}}
+        try:
+            started = await asyncio.to_thread(self.starter.start_workspace, triage, case, prompt, "triage")
+            await town.call(town.store.turn_started, "triage", **started)
+        except Exception as exc:  # its own failure never triggers more triage: close the case
+            log.warning("starting triage failed: %s", exc)
+            await town.call(town.store.dispatch_failed, "triage", turns.failure_from(exc))
+            await town.call(town.store.triage_abandon)
+            return False
+        return True
+
     async def nudge_turn(self, name: str) -> None:
         """An idle agent with a nudge gets a turn (in its worktree, its session resumed) to read it."""
         town = self.town
@@ -271,6 +297,8 @@ class TownLoop:
                                       session_id=result.session_id, tokens_in=result.tokens_in,
                                       tokens_out=result.tokens_out, output_tail=output[-2000:])
             log.info("turn %s of %s exited (%s): %s", p["turn_dir"], ev["agent_id"], p["exit_code"], outcome)
+            if agent["role"] == "triage":  # no verdict: the case closes; it is never triaged again
+                await town.call(town.store.triage_abandon)
             if agent["role"] == "mayor":  # the answer joins the chat history, addressed to who asked
                 text = adapters.get(agent["adapter"]).reply_text(output)
                 human = await town.call(town.store.mayor_requester) or "human"

@@ -119,7 +119,7 @@ def crash_loops(snap: PatrolSnapshot, now: datetime) -> list[PatrolAction]:
     """An agent that crashed `crash_loop` times within an hour is quarantined, with one escalation."""
     hour_ago = now.timestamp() - 3600
     return [Quarantine(a.name, len(recent)) for a in snap.agents
-            if a.status not in ("quarantined", "stopped")
+            if a.status not in ("quarantined", "stopped") and a.role != "triage"  # no triage of triage
             and len(recent := [t for t in a.restarts if t > hour_ago]) >= snap.settings.crash_loop]
 
 
@@ -158,7 +158,7 @@ def breaker(snap: PatrolSnapshot, now: datetime) -> list[PatrolAction]:
     if breaker_open(snap, now):
         return []
     window = now.timestamp() - snap.settings.breaker_s
-    failures = sum(1 for a in snap.agents for t in a.restarts if t > window)
+    failures = sum(1 for a in snap.agents if a.role != "triage" for t in a.restarts if t > window)
     if failures >= snap.settings.breaker_failures:
         return [TripBreaker(now + timedelta(seconds=snap.settings.breaker_s), failures)]
     return []

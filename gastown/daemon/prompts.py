@@ -70,3 +70,8 @@ def inbox(mail: list[dict[str, Any]], nudges: list[dict[str, Any]]) -> str:
 
 def mayor(*, town: str, rigs: list[str]) -> str:
     return template("mayor").format_map(_Safe(town=town, rigs=", ".join(rigs) or "(none yet: `gt rig add`)"))
+
+
+def triage(*, town: str, agent: str, bead: dict[str, Any], minutes: float, tail: str) -> str:
+    return template("triage").format_map(_Safe(town=town, agent=agent, bead_id=bead["id"], title=bead["title"],
+                                                minutes=f"{minutes:.0f}", tail=tail[-3000:] or "(no output)"))

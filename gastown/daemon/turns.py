@@ -116,11 +116,15 @@ class TurnStarter:
 
     def start_mayor(self, agent: dict[str, Any], message: dict[str, Any], prompt: str) -> dict[str, Any]:
         """A mayor turn: its own workspace (not a git worktree), its native session resumed."""
-        workspace = self.town.root / "mayor"
-        workspace.mkdir(parents=True, exist_ok=True)
-        turn_dir, digest = self._launch(agent, message, None, workspace, prompt, agent["session_id"],
-                                        requested_by=message.get("requested_by"))
-        return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(workspace), "branch": ""}
+        return self.start_workspace(agent, message, prompt, "mayor", resume=agent["session_id"])
+
+    def start_workspace(self, agent: dict[str, Any], bead: dict[str, Any], prompt: str, workspace: str,
+                        resume: str | None = None) -> dict[str, Any]:
+        """A turn in a plain directory of the town (the mayor's, the triage agent's)."""
+        path = self.town.root / workspace
+        path.mkdir(parents=True, exist_ok=True)
+        turn_dir, digest = self._launch(agent, bead, None, path, prompt, resume, requested_by=bead.get("requested_by"))
+        return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(path), "branch": ""}
 
     def _launch(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any] | None, worktree: Path,
                 prompt: str, resume: str | None, *, requested_by: str | None) -> tuple[str, str]:

@@ -119,6 +119,9 @@ async def gupp_step(loop: "TownLoop", action: Gupp) -> None:
                         "your hook now, or `gt escalate` if you are stuck.", mode="queue", source="patrol:gupp")
     elif action.level == 2:
         agent = await town.call(store.agent_get, action.agent)
+        if bool(town.config("patrol.triage_agent")[0]) and await loop.start_triage(agent, minutes):
+            await town.call(store.patrol_set, f"gupp:{action.agent}", {"level": 2, "since": action.since})
+            return
         await town.call(store.escalation_create, f"agent {action.agent} has made no progress on {agent['hook_bead_id']} "
                         f"for {minutes:.0f} minutes", severity="medium", source="patrol:gupp",
                         bead_id=agent["hook_bead_id"], category="gupp")

@@ -22,6 +22,7 @@ ROLE_METHODS: dict[str, frozenset[str]] = {
     "refinery": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_REVIEW, Method.TOOL_STATUS,
                            Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
                            Method.MAIL_READ}),
+    "triage": frozenset({Method.HELLO, Method.PING, Method.TOOL_TRIAGE, Method.BEAD_SHOW}),
     "mayor": frozenset({
         Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_STATUS, Method.TOOL_ESCALATE,
         Method.SLING, Method.CONVOY_CREATE, Method.CONVOY_LIST, Method.CONVOY_SHOW, Method.CONVOY_START,
@@ -166,3 +167,22 @@ async def review(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
     mr = await town.call(town.store.review_verdict, name, verdict, reason.strip())
     ctx.daemon.wake(town)
     return mr
+
+
+@rpc(Method.TOOL_TRIAGE)
+async def triage(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dict[str, Any]:
+    """The triage agent's verdict on its case: wait, restart the stuck agent, or escalate."""
+    _me(ctx)
+    if verdict not in ("wait", "restart", "escalate"):
+        raise RpcError(ErrorCode.INVALID_PARAMS, "verdict must be wait, restart or escalate")
+    case = await town.call(town.store.triage_verdict, verdict, reason)
+    if verdict == "restart":
+        stuck = await town.call(town.store.agent_get, case["agent"])
+        await _stop_turn(ctx, town, stuck)
+        await town.call(town.store.agent_reset, case["agent"], actor="triage", failure={
+            "code": "triage_restart", "message": f"triage: {reason or 'stuck'}", "source": "triage"})
+    elif verdict == "escalate":
+        await town.call(town.store.escalation_create, f"triage: agent {case['agent']} on {case['bead']} needs a "
+                        f"human: {reason}", severity="medium", source="triage", bead_id=case["bead"], category="gupp")
+    ctx.daemon.wake(town)
+    return {"id": case["bead"], "status": verdict, **case}
