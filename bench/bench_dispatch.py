@@ -8,9 +8,7 @@ to the runner's recorded child start, median over sequential samples.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime

@@ -4,7 +4,6 @@ merges per minute, and the time from `gt done` (the MR is created) to merged (me
 from __future__ import annotations
 
 import statistics
-import time
 
 from _util import daemon_home
 from bench_dispatch import make_rig, ts, wait
