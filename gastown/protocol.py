@@ -47,6 +47,7 @@ class Method:
     BEAD_CLOSE = "bead.close"
     BEAD_REOPEN = "bead.reopen"
     BEAD_EVENTS = "bead.events"
+    BEAD_DIFF = "bead.diff"
     DEP_ADD = "bead.dep_add"
     DEP_REMOVE = "bead.dep_remove"
     READY = "bead.ready"
@@ -67,6 +68,7 @@ class Method:
     AGENT_STOP = "agent.stop"
     AGENT_RESET = "agent.reset"
     AGENT_NUDGE = "agent.nudge"
+    AGENT_INPUT = "agent.input"
 
     MAIL_SEND = "mail.send"
     MAIL_INBOX = "mail.inbox"

@@ -23,4 +23,4 @@ def test_demo_runs_end_to_end(gt_home: Path) -> None:
     queue = out.split("== merge queue ==")[1].split("== merged log")[0]
     assert queue.count(" failed ") == 1 and queue.count(" closed ") == 3  # one red gate, then rework
     log = out.split("== merged log of the sample rig ==")[1]
-    assert log.count("Merge gt/toast/") == 3 and "committer toast (gastown polecat)" in log
+    assert log.count("Merge gt/") == 3 and "(gastown polecat))" in log  # polecats are pooled: any may do a bead

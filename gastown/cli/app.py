@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gastown import __version__
-from gastown.cli import agent, bead, comms, config, convoy, daemon, mayor, rig, system, town, tools, work
+from gastown.cli import agent, bead, comms, config, convoy, daemon, mayor, rig, system, town, tools, tui, work
 
 app = typer.Typer(
     name="gt",
@@ -30,6 +30,7 @@ app.command("nudge")(comms.nudge)
 app.add_typer(system.image, name="image")
 app.add_typer(convoy.app, name="convoy")
 app.add_typer(mayor.app, name="mayor")
+app.command("tui")(tui.tui)
 app.command("doctor")(system.doctor)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}

@@ -123,6 +123,7 @@ class Daemon:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         self.agent_servers[name] = server
+        town.on_write = self.hub.poke
         loop = TownLoop(town, self.hub)
         self.loops[name] = loop
         loop.start()

@@ -245,7 +245,13 @@ class TownStore:
         assignee: str | None = None,
         parent: str | None = None,
         limit: int = 200,
+        offset: int = 0,
+        newest_first: bool = False,
+        text: str | None = None,
+        brief: bool = False,
     ) -> list[Row]:
+        """Beads, oldest first (or newest first), paged with limit/offset; `text` matches the
+        title or id; `brief` leaves out the body (a board of thousands fits one frame)."""
         where, args = [], []
         for col, val in (("status", status), ("type", type), ("rig", rig), ("assignee", assignee)):
             if val is not None:
@@ -257,12 +263,17 @@ class TownStore:
         if label is not None:
             where.append("id IN (SELECT bead_id FROM bead_labels WHERE label = ?)")
             args.append(label)
-        sql = f"SELECT {BEAD_COLUMNS}, {_LABELS} FROM beads"
+        if text:
+            where.append("(title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')")
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [pattern, pattern]
+        columns = BEAD_COLUMNS.replace("body, ", "'' AS body, ") if brief else BEAD_COLUMNS
+        sql = f"SELECT {columns}, {_LABELS} FROM beads"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, id"
-        if limit > 0:
-            sql += f" LIMIT {int(limit)}"
+        sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
+        if limit > 0 or offset > 0:
+            sql += f" LIMIT {int(limit) if limit > 0 else -1} OFFSET {max(0, int(offset))}"
         return [_decode(r) for r in self._rows(sql, args)]
 
     def bead_update(

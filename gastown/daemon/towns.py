@@ -48,11 +48,18 @@ class Town:
         self.store: ConvoyStore = self.executor.submit(
             lambda: ConvoyStore(root / "town.db", meta["prefix"])).result()
         self.rigs_in_flight: set[str] = set()
+        self.on_write: Callable[["Town"], None] | None = None  # set by the daemon: wakes subscribers
+        self.published_seq = self.store.last_seq
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store method on this town's writer thread."""
+        """Run a store method on this town's writer thread; anything it wrote reaches event
+        subscribers at once (whoever made the call: a client, the loop, the refinery)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        result = await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        if self.on_write is not None and self.store.last_seq != self.published_seq:
+            self.published_seq = self.store.last_seq
+            self.on_write(self)
+        return result
 
     @property
     def config_path(self) -> Path:

@@ -54,9 +54,14 @@ async def show(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
     return agent
 
 
+MAX_LOG_CHUNK = 256 * 1024  # escaped into JSON it must still fit one frame
+
+
 @rpc(Method.AGENT_LOGS)
-async def logs(ctx: Ctx, town: Town, *, name: str, offset: int = -65536) -> dict[str, Any]:
-    """The raw output of the agent's current (or last) turn from `offset` (negative: from the end)."""
+async def logs(ctx: Ctx, town: Town, *, name: str, offset: int = -65536, limit: int = MAX_LOG_CHUNK) -> dict[str, Any]:
+    """The raw output of the agent's current (or last) turn from `offset` (negative: from
+    the end), at most `limit` bytes (capped so the answer fits one frame); page with `offset`."""
+    limit = max(1, min(limit, MAX_LOG_CHUNK))
     agent = await town.call(town.store.agent_get, name)
     if not agent["turn_dir"]:
         return {"id": name, "turn_dir": None, "offset": 0, "data": ""}
@@ -64,7 +69,7 @@ async def logs(ctx: Ctx, town: Town, *, name: str, offset: int = -65536) -> dict
     if offset < 0:
         size = (path / "output.log").stat().st_size if (path / "output.log").exists() else 0
         offset = max(0, size + offset)
-    data, end = await asyncio.to_thread(runner.tail, path, offset)
+    data, end = await asyncio.to_thread(runner.tail, path, offset, limit)
     return {"id": name, "turn_dir": str(path), "offset": end, "data": data.decode("utf-8", "replace"),
             "running": await asyncio.to_thread(runner.is_running, path)}
 
@@ -186,3 +191,13 @@ async def triage(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
                         f"human: {reason}", severity="medium", source="triage", bead_id=case["bead"], category="gupp")
     ctx.daemon.wake(town)
     return {"id": case["bead"], "status": verdict, **case}
+
+
+@rpc(Method.AGENT_INPUT)
+async def input_(ctx: Ctx, town: Town, *, name: str, data: str) -> dict[str, Any]:
+    """Type into the agent's running turn (what `gt agent attach` and the dashboard send)."""
+    agent = await town.call(town.store.agent_get, name)
+    if not agent["turn_dir"] or not await asyncio.to_thread(runner.is_running, Path(agent["turn_dir"])):
+        raise RpcError(ErrorCode.INVALID_STATE, f"agent {name} has no running turn")
+    await asyncio.to_thread(runner.send_input, Path(agent["turn_dir"]), data.encode())
+    return {"id": name, "sent": len(data)}

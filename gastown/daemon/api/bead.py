@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from gastown.daemon.context import Ctx
@@ -30,11 +31,56 @@ async def create(
 async def list_(
     ctx: Ctx, town: Town, *, status: str | None = None, type: str | None = None, rig: str | None = None,
     label: str | None = None, assignee: str | None = None, parent: str | None = None, limit: int = 200,
+    offset: int = 0, newest_first: bool = False, text: str | None = None, brief: bool = False,
 ) -> list[dict[str, Any]]:
     if status is not None:
         _check_enum("status", status, [s.value for s in BeadStatus])
     return await town.call(town.store.bead_list, status=status, type=type, rig=rig, label=label,
-                           assignee=assignee, parent=parent, limit=limit)
+                           assignee=assignee, parent=parent, limit=limit, offset=offset,
+                           newest_first=newest_first, text=text, brief=brief)
+
+
+@rpc(Method.BEAD_DIFF)
+async def diff(ctx: Ctx, town: Town, *, id: str, max_bytes: int = 200_000) -> dict[str, Any]:
+    """The work on a bead's branch against its base: commits, diffstat and the diff (capped)."""
+    from gastown.daemon import git
+
+    def locate() -> dict[str, Any] | None:
+        store = town.store
+        bead_id = store.resolve(id)
+        row = store._one("SELECT m.branch, m.target_branch, m.head_sha, m.rig FROM merge_requests m "
+                         "JOIN beads b ON b.id = m.bead_id WHERE m.source_bead_id = ? "
+                         "ORDER BY b.created_at DESC LIMIT 1", (bead_id,))
+        if row is None:
+            agent = store._one("SELECT branch, rig, worktree FROM agents WHERE hook_bead_id = ?", (bead_id,))
+            if agent is None or not agent["branch"]:
+                return None
+            rig = store.rig_get(agent["rig"])
+            return {"id": bead_id, "branch": agent["branch"], "target": rig["default_branch"],
+                    "head": agent["branch"], "repo": rig["repo_path"]}
+        rig = store.rig_get(row["rig"])
+        return {"id": bead_id, "branch": row["branch"], "target": row["target_branch"], "head": row["head_sha"],
+                "repo": rig["repo_path"]}
+
+    where = await town.call(locate)
+    if where is None:
+        return {"id": id, "available": False, "reason": "no branch yet (not dispatched)"}
+
+    def read() -> dict[str, Any]:
+        base = f"origin/{where['target']}"
+        try:
+            merge_base = git._git_out(["merge-base", base, where["head"]], where["repo"])
+            commits = git.log(where["repo"], f"{merge_base}..{where['head']}", 200)
+            stat = git._git_out(["diff", "--stat", merge_base, where["head"]], where["repo"])
+            text = git._git_out(["diff", merge_base, where["head"]], where["repo"])
+        except git.GitError as exc:
+            return {"id": where["id"], "available": False, "reason": str(exc)}
+        cap = max(1, min(max_bytes, 500_000))
+        return {"id": where["id"], "available": True, "branch": where["branch"], "base": base,
+                "merge_base": merge_base, "head": where["head"], "commits": commits, "stat": stat,
+                "diff": text[:cap], "truncated": len(text) > cap}
+
+    return await asyncio.to_thread(read)
 
 
 @rpc(Method.BEAD_SHOW)

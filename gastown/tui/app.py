@@ -1,0 +1,385 @@
+"""The dashboard application: owns the daemon handle, the town state and the screen stack.
+
+Data flow: ONE thread worker streams daemon events into an inbox and posts `EventsArrived`
+(at most one pending); the handler applies the whole inbox to `TownState` and redraws at
+most every `FLUSH_S`. Snapshots (board, agents, merge queue) load in thread workers that
+post `Loaded`. Screens and drawers post `Open*` / `FilterChanged` up; the app pushes state down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from functools import partial
+from typing import Any, Iterable
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import get_current_worker
+
+from gastown.protocol import ErrorCode, Method, RpcError
+from gastown.tui import messages as m
+from gastown.tui.remote import ClientLike, Connect, Remote, is_disconnect
+from gastown.tui.screens.board import BoardScreen
+from gastown.tui.screens.agent import AgentDrawer
+from gastown.tui.screens.drawers import BeadDrawer, Drawer, MergeRequestDrawer
+from gastown.tui.screens.mq import MergeQueueScreen
+from gastown.tui.screens.overview import OverviewScreen
+from gastown.tui.screens.page import Page
+from gastown.tui.state import STATUSES, WINDOW, Changes, TownState
+
+FLUSH_S = (0.1, 1.0)
+"""Redraw after events at most this often; under load back off towards the second value:
+in proportion to the event rate (FLOOD_RATE events/s and more: the slowest), and further
+while the event loop lags behind the flush timer (painting costs more than the budget)."""
+FLOOD_RATE = 1000.0
+LAG_S = 0.05
+BACKOFF = (0.5, 10.0)
+"""Reconnect delays: first, then doubling up to the second."""
+RELOAD_S = 0.5
+"""Throttle for reloads events ask for (agents, merge queue, counts, stub beads)."""
+FETCH_BATCH = 50
+BASE_SCREENS = {"overview": OverviewScreen, "board": BoardScreen, "mq": MergeQueueScreen}
+
+
+class GastownApp(App[None]):
+    CSS_PATH = "gastown.tcss"
+    TITLE = "Gastown"
+    BINDINGS = [
+        Binding("o", "show('overview')", "overview"),
+        Binding("b", "show('board')", "board"),
+        Binding("m", "show('mq')", "merge queue"),
+        Binding("r", "reload", "refresh"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, client: ClientLike, connect: Connect | None = None, start: str = "overview") -> None:
+        super().__init__()
+        self.remote = Remote(client, connect)
+        self.state = TownState()
+        self.start = start if start in BASE_SCREENS else "overview"
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.posted = False
+        self.seq: int | None = None
+        self.connected = False
+        self.dirty = Changes()
+        self.touched: set[str] = set()
+        self.flush_due = False
+        self.flush_at = 0.0
+        self.flush_interval = FLUSH_S[0]
+        self.events_since_flush = 0
+        self.last_flush = 0.0
+        self.scheduled: set[str] = set()
+        self.fetch_queue: set[str] = set()
+        self.batches = 0
+        self.loading_more: set[str] = set()
+
+    # ------------------------------------------------------------------ life
+    def on_mount(self) -> None:
+        for name, cls in BASE_SCREENS.items():
+            self.install_screen(cls(), name)
+        self.push_screen(self.start)
+        self.sub_title = "connecting…"
+        self.stream_events()
+
+    def on_unmount(self) -> None:
+        self.remote.close()
+
+    def action_show(self, name: str) -> None:
+        """Close every drawer, then show the page (stack changes are synchronous; the
+        returned awaitables run on their own, awaiting them inside an action deadlocks)."""
+        while isinstance(self.screen, Drawer):
+            self.pop_screen()
+        if self.screen is not self.get_screen(name):
+            self.switch_screen(name)
+
+    def page(self, name: str) -> Page:
+        screen = self.get_screen(name)
+        assert isinstance(screen, Page)
+        return screen
+
+    def action_reload(self) -> None:
+        self.load_all()
+
+    # ---------------------------------------------------------------- events
+    @work(thread=True, exclusive=True, group="events", exit_on_error=False)
+    def stream_events(self) -> None:
+        worker = get_current_worker()
+        delay, first = BACKOFF[0], True
+        while not worker.is_cancelled and not self.remote.closed:
+            conn = None
+            try:
+                conn = self.remote.open_stream()
+                sub = conn.call(Method.EVENTS_SUBSCRIBE, since=self.seq)
+                if self.seq is None:
+                    self.seq = int((sub or {}).get("seq") or 0)
+                self.post_message(m.StreamUp(self.seq, first))
+                first, delay = False, BACKOFF[0]
+                for ev in conn.events(since=self.seq):
+                    if worker.is_cancelled:
+                        return
+                    seq = ev.get("seq")
+                    if isinstance(seq, int):
+                        if seq <= self.seq:
+                            continue  # replayed twice across a resubscribe
+                        self.seq = seq
+                    self.inbox.append(ev)
+                    if not self.posted:
+                        self.posted = True
+                        self.post_message(m.EventsArrived())
+                raise RpcError(ErrorCode.UNAVAILABLE, "the event stream ended")
+            except Exception as exc:
+                if worker.is_cancelled or self.remote.closed:
+                    return
+                self.post_message(m.StreamDown(str(exc), delay))
+                worker.cancelled_event.wait(delay)
+                delay = min(delay * 2, BACKOFF[1])
+            finally:
+                if conn is not None:
+                    self.remote.close_stream(conn)
+
+    def on_stream_up(self, msg: m.StreamUp) -> None:
+        if not msg.first and not self.connected:
+            self.notify("Reconnected to the daemon.", title="gastown")
+        self.connected = True
+        self.load_all()
+
+    def on_stream_down(self, msg: m.StreamDown) -> None:
+        if self.connected or msg.retry_in == BACKOFF[0]:
+            self.notify(f"Lost the daemon ({msg.error}); retrying with backoff.", title="gastown",
+                        severity="warning")
+        self.connected = False
+        self._subtitle()
+
+    def on_events_arrived(self, msg: m.EventsArrived) -> None:
+        self.posted = False
+        batch: list[dict[str, Any]] = []
+        while self.inbox and len(batch) < 5000:
+            batch.append(self.inbox.popleft())
+        if self.inbox and not self.posted:
+            self.posted = True
+            self.post_message(m.EventsArrived())
+        if not batch:
+            return
+        self.batches += 1
+        self.events_since_flush += len(batch)
+        self._merge(self.state.apply(batch))
+        self.touched.update(e["bead_id"] for e in batch if e.get("bead_id"))
+        self.touched.update(e["metadata"]["agent"] for e in batch if (e.get("metadata") or {}).get("agent"))
+        self._schedule_flush()
+
+    def _merge(self, changes: Changes) -> None:
+        d = self.dirty
+        d.columns |= changes.columns
+        d.agents |= changes.agents
+        d.mq |= changes.mq
+        d.counts |= changes.counts
+        d.reload_agents |= changes.reload_agents
+        d.reload_mq |= changes.reload_mq
+        d.reload_counts |= changes.reload_counts
+        d.feed.extend(changes.feed)
+        d.activity.extend(changes.activity)
+        d.fetch |= changes.fetch
+
+    def _schedule_flush(self) -> None:
+        if self.flush_due:
+            return
+        now = time.monotonic()
+        wait = max(0.0, self.last_flush + self.flush_interval - now)
+        self.flush_due = True
+        self.flush_at = now + wait
+        self.set_timer(max(wait, 0.001), self.flush)  # a zero delay divides by zero in Timer
+
+    def flush(self) -> None:
+        """Push what changed down to the screens and drawers, then ask for what is missing."""
+        now = time.monotonic()
+        lag = now - self.flush_at
+        low, high = FLUSH_S
+        rate = self.events_since_flush / max(now - self.last_flush, low)
+        lagged = min(high, self.flush_interval * 1.5) if lag > LAG_S else self.flush_interval * 0.8
+        self.flush_interval = max(low, min(high, max(lagged, rate / FLOOD_RATE)))
+        self.events_since_flush = 0
+        self.flush_due = False
+        self.last_flush = now
+        if not self.is_running:
+            return
+        changes, self.dirty = self.dirty, Changes()
+        touched, self.touched = self.touched, set()
+        for name in BASE_SCREENS:
+            self.page(name).update_view(self.state, changes)
+        for screen in self.screen_stack:
+            if isinstance(screen, Drawer):
+                screen.touched(touched)
+        if changes.fetch:
+            self.fetch_queue |= changes.fetch
+            self.want("beads")
+        for flag, what in ((changes.reload_agents, "agents"), (changes.reload_mq, "mq"),
+                           (changes.reload_counts, "town")):
+            if flag:
+                self.want(what)
+        self._subtitle()
+
+    def _subtitle(self) -> None:
+        """Only on a change: a new sub-title relayouts the header, which repaints the screen."""
+        live = "● live" if self.connected else "○ reconnecting"
+        text = f"town {self.state.town or '?'} · {live}"
+        if self.sub_title != text:
+            self.sub_title = text
+
+    # ----------------------------------------------------------------- loads
+    def want(self, what: str) -> None:
+        """Load `what` soon, at most once per RELOAD_S whatever the event rate."""
+        if what in self.scheduled:
+            return
+        self.scheduled.add(what)
+        self.set_timer(RELOAD_S, partial(self._load_now, what))
+
+    def _load_now(self, what: str) -> None:
+        self.scheduled.discard(what)
+        if what == "beads":
+            ids = sorted(self.fetch_queue)[:FETCH_BATCH]
+            self.fetch_queue.difference_update(ids)
+            self.fetch_queue = set(sorted(self.fetch_queue)[:500])
+            if ids:
+                self.load_beads(ids)
+            if self.fetch_queue:
+                self.want("beads")
+        else:
+            {"agents": self.load_agents, "mq": self.load_mq, "town": self.load_town}[what]()
+
+    def load_all(self) -> None:
+        self.load_town()
+        self.load_board()
+        self.load_agents()
+        self.load_mq()
+
+    def _post_load(self, what: str, fn: Any, *args: Any, **extra: Any) -> None:
+        worker = get_current_worker()
+        try:
+            data = fn(*args)
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.post_message(m.LoadFailed(what, _message(exc)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(m.Loaded(what, data, extra))
+
+    @work(thread=True, exclusive=True, group="load-town", exit_on_error=False)
+    def load_town(self) -> None:
+        self._post_load("town", lambda: self.remote.call(Method.TOWN_SHOW))
+
+    @work(thread=True, exclusive=True, group="load-board", exit_on_error=False)
+    def load_board(self, statuses: Iterable[str] = STATUSES) -> None:
+        board = self.state.board
+        flt, limits = board.filter, dict(board.limits)
+
+        def fetch() -> dict[str, list[dict[str, Any]]]:
+            return {s: self.remote.call(Method.BEAD_LIST, status=s, type=flt.type, rig=flt.rig, limit=limits[s])
+                    for s in statuses}
+        self._post_load("board", fetch, rig=flt.rig, type=flt.type)
+
+    @work(thread=True, exclusive=True, group="load-agents", exit_on_error=False)
+    def load_agents(self) -> None:
+        self._post_load("agents", lambda: self.remote.call(Method.AGENT_LIST))
+
+    @work(thread=True, exclusive=True, group="load-mq", exit_on_error=False)
+    def load_mq(self) -> None:
+        self._post_load("mq", lambda: (self.remote.call(Method.MQ_LIST),
+                                       self.remote.call(Method.BEAD_LIST, type="escalation", limit=200)))
+
+    @work(thread=True, group="load-beads", exit_on_error=False)
+    def load_beads(self, ids: list[str]) -> None:
+        def fetch() -> list[dict[str, Any]]:
+            out = []
+            for bead_id in ids:
+                try:
+                    out.append(self.remote.call(Method.BEAD_SHOW, id=bead_id))
+                except RpcError as exc:
+                    if exc.code != ErrorCode.NOT_FOUND:
+                        raise
+            return out
+        self._post_load("beads", fetch)
+
+    def on_loaded(self, msg: m.Loaded) -> None:
+        state, changes = self.state, Changes()
+        if msg.what == "town":
+            state.set_town(msg.data)
+            changes.counts = changes.agents = True  # headings and counters; the rows did not change
+        elif msg.what == "board":
+            flt = state.board.filter
+            if (msg.extra.get("rig"), msg.extra.get("type")) != (flt.rig, flt.type):
+                return  # the filter moved on while this loaded
+            self.loading_more.difference_update(msg.data)
+            for rows in msg.data.values():
+                state.remember_types(rows)
+            state.board.load(msg.data)
+            changes.columns.update(msg.data)
+        elif msg.what == "agents":
+            state.set_agents(msg.data)
+            changes.agents = True
+        elif msg.what == "mq":
+            mrs, escalations = msg.data
+            state.set_mq(mrs, escalations)
+            state.remember_types(escalations)
+            changes.mq = changes.agents = True
+        elif msg.what == "beads":
+            state.remember_types(msg.data)
+            for row in msg.data:
+                if state.board.filter.type in (None, row.get("type")):
+                    changes.columns |= state.board.upsert(row)
+        self._merge(changes)
+        self._schedule_flush()
+
+    def on_load_failed(self, msg: m.LoadFailed) -> None:
+        if msg.what == "board":
+            self.loading_more.clear()
+        if self.connected:
+            self.notify(f"Could not load {msg.what}: {msg.error}", severity="error", title="gastown")
+
+    # ---------------------------------------------------------- navigation
+    @on(m.OpenBead)
+    def open_bead(self, msg: m.OpenBead) -> None:
+        self.push_screen(BeadDrawer(msg.bead_id))
+
+    @on(m.OpenAgent)
+    def open_agent(self, msg: m.OpenAgent) -> None:
+        self.push_screen(AgentDrawer(msg.name))
+
+    @on(m.OpenMergeRequest)
+    def open_mr(self, msg: m.OpenMergeRequest) -> None:
+        self.push_screen(MergeRequestDrawer(msg.mr_id))
+
+    @on(m.FilterChanged)
+    def filter_changed(self, msg: m.FilterChanged) -> None:
+        board = self.state.board
+        reload = (msg.rig, msg.type) != (board.filter.rig, board.filter.type)
+        board.filter.rig, board.filter.type, board.filter.text = msg.rig, msg.type, msg.text
+        if reload:
+            board.rows.clear()
+            board.limits = {s: WINDOW for s in STATUSES}
+            self.load_board()
+        if self.is_running:
+            self.page("board").update_view(self.state, Changes(columns=set(STATUSES)))
+
+    @on(m.LoadMore)
+    def load_more(self, msg: m.LoadMore) -> None:
+        board = self.state.board
+        if board.truncated.get(msg.status) and msg.status not in self.loading_more:
+            self.loading_more.add(msg.status)
+            board.limits[msg.status] += WINDOW
+            self.load_board([msg.status])
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, RpcError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if not is_disconnect(exc) else f"daemon unreachable ({exc})"
+
+
+def make_app(client: ClientLike, *, connect: Connect | None = None, start: str = "overview") -> GastownApp:
+    """The dashboard on `client` (a `gastown.client.Client` or a fake with `call`/`events`).
+
+    `connect(timeout)` opens further connections: the event stream's and the ones that replace
+    a connection the daemon dropped. Without it, `client` serves both (fakes)."""
+    return GastownApp(client, connect, start)

@@ -1,0 +1,80 @@
+"""Messages: workers and widgets post them up to the app; the app pushes data down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+Row = dict[str, Any]
+
+
+class EventsArrived(Message):
+    """The event worker put events in the app's inbox. At most one is pending at a time:
+    the handler drains the whole inbox, so a burst becomes one batch."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, EventsArrived)
+
+
+@dataclass
+class StreamUp(Message):
+    """Subscribed (again): `seq` is the daemon's last event; `first` is the initial connect."""
+
+    seq: int
+    first: bool
+
+
+@dataclass
+class StreamDown(Message):
+    """The event stream broke; the worker retries in `retry_in` seconds."""
+
+    error: str
+    retry_in: float
+
+
+@dataclass
+class Loaded(Message):
+    """A snapshot arrived from a thread worker: `what` is town, board, agents, mq or beads."""
+
+    what: str
+    data: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoadFailed(Message):
+    what: str
+    error: str
+
+
+@dataclass
+class OpenBead(Message):
+    bead_id: str
+
+
+@dataclass
+class OpenAgent(Message):
+    name: str
+
+
+@dataclass
+class OpenMergeRequest(Message):
+    mr_id: str
+
+
+@dataclass
+class FilterChanged(Message):
+    """The board's filter changed; rig and type are server-side (reload), text is local."""
+
+    rig: str | None
+    type: str | None
+    text: str
+
+
+@dataclass
+class LoadMore(Message):
+    """The cursor reached the end of a truncated column."""
+
+    status: str

@@ -1,0 +1,1 @@
+"""One screen per page (overview, board, merge queue) and the stacking drawers."""

@@ -1,0 +1,107 @@
+"""The agent drawer: the agent's fields and a live terminal of its current turn, fed by
+polling `agent.logs` with offsets (the tail first, then only what is new)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from gastown.protocol import Method
+from gastown.tui import messages as m
+from gastown.tui.screens import fmt
+from gastown.tui.screens.drawers import Drawer
+from gastown.tui.widgets.terminal import Terminal
+
+TAIL = -65536
+"""A new turn's output starts from its last 64 KiB."""
+POLL_S = (0.25, 1.5)
+"""Log polling: while output flows or the turn runs, and when it is idle."""
+
+
+@dataclass
+class LogChunk(Message, bubble=False):
+    data: str
+    reset: bool = False
+    running: bool | None = None
+
+
+class AgentDrawer(Drawer):
+    BINDINGS = [Binding("h", "hook", "hooked bead")]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.key = name
+        self.agent: dict[str, Any] = {}
+
+    def body(self) -> ComposeResult:
+        yield Static(id="fields")
+        yield Terminal(id="term")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.poll_logs()
+
+    def fetch(self, call: Any) -> dict[str, Any]:
+        return {"agent": call(Method.AGENT_SHOW, name=self.key)}
+
+    def show(self, data: dict[str, Any]) -> None:
+        a = self.agent = data["agent"]
+        head = Text(f"{a['name']}  ", style="bold")
+        head.append_text(fmt.status(a.get("status")))
+        head.append(f"  {a.get('role', '')} on {a.get('rig') or 'town'} ({a.get('adapter', '')})")
+        self.query_one("#head", Static).update(head)
+        hook = a.get("hook") or {}
+        turn = a.get("turn") or {}
+        self.query_one("#fields", Static).update(fmt.fields([
+            ("message", a.get("status_message")), ("hook", f"{hook['id']}  {hook.get('title', '')}" if hook else None),
+            ("last bead", a.get("last_bead_id") if not hook else None), ("branch", a.get("branch")),
+            ("worktree", a.get("worktree")), ("session", a.get("session_id")),
+            ("tokens", f"{fmt.human(int(a.get('tokens_in') or 0))} in · {fmt.human(int(a.get('tokens_out') or 0))} out"),
+            ("turns", a.get("turns")), ("turn", turn.get("state")), ("started", a.get("turn_started_at")),
+            ("ended", a.get("turn_ended_at")),
+        ]))
+
+    @work(thread=True, exclusive=True, group="logs", exit_on_error=False)
+    def poll_logs(self) -> None:
+        worker = get_current_worker()
+        call = self.app.remote.call  # type: ignore[attr-defined]
+        offset, turn = TAIL, None
+        while not worker.is_cancelled:
+            delay = POLL_S[1]
+            try:
+                res = call(Method.AGENT_LOGS, name=self.key, offset=offset)
+            except Exception:
+                res = None
+            if res is not None:
+                if res.get("turn_dir") != turn and offset != TAIL:
+                    turn, offset = res.get("turn_dir"), TAIL  # a new turn: start again from its tail
+                    self.post_message(LogChunk("", reset=True))
+                    continue
+                turn, offset = res.get("turn_dir"), int(res.get("offset") or 0)
+                data = res.get("data") or ""
+                if data:
+                    self.post_message(LogChunk(data, running=res.get("running")))
+                if data or res.get("running"):
+                    delay = POLL_S[0]
+            worker.cancelled_event.wait(delay)
+
+    def on_log_chunk(self, msg: LogChunk) -> None:
+        term = self.query_one(Terminal)
+        if msg.reset:
+            term.clear()
+        term.feed(msg.data)
+
+    def action_hook(self) -> None:
+        bead = (self.agent.get("hook") or {}).get("id") or self.agent.get("last_bead_id")
+        if bead:
+            self.post_message(m.OpenBead(bead))
+        else:
+            self.notify("nothing on this agent's hook", timeout=2)

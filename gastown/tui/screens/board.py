@@ -1,0 +1,131 @@
+"""The bead board: one virtualised column per status, filtered by rig, type and text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Header, Input, Static
+
+from gastown.tui import messages as m
+from gastown.tui.screens.page import Page
+from gastown.tui.state import STATUS_TITLES, STATUSES, TYPES, Changes, TownState
+from gastown.tui.widgets.bead_list import BeadList
+
+
+class Chip(Static):
+    """A filter value that cycles on click (keys: g for rig, t for type). Lighter than a
+    Select, whose overlay doubles the cost of opening the board."""
+
+    @dataclass
+    class Pressed(Message):
+        which: str
+
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(self.Pressed(str(self.id)))
+
+
+class BoardScreen(Page):
+    BINDINGS = [
+        Binding("slash", "focus_filter", "filter"),
+        Binding("t", "cycle('type')", "type"),
+        Binding("g", "cycle('rig')", "rig"),
+        Binding("left", "column(-1)", "column", show=False),
+        Binding("right", "column(1)", "column", show=False),
+        Binding("escape", "clear_text", "clear", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads: dict[str, str] = {}
+        self.rigs: tuple[str, ...] = ()
+        self.values: dict[str, str | None] = {"rig": None, "type": "issue"}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="filters"):
+            yield Chip(self.chip_text("rig"), id="rig", classes="chip")
+            yield Chip(self.chip_text("type"), id="type", classes="chip")
+            yield Input(placeholder="filter: id, title, assignee, label  (/)", id="text")
+        with Horizontal(id="columns"):
+            for status in STATUSES:
+                with Vertical(classes="column"):
+                    yield Static(STATUS_TITLES[status], id=f"head-{status}", classes="column-head")
+                    yield BeadList(status, id=f"col-{status}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.focus_column(0)
+
+    def column(self, status: str) -> BeadList:
+        return self.query_one(f"#col-{status}", BeadList)
+
+    def redraw(self, state: TownState, changes: Changes | None) -> None:
+        board = state.board
+        self.rigs = tuple(state.rigs)
+        for status in STATUSES:
+            col = self.column(status)
+            if changes is None or status in changes.columns:
+                col.set_rows(board.column(status))
+            elif not changes.counts:
+                continue
+            head = f"{STATUS_TITLES[status]} ({board.count_label(status, len(col.rows))})"
+            if head != self.heads.get(status):
+                self.heads[status] = head
+                self.query_one(f"#head-{status}", Static).update(head, layout=False)  # one line, fixed size
+
+    # --------------------------------------------------------------- filters
+    def chip_text(self, which: str) -> str:
+        value = self.values[which]
+        return f"{which}: {value or 'all'} ▾"
+
+    def _changed(self) -> None:
+        self.post_message(m.FilterChanged(rig=self.values["rig"], type=self.values["type"],
+                                          text=self.query_one("#text", Input).value.strip()))
+
+    def action_cycle(self, which: str) -> None:
+        """Next rig / next type, then "all"."""
+        values: list[str | None] = [None, *(TYPES if which == "type" else self.rigs)]
+        current = self.values[which]
+        self.values[which] = values[(values.index(current) + 1) % len(values)] if current in values else None
+        self.query_one(f"#{which}", Chip).update(self.chip_text(which), layout=False)
+        self._changed()
+
+    def on_chip_pressed(self, event: Chip.Pressed) -> None:
+        self.action_cycle(event.which)
+
+    @on(Input.Changed, "#text")
+    def text_changed(self) -> None:
+        self._changed()
+
+    @on(Input.Submitted, "#text")
+    def text_done(self) -> None:
+        self.focus_column(0)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#text", Input).focus()
+
+    def action_clear_text(self) -> None:
+        text = self.query_one("#text", Input)
+        if text.value:
+            text.value = ""
+        self.focus_column(0)
+
+    # ------------------------------------------------------------ navigation
+    def focus_column(self, index: int) -> None:
+        self.column(STATUSES[index % len(STATUSES)]).focus()
+
+    def action_column(self, delta: int) -> None:
+        focused = self.focused
+        index = STATUSES.index(focused.status) if isinstance(focused, BeadList) else -delta
+        self.focus_column(index + delta)
+
+    def on_bead_list_selected(self, event: BeadList.Selected) -> None:
+        self.post_message(m.OpenBead(event.bead_id))
+
+    def on_bead_list_at_end(self, event: BeadList.AtEnd) -> None:
+        self.post_message(m.LoadMore(event.status))

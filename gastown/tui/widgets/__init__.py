@@ -1,0 +1,1 @@
+"""Reusable widgets: the board's virtualised bead list and the agent terminal."""
