@@ -163,3 +163,17 @@ def test_attach_types_into_a_running_turn(town: Path, gt_home: Path) -> None:
                             f"{mr['head_sha']}:hi.txt"], capture_output=True, text=True, check=True).stdout
     assert shown == "hi world\n"
     assert run_gt("agent", "attach", "toast").returncode == 5  # nothing running now
+
+
+def test_rig_remove_never_silently_drops_agent_work(town: Path, gt_home: Path) -> None:
+    run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
+    b = gtj("sling", "half done", "--rig", "app", "--script",
+            "echo wip > wip.txt && git add -A && git commit -qm 'work in progress' && exit 3")[0]
+    wait_for(lambda: bead(b["id"])["status"] == "failed", 60, "failed")
+    refused = run_gt("rig", "remove", "app")
+    assert refused.returncode == 5 and "unpushed commit" in refused.stderr and refused.stderr.count("\n") == 1
+    assert (gt_home / "towns" / "t" / "rigs" / "app" / "repo.git").exists()
+    forced = run_gt("rig", "remove", "app", "--force")
+    assert forced.returncode == 0 and "discarded" in forced.stderr
+    assert not (gt_home / "towns" / "t" / "rigs" / "app").exists()
+    assert not (gt_home / "towns" / "t" / "worktrees" / "app").exists()

@@ -18,7 +18,7 @@ TownOpt = Annotated[Optional[str], typer.Option("--town", envvar="GT_TOWN", help
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # errors stay one line, never wrapped
 
 
 def fail(message: str, code: int = ErrorCode.INVALID_PARAMS) -> NoReturn:

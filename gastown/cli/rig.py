@@ -51,7 +51,12 @@ def show(name: str = typer.Argument(..., help="Rig name."), town: TownOpt = None
 
 
 @app.command()
-def remove(name: str = typer.Argument(..., help="Rig name."), town: TownOpt = None) -> None:
-    """Disconnect a rig (refused while it has unfinished beads); its clone is removed."""
-    rig = call(Method.RIG_REMOVE, town, name=name)
+def remove(name: str = typer.Argument(..., help="Rig name."),
+           force: bool = typer.Option(False, "--force", help="Also discard unmerged, unpushed agent work."),
+           town: TownOpt = None) -> None:
+    """Disconnect a rig; its clone and worktrees are removed. Refused while it has unfinished
+    beads, or agent work that exists nowhere else (uncommitted files, unpushed branches)."""
+    rig = call(Method.RIG_REMOVE, town, name=name, force=force or None)
+    if rig["discarded"]:
+        err.print(f"discarded: {'; '.join(rig['discarded'])}", markup=False)
     err.print(f"removed rig {rig['name']}")

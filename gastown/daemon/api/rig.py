@@ -61,8 +61,36 @@ async def show(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
     return rig
 
 
+def unsaved_work(town: Town, rig: dict[str, Any]) -> list[str]:
+    """What removing the rig's clone would lose: dirty worktrees and branches whose commits
+    are on no remote branch (a failed bead's work, say)."""
+    repo, base = rig["repo_path"], f"origin/{rig['default_branch']}"
+    lost: list[str] = []
+    try:
+        for wt in git.list_worktrees(repo):
+            if not wt.bare and wt.path.exists():
+                state = git.worktree_state(wt.path, base)
+                if state.dirty:
+                    lost.append(f"{wt.path} has {len(state.dirty_files)} uncommitted file(s)")
+        refs = git._git_out(["for-each-ref", "--format=%(refname:short)", "refs/heads/"], repo).split()
+        for branch in refs:
+            ahead = int(git._git_out(["rev-list", "--count", branch, "--not", "--remotes"], repo) or 0)
+            if ahead:
+                lost.append(f"branch {branch} has {ahead} unpushed commit(s)")
+    except git.GitError as exc:
+        lost.append(f"cannot inspect {repo}: {exc}")
+    return lost
+
+
 @rpc(Method.RIG_REMOVE)
-async def remove(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
+async def remove(ctx: Ctx, town: Town, *, name: str, force: bool = False) -> dict[str, Any]:
+    """Disconnect a rig. Refused while it holds work that exists nowhere else, unless forced."""
+    rig = await town.call(town.store.rig_get, name)
+    lost = await asyncio.to_thread(unsaved_work, town, rig)
+    if lost and not force:
+        raise RpcError(ErrorCode.INVALID_STATE, f"rig '{name}' holds work that exists nowhere else: "
+                       f"{'; '.join(lost[:3])}{' ...' if len(lost) > 3 else ''} (merge or push it, or pass --force)")
     rig = await town.call(town.store.rig_remove, name)
+    shutil.rmtree(town.root / "worktrees" / name, ignore_errors=True)
     shutil.rmtree(town.rig_dir(name), ignore_errors=True)
-    return rig
+    return {**rig, "discarded": lost}
