@@ -86,6 +86,7 @@ class Method:
     TOOL_REVIEW = "tool.review"
     TOOL_TRIAGE = "tool.triage"
 
+    COSTS = "town.costs"
     MAYOR_SEND = "mayor.send"
     MAYOR_REPLY = "mayor.reply"
 

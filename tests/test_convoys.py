@@ -116,3 +116,23 @@ def test_serial_convoy_lands_with_one_polecat(gt_home: Path) -> None:
     finally:
         os.environ.pop("GT_TOWN", None)
         run_gt("daemon", "stop")
+
+
+def test_costs_in_tokens_per_bead_convoy_and_agent(store: ConvoyStore) -> None:
+    convoy = store.convoy_create(check_plan(PLAN), staged=False, actor="h", requested_by="h")
+    first, second = convoy["members"][0]["id"], convoy["members"][1]["id"]
+    agent, _ = store.dispatch_begin(first, None, rig="app", adapter="codex")
+    store.turn_started(agent["name"], turn_dir="/t/1", token_hash="x", worktree="/w", branch="b")
+    store.turn_exited(agent["name"], exit_code=1, tokens_in=100, tokens_out=10)  # a crashed turn still costs
+    store.dispatch_begin(first, agent["name"], rig="app", adapter="codex")
+    store.turn_started(agent["name"], turn_dir="/t/2", token_hash="x", worktree="/w", branch="b")
+    store.turn_exited(agent["name"], exit_code=0, tokens_in=50, tokens_out=5)
+    loose = store.bead_create("outside", rig="app")["id"]
+    store.dispatch_begin(loose, agent["name"], rig="app", adapter="codex")
+    store.turn_started(agent["name"], turn_dir="/t/3", token_hash="x", worktree="/w", branch="b")
+    store.turn_exited(agent["name"], exit_code=0, tokens_in=7, tokens_out=3)
+    costs = store.costs()
+    assert costs["beads"][first]["tokens_in"] == 150 and costs["beads"][first]["turns"] == 2
+    assert second not in costs["beads"]
+    assert costs["convoys"] == {convoy["id"]: {"tokens_in": 150, "tokens_out": 15, "turns": 2}}
+    assert costs["agents"][agent["name"]] == {"tokens_in": 157, "tokens_out": 18, "turns": 3}

@@ -32,6 +32,7 @@ app.add_typer(convoy.app, name="convoy")
 app.add_typer(mayor.app, name="mayor")
 app.command("tui")(tui.tui)
 app.command("doctor")(system.doctor)
+app.command("costs")(system.costs)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

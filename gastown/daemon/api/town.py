@@ -106,3 +106,8 @@ async def config_set(ctx: Ctx, town: Town, *, key: str, value: str | None = None
     await town.call(config.set_dotted, path, key, parsed)
     effective, source = town.config(key, rig)
     return {"key": key, "value": effective, "source": source}
+
+
+@rpc(Method.COSTS)
+async def costs(ctx: Ctx, town: Town) -> dict[str, Any]:
+    return await town.call(town.store.costs)
