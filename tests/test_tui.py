@@ -47,6 +47,12 @@ class FakeClient:
         self.down = False
         self.subscriptions = 0
         self.clock = 0
+        self.diffs: dict[str, dict[str, Any]] = {}
+        self.inputs: list[tuple[str, str]] = []
+        self.convoys: dict[str, dict[str, Any]] = {}
+        self.escalations: dict[str, dict[str, Any]] = {}
+        self.mail: dict[str, dict[str, Any]] = {}
+        self.mayor: dict[str, Any] = {"text": "", "done": True, "replies": [], "sent": [], "script": ["Hello", " from the mayor."]}
 
     # ------------------------------------------------------------ building
     def tick(self) -> str:
@@ -142,10 +148,47 @@ class FakeClient:
             if p["id"] not in self.mrs:
                 raise RpcError(ErrorCode.NOT_FOUND, f"{p['id']} is not a merge request")
             return {**self.beads[p["id"]], **self.mrs[p["id"]], "id": p["id"]}
+        if method == Method.BEAD_DIFF:
+            return self.diffs.get(p["id"]) or {"id": p["id"], "available": False, "reason": "no branch yet"}
+        if method == Method.AGENT_INPUT:
+            self.inputs.append((p["name"], p["data"]))
+            return {"name": p["name"], "bytes": len(p["data"])}
+        if method == Method.CONVOY_LIST:
+            return [self._convoy(c) for c in self.convoys]
+        if method == Method.CONVOY_SHOW:
+            return self._convoy(p["id"])
+        if method == Method.ESCALATION_LIST:
+            return [dict(e) for e in self.escalations.values() if p.get("all") or not e["acknowledged"]]
+        if method == Method.ESCALATION_ACK:
+            self.escalations[p["id"]]["acknowledged"] = True
+            return dict(self.escalations[p["id"]])
+        if method == Method.MAIL_INBOX:
+            return [dict(r) for r in self.mail.values() if (r["metadata"].get("to") or "human") == p.get("box", "human")]
+        if method == Method.MAIL_READ:
+            self.mail[p["id"]]["status"] = "closed"
+            return dict(self.mail[p["id"]])
+        if method == Method.MAYOR_SEND:
+            if not self.mayor["done"]:
+                raise RpcError(ErrorCode.CONFLICT, "the mayor is still answering the previous message")
+            self.mayor["sent"].append(p["message"])
+            self.mayor.update(text="", done=False, replies=list(self.mayor["script"]))
+            return {"id": "gt-m1", "status": "sent", "turn_dir": "/turns/mayor/1", "resumed": False}
+        if method == Method.MAYOR_REPLY:
+            if self.mayor["replies"]:
+                self.mayor["text"] += self.mayor["replies"].pop(0)
+                self.mayor["done"] = not self.mayor["replies"]
+            return {"id": "mayor", "text": self.mayor["text"], "done": self.mayor["done"], "exit_code": 0,
+                    "session_id": "s1"}
         if method == Method.EVENTS_SUBSCRIBE:
             self.subscriptions += 1
             return {"town": "t", "since": p.get("since"), "seq": len(self.history)}
         raise RpcError(ErrorCode.METHOD_NOT_FOUND, method)
+
+    def _convoy(self, convoy_id: str) -> dict[str, Any]:
+        members = [dict(self.beads[i]) for i in self.convoys[convoy_id]["members"]]
+        progress = {s: sum(1 for b in members if b["status"] == s) for s in STATUSES}
+        return {**self.beads[convoy_id], **self.convoys[convoy_id], "total": len(members), "progress": progress,
+                "members": members}
 
     def _dep(self, bead_id: str, dep_type: str) -> dict[str, Any]:
         b = self.beads[bead_id]
@@ -201,6 +244,30 @@ def town(n_beads: int = 0) -> FakeClient:
     fake.add_agent("maple", status="idle", last_bead_id="gt-c3")
     fake.add_agent("birch", status="failed", status_message="crashed")
     fake.logs["toast"] = "\x1b[32mhello from toast\x1b[0m\r\nstep 1 ok\r\n"
+    fake.diffs["gt-c3"] = {
+        "id": "gt-c3", "available": True, "branch": "gt/maple/gt-c3", "base": "main", "merge_base": "0123456789ab",
+        "head": "abc123", "truncated": False,
+        "commits": [{"sha": "abc123def456", "subject": "add div", "author": "maple", "date": stamp(1)}],
+        "stat": " calc.py | 3 +++\n 1 file changed, 3 insertions(+)",
+        "diff": "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,5 @@\n def add(a, b):\n"
+                "     return a + b\n+\n+def div(a, b):\n+    return a / b\n"}
+    fake.add_bead("gt-cv1", "calculator convoy", type="convoy", status="in_progress")
+    for bead_id in ("gt-a1", "gt-b2", "gt-c3"):
+        fake.beads[bead_id]["metadata"] = {"convoy": "gt-cv1"}
+    fake.convoys["gt-cv1"] = {"staged": False, "landed_at": None, "members": ["gt-a1", "gt-b2", "gt-c3"]}
+    fake.escalations = {
+        "gt-x9": {"id": "gt-x9", "severity": "medium", "title": "gt-e5 failed in the merge queue 3 times",
+                  "body": "see gt-e5", "category": "merge", "acknowledged": False, "reescalation_count": 0,
+                  "created_at": stamp(2)},
+        "gt-x8": {"id": "gt-x8", "severity": "low", "title": "disk is filling up", "body": "", "category": "ops",
+                  "acknowledged": True, "reescalation_count": 0, "created_at": stamp(1)}}
+    fake.mail = {
+        "gt-m0": {"id": "gt-m0", "type": "message", "title": "Earlier answer", "body": "Yes, **two** rigs.",
+                  "status": "closed", "created_at": stamp(1), "created_by": "mayor",
+                  "metadata": {"from": "mayor", "to": "human", "kind": "reply"}},
+        "gt-m9": {"id": "gt-m9", "type": "message", "title": "done with gt-c3", "body": "The *div* is in review.",
+                  "status": "open", "created_at": stamp(3), "created_by": "maple",
+                  "metadata": {"from": "maple", "to": "human", "kind": "mail"}}}
     statuses = ("open", "in_progress", "in_review", "closed", "failed")
     for i in range(n_beads):
         fake.add_bead(f"gt-{i:05d}", f"bulk bead {i}", status=statuses[i % 5], rig=fake.rigs[i % 2],
@@ -239,6 +306,15 @@ def filled(app: GastownApp) -> bool:
 
 def loaded(app: GastownApp) -> bool:
     return app.state.board.loaded and app.connected
+
+
+def widget_text(widget: Any) -> str:
+    """What a widget (and its children) painted, as plain text."""
+    from textual.strip import Strip
+
+    lines = [Strip(list(widget.render_line(y))).text for y in range(widget.size.height)] \
+        if not widget.children else []
+    return "\n".join(lines + [widget_text(child) for child in widget.children])
 
 
 def agent_rows(app: GastownApp) -> list[str]:
@@ -324,7 +400,7 @@ async def test_drawers_stack_from_bead_to_agent_to_merge_request_and_pop() -> No
         await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.mr == "gt-mr1", what="bead")
         assert app.screen.key == "gt-c3" and app.screen.agent == "maple"
         text = str(app.screen.query_one("#branch").render())
-        assert "gt/maple/gt-c3" in text and "abc123" in text and "bead.diff" in text
+        assert "gt/maple/gt-c3" in text and "abc123" in text
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, AgentDrawer) and app.screen.agent, what="agent")
         await pilot.press("escape")
@@ -378,6 +454,147 @@ async def test_agent_terminal_shows_fed_output_and_follows() -> None:
         assert "step 3" not in term.text()
         await pilot.press("f")
         await until(pilot, lambda: "step 3 held" in term.text(), what="follow again")
+
+
+async def test_bead_drawer_shows_the_branch_diff_and_commits() -> None:
+    app = make_app(town(), start="board")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app) and ids(app, "in_review"), what="board")
+        await pilot.press("right", "right", "enter")  # gt-c3, which has a branch
+        await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.mr, what="drawer")
+        commits = str(app.screen.query_one("#commits").render())
+        assert "1 commit" in commits and "abc123def4" in commits and "add div" in commits
+        assert "1 file changed" in commits and "gt/maple/gt-c3 against main" in commits
+        diff = app.screen.query_one("#diff")
+        painted = widget_text(diff)
+        assert diff.display and "+def div(a, b):" in painted and "@@ -1,2 +1,5 @@" in painted
+        await pilot.press("escape", "left", "left", "enter")  # gt-b2 in the open column: no branch
+        await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.key == "gt-b2" and
+                    "no branch yet" in str(app.screen.query_one("#commits").render()), what="no branch")
+        assert not app.screen.query_one("#diff").display
+
+
+async def test_typing_into_the_agent_terminal() -> None:
+    fake = town()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app) and agent_rows(app), what="agents")
+        app.get_screen("overview").query_one("#agents").focus()
+        await pilot.press("enter")  # toast, whose turn runs
+        await until(pilot, lambda: isinstance(app.screen, AgentDrawer) and app.screen.running, what="running")
+        term = app.screen.query_one(Terminal)
+        assert "t" in {k for k, b in app.screen.active_bindings.items() if b.binding.show}
+        await pilot.press("t")
+        assert term.typing and app.focused is term and "typing into toast" in str(term.border_title)
+        assert any(b.binding.action == "leave" for b in app.screen.active_bindings.values())
+        await pilot.press("l", "s", "space", "q", "enter", "ctrl+c")  # q and the rest go to the agent
+        await pilot.press("ctrl+right_square_bracket")
+        assert not term.typing and term.border_title is None
+        await until(pilot, lambda: "".join(d for _, d in fake.inputs) == "ls q\r\x03", what="keys sent")
+        assert {n for n, _ in fake.inputs} == {"toast"} and isinstance(app.screen, AgentDrawer)
+        await pilot.press("f")  # a terminal key again, not typed
+        assert not term.follow and "".join(d for _, d in fake.inputs) == "ls q\r\x03"
+
+
+async def test_convoys_page_drawer_and_board_chip() -> None:
+    fake = town()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app) and app.state.convoys, what="convoys")
+        await pilot.press("c")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConvoysScreen", what="convoys page")
+        from textual.widgets import DataTable, OptionList
+
+        table = app.screen.query_one("#convoys", DataTable)
+        await until(pilot, lambda: table.row_count == 1, what="a row")
+        assert "0/3" in str(table.get_cell("gt-cv1", "progress")) and "█" in str(table.get_cell("gt-cv1", "progress"))
+        fake.move("gt-c3", "closed")  # a member lands: the progress bar follows
+        await until(pilot, lambda: "1/3" in str(table.get_cell("gt-cv1", "progress")), what="progress")
+        table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConvoyDrawer" and
+                    app.screen.query_one("#members", OptionList).option_count == 3, what="convoy drawer")
+        members = app.screen.query_one("#members", OptionList)
+        members.focus()
+        members.highlighted = 1
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.key == "gt-b2", what="member")
+        assert len(app.screen_stack) == 4  # the page, the convoy, its member
+        await pilot.press("b")
+        await until(pilot, lambda: loaded(app) and ids(app, "closed"), what="board")
+        await pilot.press("v")  # the convoy chip
+        await until(pilot, lambda: app.state.board.filter.convoy == "gt-cv1" and "gt-d4" not in ids(app, "closed"),
+                    what="convoy filter")
+        assert ids(app, "open") == ["gt-b2"] and ids(app, "closed") == ["gt-c3"]
+        assert "convoy: gt-cv1" in str(app.screen.query_one("#convoy").render())
+
+
+async def test_escalations_page_acknowledges_and_the_header_counts() -> None:
+    fake = town()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app) and "1 escalation" in app.sub_title, what="count in the header")
+        assert not app.has_class("-escalated")  # medium only
+        fake.escalations["gt-x7"] = {"id": "gt-x7", "severity": "critical", "title": "main is broken", "body": "",
+                                     "category": "ci", "acknowledged": False, "reescalation_count": 1,
+                                     "created_at": stamp(5)}
+        fake.emit("gt-x7", "escalated", new="critical")
+        await until(pilot, lambda: "2 escalations" in app.sub_title and app.has_class("-escalated"), what="critical")
+        await pilot.press("e")
+        await until(pilot, lambda: type(app.screen).__name__ == "EscalationsScreen", what="page")
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one("#esc-table", DataTable)
+        await until(pilot, lambda: table.row_count == 3, what="rows")
+        order = [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(3)]
+        assert order == ["gt-x7", "gt-x9", "gt-x8"]  # severity first, acknowledged last
+        table.focus()
+        await pilot.press("a")
+        await until(pilot, lambda: fake.escalations["gt-x7"]["acknowledged"], what="acked")
+        await until(pilot, lambda: not app.has_class("-escalated") and "1 escalation " in app.sub_title,
+                    what="header after the ack")
+
+
+async def test_mail_inbox_reads_a_message() -> None:
+    fake = town()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app) and app.state.mail, what="mail")
+        await pilot.press("i")
+        await until(pilot, lambda: type(app.screen).__name__ == "MailScreen", what="inbox")
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one("#mail", DataTable)
+        await until(pilot, lambda: table.row_count == 2, what="rows")
+        assert "1 unread" in str(app.screen.query_one("#mail-title").render())
+        table.focus()
+        await pilot.press("enter")  # the newest: maple's
+        await until(pilot, lambda: type(app.screen).__name__ == "MailDrawer" and
+                    fake.mail["gt-m9"]["status"] == "closed", what="read")
+        await until(pilot, lambda: "The div is in review." in widget_text(app.screen.query_one("#mail-body")),
+                    what="body")
+        await pilot.press("escape")
+        await until(pilot, lambda: "0 unread" in str(app.get_screen("mail").query_one("#mail-title").render()),
+                    what="marked read")
+
+
+async def test_mayor_chat_streams_the_reply() -> None:
+    fake = town()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app) and app.state.mail, what="loaded")
+        await pilot.press("y")
+        await until(pilot, lambda: type(app.screen).__name__ == "ChatScreen", what="chat")
+        chat = app.screen
+        await until(pilot, lambda: "Yes, **two** rigs." in chat.log_text(), what="history")
+        await pilot.press(*"how many rigs?", "enter")
+        await until(pilot, lambda: chat.log_text().endswith("mayor: Hello from the mayor."), what="the reply")
+        assert fake.mayor["sent"] == ["how many rigs?"] and app.state.chat[-1]["done"]
+        assert "human: how many rigs?" in chat.log_text()
+        fake.mayor["done"] = False  # still answering someone else
+        await pilot.press(*"again", "enter")
+        await until(pilot, lambda: "still answering" in str(app.state.chat[-1].get("error")), what="conflict")
+        await until(pilot, lambda: "still answering" in widget_text(chat.query_one("#chat-log")), what="conflict shown")
 
 
 async def test_events_move_beads_across_columns() -> None:

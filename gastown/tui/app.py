@@ -23,7 +23,11 @@ from gastown.tui import messages as m
 from gastown.tui.remote import ClientLike, Connect, Remote, is_disconnect
 from gastown.tui.screens.board import BoardScreen
 from gastown.tui.screens.agent import AgentDrawer
-from gastown.tui.screens.drawers import BeadDrawer, Drawer, MergeRequestDrawer
+from gastown.tui.screens.chat import ChatScreen
+from gastown.tui.screens.convoys import ConvoysScreen
+from gastown.tui.screens.drawers import BeadDrawer, ConvoyDrawer, Drawer, MailDrawer, MergeRequestDrawer
+from gastown.tui.screens.escalations import EscalationsScreen
+from gastown.tui.screens.mail import MailScreen
 from gastown.tui.screens.mq import MergeQueueScreen
 from gastown.tui.screens.overview import OverviewScreen
 from gastown.tui.screens.page import Page
@@ -40,7 +44,10 @@ BACKOFF = (0.5, 10.0)
 RELOAD_S = 0.5
 """Throttle for reloads events ask for (agents, merge queue, counts, stub beads)."""
 FETCH_BATCH = 50
-BASE_SCREENS = {"overview": OverviewScreen, "board": BoardScreen, "mq": MergeQueueScreen}
+MAYOR_POLL_S = 0.3
+BASE_SCREENS: dict[str, type[Page]] = {
+    "overview": OverviewScreen, "board": BoardScreen, "mq": MergeQueueScreen, "convoys": ConvoysScreen,
+    "escalations": EscalationsScreen, "mail": MailScreen, "chat": ChatScreen}
 
 
 class GastownApp(App[None]):
@@ -50,6 +57,10 @@ class GastownApp(App[None]):
         Binding("o", "show('overview')", "overview"),
         Binding("b", "show('board')", "board"),
         Binding("m", "show('mq')", "merge queue"),
+        Binding("c", "show('convoys')", "convoys"),
+        Binding("e", "show('escalations')", "escalations"),
+        Binding("i", "show('mail')", "inbox"),
+        Binding("y", "show('chat')", "mayor"),
         Binding("r", "reload", "refresh"),
         Binding("q", "quit", "quit"),
     ]
@@ -181,6 +192,8 @@ class GastownApp(App[None]):
         d.feed.extend(changes.feed)
         d.activity.extend(changes.activity)
         d.fetch |= changes.fetch
+        d.pages |= changes.pages
+        d.reload |= changes.reload
 
     def _schedule_flush(self) -> None:
         if self.flush_due:
@@ -218,14 +231,22 @@ class GastownApp(App[None]):
                            (changes.reload_counts, "town")):
             if flag:
                 self.want(what)
+        for what in changes.reload:
+            self.want(what)
         self._subtitle()
 
     def _subtitle(self) -> None:
-        """Only on a change: a new sub-title relayouts the header, which repaints the screen."""
+        """Only on a change: a new sub-title relayouts the header, which repaints the screen.
+        Unacknowledged escalations show there; a high or critical one turns the header red."""
         live = "● live" if self.connected else "○ reconnecting"
         text = f"town {self.state.town or '?'} · {live}"
+        count, severe = self.state.unacknowledged()
+        if count:
+            text += f" · ⚠ {count} escalation{'s' if count != 1 else ''} (e)"
         if self.sub_title != text:
             self.sub_title = text
+        if self.has_class("-escalated") != severe:
+            self.set_class(severe, "-escalated")
 
     # ----------------------------------------------------------------- loads
     def want(self, what: str) -> None:
@@ -246,13 +267,17 @@ class GastownApp(App[None]):
             if self.fetch_queue:
                 self.want("beads")
         else:
-            {"agents": self.load_agents, "mq": self.load_mq, "town": self.load_town}[what]()
+            {"agents": self.load_agents, "mq": self.load_mq, "town": self.load_town, "convoys": self.load_convoys,
+             "escalations": self.load_escalations, "mail": self.load_mail}[what]()
 
     def load_all(self) -> None:
         self.load_town()
         self.load_board()
         self.load_agents()
         self.load_mq()
+        self.load_convoys()
+        self.load_escalations()
+        self.load_mail()
 
     def _post_load(self, what: str, fn: Any, *args: Any, **extra: Any) -> None:
         worker = get_current_worker()
@@ -287,6 +312,18 @@ class GastownApp(App[None]):
     def load_mq(self) -> None:
         self._post_load("mq", lambda: (self.remote.call(Method.MQ_LIST),
                                        self.remote.call(Method.BEAD_LIST, type="escalation", limit=200)))
+
+    @work(thread=True, exclusive=True, group="load-convoys", exit_on_error=False)
+    def load_convoys(self) -> None:
+        self._post_load("convoys", lambda: self.remote.call(Method.CONVOY_LIST))
+
+    @work(thread=True, exclusive=True, group="load-escalations", exit_on_error=False)
+    def load_escalations(self) -> None:
+        self._post_load("escalations", lambda: self.remote.call(Method.ESCALATION_LIST, all=True))
+
+    @work(thread=True, exclusive=True, group="load-mail", exit_on_error=False)
+    def load_mail(self) -> None:
+        self._post_load("mail", lambda: self.remote.call(Method.MAIL_INBOX, box="human"))
 
     @work(thread=True, group="load-beads", exit_on_error=False)
     def load_beads(self, ids: list[str]) -> None:
@@ -328,6 +365,16 @@ class GastownApp(App[None]):
             for row in msg.data:
                 if state.board.filter.type in (None, row.get("type")):
                     changes.columns |= state.board.upsert(row)
+        elif msg.what == "convoys":
+            state.set_convoys(msg.data)
+            changes.pages.add("convoys")
+            self.page("board").set_convoys([c["id"] for c in msg.data])  # type: ignore[attr-defined]
+        elif msg.what == "escalations":
+            state.set_escalations(msg.data)
+            changes.pages.add("escalations")
+        elif msg.what == "mail":
+            state.set_mail(msg.data)
+            changes.pages.add("mail")
         self._merge(changes)
         self._schedule_flush()
 
@@ -350,11 +397,83 @@ class GastownApp(App[None]):
     def open_mr(self, msg: m.OpenMergeRequest) -> None:
         self.push_screen(MergeRequestDrawer(msg.mr_id))
 
+    @on(m.OpenConvoy)
+    def open_convoy(self, msg: m.OpenConvoy) -> None:
+        self.push_screen(ConvoyDrawer(msg.convoy_id))
+
+    @on(m.OpenMail)
+    def open_mail(self, msg: m.OpenMail) -> None:
+        self.push_screen(MailDrawer(msg.mail_id))
+        self.want("mail")  # reading marks it read
+
+    @on(m.AckEscalation)
+    def ack_escalation(self, msg: m.AckEscalation) -> None:
+        self.acknowledge(msg.escalation_id)
+
+    @work(thread=True, group="ack", exit_on_error=False)
+    def acknowledge(self, esc_id: str) -> None:
+        try:
+            self.remote.call(Method.ESCALATION_ACK, id=esc_id)
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"Could not acknowledge {esc_id}: {_message(exc)}", severity="error",
+                                  title="gastown")
+            return
+        self.call_from_thread(self.notify, f"{esc_id} acknowledged", timeout=2)
+        self.call_from_thread(self.load_escalations)
+
+    # ---------------------------------------------------------------- mayor
+    @on(m.MayorSend)
+    def mayor_send(self, msg: m.MayorSend) -> None:
+        self.state.chat.append({"role": "human", "text": msg.message})
+        self.state.chat.append({"role": "mayor", "text": "", "done": False})
+        self.talk_to_mayor(msg.message, len(self.state.chat) - 1)
+        self._chat_changed()
+
+    @work(thread=True, group="mayor", exit_on_error=False)
+    def talk_to_mayor(self, message: str, entry: int) -> None:
+        """Send, then poll the answer until the mayor's turn is over (never on the UI thread)."""
+        worker = get_current_worker()
+        try:
+            self.remote.call(Method.MAYOR_SEND, message=message)
+        except Exception as exc:
+            busy = isinstance(exc, RpcError) and exc.code == ErrorCode.CONFLICT
+            self.post_message(m.MayorReply("", True, entry, ("the mayor is still answering: " if busy else "")
+                                           + _message(exc)))
+            return
+        text = None
+        while not worker.is_cancelled:
+            try:
+                res = self.remote.call(Method.MAYOR_REPLY) or {}
+            except Exception as exc:
+                self.post_message(m.MayorReply(text or "", True, entry, _message(exc)))
+                return
+            done = bool(res.get("done"))
+            if res.get("text") != text or done:
+                text = str(res.get("text") or "")
+                self.post_message(m.MayorReply(text, done, entry))
+            if done:
+                return
+            worker.cancelled_event.wait(MAYOR_POLL_S)
+
+    def on_mayor_reply(self, msg: m.MayorReply) -> None:
+        if not 0 <= msg.entry < len(self.state.chat):
+            return
+        row = self.state.chat[msg.entry]
+        row.update(text=msg.text, done=msg.done)
+        if msg.error:
+            row["error"] = msg.error
+        self._chat_changed()
+
+    def _chat_changed(self) -> None:
+        if self.is_running:
+            self.page("chat").update_view(self.state, Changes(pages={"chat"}))
+
     @on(m.FilterChanged)
     def filter_changed(self, msg: m.FilterChanged) -> None:
         board = self.state.board
         reload = (msg.rig, msg.type) != (board.filter.rig, board.filter.type)
         board.filter.rig, board.filter.type, board.filter.text = msg.rig, msg.type, msg.text
+        board.filter.convoy = msg.convoy
         if reload:
             board.rows.clear()
             board.limits = {s: WINDOW for s in STATUSES}

@@ -71,6 +71,7 @@ class FilterChanged(Message):
     rig: str | None
     type: str | None
     text: str
+    convoy: str | None = None
 
 
 @dataclass
@@ -78,3 +79,36 @@ class LoadMore(Message):
     """The cursor reached the end of a truncated column."""
 
     status: str
+
+
+@dataclass
+class OpenConvoy(Message):
+    convoy_id: str
+
+
+@dataclass
+class OpenMail(Message):
+    mail_id: str
+
+
+@dataclass
+class AckEscalation(Message):
+    escalation_id: str
+
+
+@dataclass
+class MayorSend(Message):
+    """The chat page's input was submitted."""
+
+    message: str
+
+
+@dataclass
+class MayorReply(Message):
+    """The mayor's answer so far (the whole text each time), from the app's poll worker."""
+
+    text: str
+    done: bool
+    entry: int
+    """Which `TownState.chat` row this answers."""
+    error: str | None = None

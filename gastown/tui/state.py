@@ -26,6 +26,11 @@ SLACK = 200
 """A column may grow this far past its window from live events before the tail is trimmed."""
 STATUS_EVENTS = ("status_changed", "closed", "reopened")
 AGENT_EVENTS = ("agent_status", "agent_status_message", "turn_exited", "hooked", "unhooked")
+CONVOY_EVENTS = ("merged", "review_approved", "review_changes_requested", "review_pending", "review_missing")
+"""Besides convoy_*: what moves a convoy's progress (its members' status changes too)."""
+ESCALATION_EVENTS = ("escalated", "reescalated")
+MAIL_EVENTS = ("mail_sent", "mail_delivered", "mail_read")
+SEVERITIES = ("critical", "high", "medium", "low")
 REFINERY_EVENTS = ("merged", "rework_requested", "pr_created", "escalated", "review_approved",
                    "review_changes_requested", "review_pending", "review_missing")
 
@@ -35,8 +40,12 @@ class Filter:
     rig: str | None = None
     type: str | None = "issue"
     text: str = ""
+    convoy: str | None = None
+    """Local: members carry metadata.convoy."""
 
     def matches(self, row: Row) -> bool:
+        if self.convoy is not None and (row.get("metadata") or {}).get("convoy") != self.convoy:
+            return False
         if self.rig is not None and row.get("rig") != self.rig:
             return False
         if self.type is not None and row.get("type") != self.type:
@@ -79,10 +88,14 @@ class Changes:
     feed: list[str] = field(default_factory=list)
     activity: list[str] = field(default_factory=list)
     fetch: set[str] = field(default_factory=set)
+    pages: set[str] = field(default_factory=set)
+    """Redraw these pages: convoys, escalations, mail, chat."""
+    reload: set[str] = field(default_factory=set)
+    """Load these again (throttled): convoys, escalations, mail."""
 
     def __bool__(self) -> bool:
         return bool(self.columns or self.agents or self.mq or self.counts or self.reload_agents or self.reload_mq or self.reload_counts
-                    or self.feed or self.activity or self.fetch)
+                    or self.feed or self.activity or self.fetch or self.pages or self.reload)
 
 
 class Board:
@@ -204,8 +217,42 @@ class TownState:
         self.feed: deque[str] = deque(maxlen=200)
         self.activity: deque[str] = deque(maxlen=200)
         self.events_seen = 0
+        self.convoys: list[Row] = []
+        self.convoy_members: set[str] = set()
+        self.escalation_list: list[Row] = []
+        self.mail: list[Row] = []
+        self.chat: list[Row] = []
+        """This session's mayor chat: {role: human|mayor, text, done, error?}."""
 
     # ----------------------------------------------------------------- snapshots
+    def set_convoys(self, convoys: list[Row]) -> None:
+        self.convoys = convoys
+        self.convoy_members = {m["id"] for c in convoys for m in c.get("members") or []}
+        for c in convoys:
+            self.types[c["id"]] = "convoy"
+
+    def set_escalations(self, rows: list[Row]) -> None:
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        self.escalation_list = sorted(rows, key=lambda e: (bool(e.get("acknowledged")),
+                                                           order.get(e.get("severity") or "", 9),
+                                                           _neg(str(e.get("created_at") or ""))))
+        for e in rows:
+            self.types[e["id"]] = "escalation"
+
+    def set_mail(self, rows: list[Row]) -> None:
+        self.mail = sorted(rows, key=lambda r: (str(r.get("created_at") or ""), r.get("id", "")), reverse=True)
+
+    def unacknowledged(self) -> tuple[int, bool]:
+        """How many escalations wait for a human, and whether one is high or critical."""
+        open_ = [e for e in self.escalation_list if not e.get("acknowledged")]
+        return len(open_), any(e.get("severity") in ("critical", "high") for e in open_)
+
+    def chat_history(self) -> list[Row]:
+        """The mayor's archived replies (oldest first), minus those this session shows itself."""
+        mine = {str(c.get("text") or "").strip() for c in self.chat if c.get("role") == "mayor"}
+        replies = [r for r in self.mail if (r.get("metadata") or {}).get("kind") == "reply"
+                   and str(r.get("body") or "").strip() not in mine]
+        return sorted(replies, key=lambda r: (str(r.get("created_at") or ""), r.get("id", "")))
     def set_town(self, info: Row) -> None:
         self.town = info.get("name") or info.get("id") or ""
         self.rigs = list(info.get("rigs") or [])
@@ -240,7 +287,16 @@ class TownState:
             agent = agent_beads.get(bead_id) or self.agents.get(meta.get("agent") or "")
             if kind in AGENT_EVENTS or (kind == "created" and meta.get("type") == "agent"):
                 self._apply_agent(ev, agent, changes)
-            if kind in REFINERY_EVENTS or self.types.get(bead_id or "") == "merge_request":
+            btype = self.types.get(bead_id or "")
+            if str(kind).startswith("convoy_") or kind in CONVOY_EVENTS or btype == "convoy" or \
+                    (bead_id in self.convoy_members and kind in STATUS_EVENTS):
+                changes.reload.add("convoys")
+            if kind in ESCALATION_EVENTS or (btype == "escalation" and kind in STATUS_EVENTS):
+                changes.reload.add("escalations")
+            if kind in MAIL_EVENTS or (btype == "message" and kind in (*STATUS_EVENTS, "created")) or \
+                    (kind == "created" and meta.get("type") == "message"):
+                changes.reload.add("mail")
+            if kind in REFINERY_EVENTS or btype == "merge_request":
                 changes.activity.append(describe(ev))
                 changes.mq = changes.reload_mq = True
         if changes.columns:

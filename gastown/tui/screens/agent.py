@@ -1,8 +1,10 @@
 """The agent drawer: the agent's fields and a live terminal of its current turn, fed by
-polling `agent.logs` with offsets (the tail first, then only what is new)."""
+polling `agent.logs` with offsets (the tail first, then only what is new). `t` types into
+the running turn: the terminal's keys go through one sender worker as `agent.input`."""
 
 from __future__ import annotations
 
+import queue
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +36,21 @@ class LogChunk(Message, bubble=False):
 
 
 class AgentDrawer(Drawer):
-    BINDINGS = [Binding("h", "hook", "hooked bead")]
+    BINDINGS = [Binding("h", "hook", "hooked bead"), Binding("t", "type", "type into")]
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.key = name
         self.agent: dict[str, Any] = {}
+        self.running = False
+        self.keys: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.sending = False
 
     def body(self) -> ComposeResult:
         yield Static(id="fields")
-        yield Terminal(id="term")
+        term = Terminal(id="term")
+        term.target = self.key
+        yield term
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -73,7 +80,7 @@ class AgentDrawer(Drawer):
     def poll_logs(self) -> None:
         worker = get_current_worker()
         call = self.app.remote.call  # type: ignore[attr-defined]
-        offset, turn = TAIL, None
+        offset, turn, running = TAIL, None, None
         while not worker.is_cancelled:
             delay = POLL_S[1]
             try:
@@ -87,8 +94,9 @@ class AgentDrawer(Drawer):
                     continue
                 turn, offset = res.get("turn_dir"), int(res.get("offset") or 0)
                 data = res.get("data") or ""
-                if data:
-                    self.post_message(LogChunk(data, running=res.get("running")))
+                if data or bool(res.get("running")) != running:
+                    running = bool(res.get("running"))
+                    self.post_message(LogChunk(data, running=running))
                 if data or res.get("running"):
                     delay = POLL_S[0]
             worker.cancelled_event.wait(delay)
@@ -98,6 +106,45 @@ class AgentDrawer(Drawer):
         if msg.reset:
             term.clear()
         term.feed(msg.data)
+        if msg.running is not None:
+            self.running = msg.running
+            if not msg.running and term.typing:
+                term.typing = False
+                self.notify("the turn ended: no longer typing into it", timeout=3)
+
+    # ---------------------------------------------------------------- typing
+    def action_type(self) -> None:
+        if not self.running:
+            self.notify(f"{self.key} has no running turn to type into", timeout=2)
+            return
+        term = self.query_one(Terminal)
+        term.focus()
+        term.typing = True
+
+    def on_terminal_typed(self, msg: Terminal.Typed) -> None:
+        self.keys.put(msg.data)
+        if not self.sending:
+            self.sending = True
+            self.send_keys()
+
+    @work(thread=True, group="input", exit_on_error=False)
+    def send_keys(self) -> None:
+        """The only sender: keys keep their order, and a burst goes as one call."""
+        worker = get_current_worker()
+        call = self.app.remote.call  # type: ignore[attr-defined]
+        while not worker.is_cancelled:
+            try:
+                data = [self.keys.get(timeout=0.5)]
+            except queue.Empty:
+                continue
+            while not self.keys.empty():
+                data.append(self.keys.get_nowait())
+            try:
+                call(Method.AGENT_INPUT, name=self.key, data="".join(data))
+            except Exception as exc:
+                message = getattr(exc, "message", None) or str(exc)
+                self.app.call_from_thread(self.notify, f"could not type into {self.key}: {message}",
+                                          severity="error", timeout=4)
 
     def action_hook(self) -> None:
         bead = (self.agent.get("hook") or {}).get("id") or self.agent.get("last_bead_id")

@@ -34,6 +34,7 @@ class BoardScreen(Page):
         Binding("slash", "focus_filter", "filter"),
         Binding("t", "cycle('type')", "type"),
         Binding("g", "cycle('rig')", "rig"),
+        Binding("v", "cycle('convoy')", "convoy"),
         Binding("left", "column(-1)", "column", show=False),
         Binding("right", "column(1)", "column", show=False),
         Binding("escape", "clear_text", "clear", show=False),
@@ -43,13 +44,15 @@ class BoardScreen(Page):
         super().__init__()
         self.heads: dict[str, str] = {}
         self.rigs: tuple[str, ...] = ()
-        self.values: dict[str, str | None] = {"rig": None, "type": "issue"}
+        self.convoys: tuple[str, ...] = ()
+        self.values: dict[str, str | None] = {"rig": None, "type": "issue", "convoy": None}
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="filters"):
             yield Chip(self.chip_text("rig"), id="rig", classes="chip")
             yield Chip(self.chip_text("type"), id="type", classes="chip")
+            yield Chip(self.chip_text("convoy"), id="convoy", classes="chip")
             yield Input(placeholder="filter: id, title, assignee, label  (/)", id="text")
         with Horizontal(id="columns"):
             for status in STATUSES:
@@ -83,13 +86,19 @@ class BoardScreen(Page):
         value = self.values[which]
         return f"{which}: {value or 'all'} ▾"
 
+    def set_convoys(self, convoys: list[str]) -> None:
+        """The convoys the chip cycles through (newest first)."""
+        self.convoys = tuple(reversed(convoys))
+
     def _changed(self) -> None:
         self.post_message(m.FilterChanged(rig=self.values["rig"], type=self.values["type"],
-                                          text=self.query_one("#text", Input).value.strip()))
+                                          text=self.query_one("#text", Input).value.strip(),
+                                          convoy=self.values["convoy"]))
 
     def action_cycle(self, which: str) -> None:
-        """Next rig / next type, then "all"."""
-        values: list[str | None] = [None, *(TYPES if which == "type" else self.rigs)]
+        """Next rig / type / convoy, then "all"."""
+        options = {"type": TYPES, "rig": self.rigs, "convoy": self.convoys}[which]
+        values: list[str | None] = [None, *options]
         current = self.values[which]
         self.values[which] = values[(values.index(current) + 1) % len(values)] if current in values else None
         self.query_one(f"#{which}", Chip).update(self.chip_text(which), layout=False)

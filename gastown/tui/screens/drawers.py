@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Group
+from rich.markdown import Markdown
+from rich.syntax import Syntax
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -26,7 +29,8 @@ from gastown.tui.screens import fmt
 
 Row = dict[str, Any]
 RELOAD_S = 0.5
-DIFF_NOTE = "diff and commits: not served by the daemon yet (wanted: bead.diff)"
+DIFF_BYTES = 200_000
+"""The most of a branch's diff a drawer asks for (the daemon says when it truncated)."""
 
 
 @dataclass
@@ -43,6 +47,10 @@ class Drawer(ModalScreen[None]):
         Binding("o", "app.show('overview')", "overview"),
         Binding("b", "app.show('board')", "board"),
         Binding("m", "app.show('mq')", "merge queue"),
+        Binding("c", "app.show('convoys')", "convoys"),
+        Binding("e", "app.show('escalations')", "escalations"),
+        Binding("i", "app.show('mail')", "inbox"),
+        Binding("y", "app.show('chat')", "mayor"),
         Binding("r", "reload", "refresh"),
         Binding("q", "app.quit", "quit"),
     ]
@@ -139,6 +147,8 @@ class BeadDrawer(Drawer):
         yield OptionList(id="deps")
         yield Static("Branch", classes="section")
         yield Static(id="branch")
+        yield Static(id="commits")
+        yield Static(id="diff")
         yield Static("Events", classes="section")
         yield Static(id="timeline")
 
@@ -153,7 +163,11 @@ class BeadDrawer(Drawer):
                 mr = call(Method.MQ_SHOW, id=mr_id)
             except RpcError:
                 mr = None
-        return {"bead": bead, "events": timeline, "mr": mr, "done": done[-1] if done else None}
+        try:
+            diff = call(Method.BEAD_DIFF, id=bead["id"], max_bytes=DIFF_BYTES)
+        except RpcError as exc:
+            diff = {"available": False, "reason": exc.message}
+        return {"bead": bead, "events": timeline, "mr": mr, "done": done[-1] if done else None, "diff": diff}
 
     def show(self, data: dict[str, Any]) -> None:
         bead, timeline, mr, done = data["bead"], data["events"], data["mr"], data["done"]
@@ -189,8 +203,8 @@ class BeadDrawer(Drawer):
             ("target", (mr or {}).get("target_branch")),
             ("merge request", f"{mr['id']} [{mr.get('status')}]" if mr else None),
             ("merged as", (mr or {}).get("merge_commit")), ("summary", meta.get("summary")),
-            ("diff", DIFF_NOTE if branch else "no branch yet"),
         ]))
+        self.show_diff(data.get("diff") or {})
         lines = Text()
         for e in timeline[-200:]:
             lines.append(f"{str(e.get('created_at', ''))[:19]}  ", style="dim")
@@ -200,6 +214,32 @@ class BeadDrawer(Drawer):
                 ((e.get("metadata") or {}).get("failure_reason") or {}).get("message")
             lines.append(f"{value}  {fmt.short(reason or '', 80)}  ({e.get('actor') or ''})\n")
         self.query_one("#timeline", Static).update(lines)
+
+    def show_diff(self, diff: dict[str, Any]) -> None:
+        commits, body = self.query_one("#commits", Static), self.query_one("#diff", Static)
+        if not diff.get("available"):
+            commits.update(Text(f"no branch yet{': ' + diff['reason'] if diff.get('reason') else ''}", style="dim"))
+            body.display = False
+            return
+        text = fmt.fields([("diff", f"{diff.get('branch')} against {diff.get('base')}"),
+                           ("merge base", str(diff.get("merge_base") or "")[:12])])
+        rows = diff.get("commits") or []
+        text.append(f"\n{len(rows)} commit{'s' if len(rows) != 1 else ''}\n", style="bold")
+        for c in rows[:50]:
+            text.append(f"  {str(c.get('sha') or '')[:10]} ", style="yellow")
+            text.append(f"{c.get('subject', '')}")
+            text.append(f"  ({c.get('author') or ''})\n", style="dim")
+        if diff.get("stat"):
+            text.append(str(diff["stat"]).rstrip() + "\n")
+        commits.update(text)
+        patch = str(diff.get("diff") or "")
+        body.display = bool(patch)
+        if patch:
+            parts: list[Any] = [Syntax(patch, "diff", theme="ansi_dark", word_wrap=False, background_color="default")]
+            if diff.get("truncated"):
+                parts.append(Text(f"(diff truncated at {len(patch):,} bytes: git diff {diff.get('base')}..."
+                                  f"{diff.get('branch')})", style="bold yellow"))
+            body.update(Group(*parts))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
@@ -255,7 +295,7 @@ class MergeRequestDrawer(Drawer):
             ("commits", (mr.get("metadata") or {}).get("commits")), ("merged as", mr.get("merge_commit")),
             ("pr", mr.get("pr_url")), ("retries", mr.get("retry_count") or None),
             ("review", f"{review.get('state')} {review.get('why') or ''}".strip() if review else None),
-            ("summary", fmt.short(mr.get("body"), 300)), ("diff", DIFF_NOTE),
+            ("summary", fmt.short(mr.get("body"), 300)),
         ]))
         table = self.query_one("#gates", DataTable)
         table.clear()
@@ -283,3 +323,80 @@ class MergeRequestDrawer(Drawer):
             self.post_message(m.OpenAgent(parts[1]))
         else:
             self.notify("this branch does not name an agent", timeout=2)
+
+
+class ConvoyDrawer(Drawer):
+    """A convoy and its members; Enter on a member opens its bead drawer on top."""
+
+    def __init__(self, convoy_id: str) -> None:
+        super().__init__()
+        self.key = convoy_id
+        self.members: set[str] = set()
+
+    def body(self) -> ComposeResult:
+        yield Static(id="fields")
+        yield Static("Members", classes="section")
+        yield OptionList(id="members")
+
+    def fetch(self, call: Any) -> dict[str, Any]:
+        return {"convoy": call(Method.CONVOY_SHOW, id=self.key)}
+
+    def show(self, data: dict[str, Any]) -> None:
+        c = data["convoy"]
+        head = Text(f"{c['id']}  ", style="bold")
+        head.append_text(fmt.status(c.get("status")))
+        head.append(f"  {c.get('title', '')}", style="bold")
+        self.query_one("#head", Static).update(head)
+        self.query_one("#fields", Static).update(fmt.fields([
+            ("progress", fmt.bar(c.get("progress") or {}, int(c.get("total") or 0), 40)),
+            ("staged", "yes" if c.get("staged") else None), ("landed", c.get("landed_at")),
+            ("rig", c.get("rig")), ("requested by", c.get("requested_by")), ("created", c.get("created_at")),
+        ]))
+        members = self.query_one("#members", OptionList)
+        highlighted = members.highlighted
+        members.clear_options()
+        self.members = {mb["id"] for mb in c.get("members") or []}
+        for mb in c.get("members") or []:
+            line = Text(f"{mb['id']:<12}")
+            line.append_text(fmt.status(mb.get("status")))
+            line.append(" " * max(1, 12 - len(str(mb.get("status") or ""))))
+            line.append(f"{mb.get('title', '')}")
+            if mb.get("assignee"):
+                line.append(f"  @{mb['assignee']}", style="dim")
+            if mb.get("depends_on"):
+                line.append(f"  after {', '.join(mb['depends_on'])}", style="dim")
+            members.add_option(Option(line, id=mb["id"]))
+        if highlighted is not None and members.option_count:
+            members.highlighted = min(highlighted, members.option_count - 1)
+
+    def touched(self, keys: set[str]) -> None:
+        super().touched(keys | ({self.key} if self.members & keys else set()))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.post_message(m.OpenBead(event.option.id))
+
+
+class MailDrawer(Drawer):
+    """One message, read through `mail.read` (which marks it read)."""
+
+    def __init__(self, mail_id: str) -> None:
+        super().__init__()
+        self.key = mail_id
+
+    def body(self) -> ComposeResult:
+        yield Static(id="fields")
+        yield Static(id="mail-body")
+
+    def fetch(self, call: Any) -> dict[str, Any]:
+        return {"mail": call(Method.MAIL_READ, id=self.key)}
+
+    def show(self, data: dict[str, Any]) -> None:
+        msg = data["mail"]
+        meta = msg.get("metadata") or {}
+        self.query_one("#head", Static).update(Text(f"{msg['id']}  {msg.get('title', '')}", style="bold"))
+        self.query_one("#fields", Static).update(fmt.fields([
+            ("from", meta.get("from") or msg.get("created_by")), ("to", meta.get("to")), ("kind", meta.get("kind")),
+            ("sent", msg.get("created_at")), ("about", meta.get("bead")),
+        ]))
+        self.query_one("#mail-body", Static).update(Markdown(str(msg.get("body") or "")))

@@ -42,3 +42,27 @@ def fields(pairs: list[tuple[str, Any]]) -> Text:
         out.append("\n")
     out.rstrip()
     return out
+
+
+BAR_STYLE = (("closed", "green"), ("in_review", "magenta"), ("in_progress", "yellow"), ("failed", "red"),
+             ("open", "grey50"))
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "dim"}
+
+
+def bar(progress: dict[str, int], total: int, width: int = 24) -> Text:
+    """A progress bar by member status (closed first), then `closed/total`."""
+    out = Text()
+    total = max(total, sum(progress.values()), 1)
+    used = 0
+    for key, style in BAR_STYLE:
+        n = int(progress.get(key) or 0)
+        cells = round(n * width / total) if key != "open" else width - used
+        cells = max(0, min(cells, width - used))
+        out.append(("█" if key != "open" else "░") * cells, style=style)
+        used += cells
+    out.append(f" {int(progress.get('closed') or 0)}/{total}")
+    return out
+
+
+def severity(value: str | None) -> Text:
+    return Text(value or "", style=SEVERITY_STYLE.get(value or "", ""))

@@ -1,12 +1,15 @@
 """A terminal view of an agent's turn: output bytes go through pyte (a VT100 emulator with
 scrollback), and the visible page is drawn as a rich Text with its colours.
 
-It is fed, not attached: the agent drawer polls `agent.logs` with offsets and calls
-`feed()`. While scrolled back (follow off) new output is held and applied on return.
+It is fed: the agent drawer polls `agent.logs` with offsets and calls `feed()`. While
+scrolled back (follow off) new output is held and applied on return. In typing mode
+(`typing`, set by the drawer) every key becomes the bytes a terminal would send and goes
+up in a `Typed` message (the widget holds no socket); Ctrl-] leaves typing mode.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import pyte
@@ -14,11 +17,25 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
 RAW_KEEP = 1 << 20
 """Output kept to redraw after a resize (the newest megabyte)."""
+LEAVE = "ctrl+right_square_bracket"
+KEYS = {"enter": "\r", "tab": "\t", "backspace": "\x7f", "escape": "\x1b", "up": "\x1b[A", "down": "\x1b[B",
+        "right": "\x1b[C", "left": "\x1b[D", "home": "\x1b[H", "end": "\x1b[F", "delete": "\x1b[3~",
+        "shift+tab": "\x1b[Z"}
+"""What a terminal sends for the keys that are not characters (a PTY wants CR for Enter)."""
+
+
+def key_bytes(key: str, character: str | None) -> str | None:
+    if key in KEYS:
+        return KEYS[key]
+    if character and (character.isprintable() or (len(character) == 1 and ord(character) < 32)):
+        return character
+    return None
 
 
 @lru_cache(maxsize=512)
@@ -42,13 +59,23 @@ class Terminal(Widget, can_focus=True):
     DEFAULT_CSS = """
     Terminal { height: 1fr; background: $surface-darken-1; border: round $panel-lighten-2; }
     Terminal:focus { border: round $accent; }
+    Terminal.-typing { border: heavy $success; border-title-color: $success; border-title-style: bold; }
     """
     BINDINGS = [
         Binding("pageup", "page(-1)", "scroll back"),
         Binding("pagedown", "page(1)", "scroll on", show=False),
         Binding("f", "follow", "follow"),
+        Binding(LEAVE, "leave", "leave typing"),
+        Binding("ctrl+c", "interrupt", show=False, priority=True),  # the app's ctrl+c would come first
     ]
     follow: reactive[bool] = reactive(True)
+    typing: reactive[bool] = reactive(False)
+    target = ""
+    """Whom typing goes to (the indicator names it)."""
+
+    @dataclass
+    class Typed(Message):
+        data: str
 
     def __init__(self, columns: int = 120, lines: int = 30, history: int = 5000, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
@@ -129,6 +156,42 @@ class Terminal(Widget, can_focus=True):
             if self.vt.history.position >= self.vt.history.size:
                 self.follow = True
         self.refresh()
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.typing:
+            return
+        if event.key in ("pageup", "pagedown"):
+            return  # scrollback still works while typing
+        event.stop()
+        event.prevent_default()
+        if event.key == LEAVE:
+            self.typing = False
+            return
+        data = key_bytes(event.key, event.character)
+        if data:
+            self.post_message(self.Typed(data))
+
+    def on_paste(self, event: events.Paste) -> None:
+        if self.typing and event.text:
+            event.stop()
+            self.post_message(self.Typed(event.text))
+
+    def on_blur(self) -> None:
+        self.typing = False
+
+    def action_leave(self) -> None:
+        self.typing = False
+
+    def action_interrupt(self) -> None:
+        self.post_message(self.Typed("\x03"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.typing if action in ("leave", "interrupt") else True
+
+    def watch_typing(self, typing: bool) -> None:
+        self.set_class(typing, "-typing")
+        self.border_title = f"⌨ typing into {self.target or 'the agent'} · ctrl+] leaves" if typing else None
+        self.refresh_bindings()
 
     def action_follow(self) -> None:
         self.follow = not self.follow
