@@ -56,7 +56,10 @@ async def reply(ctx: Ctx, town: Town) -> dict[str, Any]:
         return {"id": "mayor", "status": "idle", "text": "", "done": True}
     path = Path(agent["turn_dir"])
     output = await asyncio.to_thread(turns.read_output, str(path))
-    done = not await asyncio.to_thread(runner.is_running, path) if not agent["turn_ended_at"] else True
+    # done only once the daemon has recorded the turn's end, so the next message is accepted
+    done = bool(agent["turn_ended_at"])
+    if not done and not await asyncio.to_thread(runner.is_running, path):
+        ctx.daemon.wake(town)  # the process is gone: let the loop record it now
     status = runner.read_status(path) or {}
     text = adapters.get(agent["adapter"]).reply_text(output)
     return {"id": "mayor", "status": agent["status"], "text": text, "done": done,
