@@ -1,0 +1,100 @@
+"""The merge-queue steps the alarm loop runs for one merge request, off the loop's tick:
+merge directly (through the refinery recipe) or push and poll a pull request, with the
+optional review agent's verdict gating the merge. Outcomes land in the store in one
+transaction each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gastown.daemon import refinery, turns
+
+if TYPE_CHECKING:
+    from gastown.daemon.towns import Town
+
+log = logging.getLogger("gastown.daemon.mergequeue")
+MAX_REQUEUES = 5  # "not the branch's fault" retries (the target moved) before it counts as a failure
+
+
+async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> None:
+    """Merge (direct), or push and poll (pr); record the outcome in one transaction."""
+    store, cfg = town.store, town.config
+    strategy = str(cfg("refinery.strategy", rig["name"])[0])
+    branch, target = mr["branch"], mr["target_branch"]
+    if strategy == "pr":
+        if not mr["pr_url"]:
+            url = await asyncio.to_thread(refinery.open_pr, rig["repo_path"], rig["source"], branch, target,
+                                          mr["title"], mr["body"])
+            await town.call(store.mr_set_pr, mr["id"], url)
+            return
+        state, sha = await asyncio.to_thread(refinery.poll_pr, rig["repo_path"], branch, target, mr["head_sha"],
+                                             mr["pr_url"])
+        if state == "merged" and sha:
+            await town.call(store.mr_merged, mr["id"], merge_commit=sha, landed_on=target, gates=[],
+                            message=f"pull request merged into {target}")
+            await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=True)
+        elif state == "closed":
+            await town.call(store.mr_failed, mr["id"], {"code": "pr_closed", "message": "the pull request was closed "
+                            "without merging", "source": "refinery"}, gates=[],
+                            max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+        return
+    if bool(cfg("refinery.code_review", rig["name"])[0]) and not await review_gate(town, mr, rig, starter):
+        return
+    gates = refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0]))
+    human = turns.human_identity(mr["requested_by"])
+    result = await asyncio.to_thread(
+        refinery.process, rig["repo_path"], rig["source"], branch, target,
+        mode=str(cfg("refinery.merge_mode", rig["name"])[0]), gates=gates,
+        identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"])
+    if result.ok and result.merge_commit and result.landed_on:
+        await town.call(store.mr_merged, mr["id"], merge_commit=result.merge_commit, landed_on=result.landed_on,
+                        gates=result.gates, message=result.message)
+        await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=False)
+    elif result.retry and mr["retry_count"] < MAX_REQUEUES:
+        await town.call(store.mr_requeue, mr["id"], result.message)
+    else:
+        await town.call(store.mr_failed, mr["id"], result.failure(), gates=result.gates,
+                        max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+
+
+REVIEW_ATTEMPTS = 2
+
+
+async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> bool:
+    """With refinery.code_review on, a refinery agent's verdict gates the merge. True when
+    approved; otherwise it starts the review, waits for it, or fails the MR with the
+    reviewer's words (the polecat reworks with them)."""
+    store, cfg = town.store, town.config
+    review = mr["metadata"].get("review") or {}
+    state = review.get("state")
+    if state == "approved":
+        return True
+    if state == "pending":
+        return False
+    max_retries = int(cfg("refinery.max_retries", rig["name"])[0])
+    if state == "changes_requested":
+        await town.call(store.mr_failed, mr["id"], {"code": "changes_requested", "message": review.get("why") or
+                        "the reviewer requested changes", "source": "refinery-review"}, gates=[],
+                        max_retries=max_retries)
+        return False
+    missing = sum(r.get("state") == "missing" for r in mr["metadata"].get("reviews", []))
+    if missing >= REVIEW_ATTEMPTS:
+        await town.call(store.mr_failed, mr["id"], {"code": "review_failed", "message": f"the review agent gave no "
+                        f"verdict in {missing} turns", "source": "refinery-review"}, gates=[],
+                        max_retries=max_retries)
+        return False
+    adapter = str(cfg("agent.adapter", rig["name"])[0])
+    agent = await town.call(store.review_agent, rig["name"], adapter)
+    if agent["status"] != "idle" or agent["hook_bead_id"] or (agent["turn_dir"] and not agent["turn_ended_at"]):
+        return False  # the reviewer is still busy with its previous turn
+    agent = await town.call(store.review_begin, mr["id"], agent["name"])
+    source = await town.call(store.bead_row, mr["source_bead_id"])
+    try:
+        started = await asyncio.to_thread(starter.start_review, agent, mr, source, rig)
+        await town.call(store.turn_started, agent["name"], **started)
+    except Exception as exc:
+        log.warning("starting the review of %s failed: %s", mr["id"], exc)
+        await town.call(store.dispatch_failed, agent["name"], turns.failure_from(exc))
+    return False
