@@ -38,6 +38,36 @@ def gt_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
+def _runner_pids() -> dict[int, str]:
+    """Turn runners on this machine whose turn dir is a test temp dir: pid -> turn dir."""
+    import psutil
+
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "gastown.runner" in cmd and "--dir" in cmd:
+            turn_dir = cmd[cmd.index("--dir") + 1] if cmd.index("--dir") + 1 < len(cmd) else ""
+            if turn_dir.startswith(tempfile.gettempdir()):
+                found[proc.info["pid"]] = turn_dir
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_turns() -> Iterator[None]:
+    """A turn outlives its daemon by design, so a test that ends mid-turn would leave an
+    agent running for the rest of the session: stop the runners this test started."""
+    before = set(_runner_pids())
+    yield
+    from gastown import runner
+
+    for pid, turn_dir in _runner_pids().items():
+        if pid not in before:
+            try:
+                runner.stop(Path(turn_dir), grace=2.0)
+            except Exception:  # noqa: BLE001 - best effort: the turn may have just ended
+                pass
+
+
 def _stop_daemon_of(home: Path) -> None:
     """Stop a daemon a test left running under this GT_HOME (pid from its own pid file)."""
     pid_file = paths.pid_path()

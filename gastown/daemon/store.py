@@ -49,15 +49,17 @@ def not_found(what: str, key: str) -> RpcError:
 class TownStore:
     """All persistent state of one town."""
 
-    def __init__(self, path: Path, prefix: str, clock: Clock = utcnow) -> None:
+    def __init__(self, path: Path, prefix: str, clock: Clock = utcnow, *, read_only: bool = False) -> None:
         self.path = path
         self.prefix = prefix
         self.clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = apsw.Connection(str(path))
+        flags = apsw.SQLITE_OPEN_READONLY if read_only else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        self.conn = apsw.Connection(str(path), flags=flags)
         self.conn.set_busy_timeout(5000)
         self.conn.transaction_mode = "IMMEDIATE"
-        self._migrate()
+        if not read_only:
+            self._migrate()
         self.last_seq: int = self.conn.execute("SELECT coalesce(max(seq), 0) FROM bead_events").get or 0
         self._bead_count: int = self.conn.execute("SELECT count(*) FROM beads").get or 0
 
@@ -225,14 +227,17 @@ class TownStore:
         return _decode(row)
 
     def bead_get(self, key: str) -> Row:
-        """A bead with its labels, dependencies (both ways) and children."""
-        bead = self.bead_row(self.resolve(key))
-        bead["depends_on"] = list(self._rows(
-            "SELECT d.depends_on AS id, d.type, b.status, b.title FROM bead_dependencies d "
-            "JOIN beads b ON b.id = d.depends_on WHERE d.bead_id = ? ORDER BY d.created_at", (bead["id"],)))
-        bead["dependents"] = list(self._rows(
-            "SELECT d.bead_id AS id, d.type, b.status, b.title FROM bead_dependencies d "
-            "JOIN beads b ON b.id = d.bead_id WHERE d.depends_on = ? ORDER BY d.created_at", (bead["id"],)))
+        """A bead with its labels and its dependencies both ways (the agents' hot read path:
+        an exact id skips resolution, and both directions come from one query)."""
+        row = self._one(f"SELECT {BEAD_COLUMNS}, {_LABELS} FROM beads WHERE id = ?", (key,))
+        bead = _decode(row) if row is not None else self.bead_row(self.resolve(key))
+        bead["depends_on"], bead["dependents"] = [], []
+        for way, dep_id, dep_type, status, title, _ in self.conn.execute(
+                "SELECT 'depends_on', d.depends_on, d.type, b.status, b.title, d.created_at FROM bead_dependencies d "
+                "JOIN beads b ON b.id = d.depends_on WHERE d.bead_id = ?1 UNION ALL "
+                "SELECT 'dependents', d.bead_id, d.type, b.status, b.title, d.created_at FROM bead_dependencies d "
+                "JOIN beads b ON b.id = d.bead_id WHERE d.depends_on = ?1 ORDER BY 6", (bead["id"],)):
+            bead[way].append({"id": dep_id, "type": dep_type, "status": status, "title": title})
         return bead
 
     def bead_list(

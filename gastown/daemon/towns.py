@@ -47,6 +47,10 @@ class Town:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"town-{name}")
         self.store: ConvoyStore = self.executor.submit(
             lambda: ConvoyStore(root / "town.db", meta["prefix"])).result()
+        # A second connection, used only on the event-loop thread for hot single-bead reads
+        # (`bead.show`, the agents' tool path): WAL readers see committed data and never
+        # wait for the writer, and the read skips the hop onto the writer thread.
+        self.reader = ConvoyStore(root / "town.db", meta["prefix"], read_only=True)
         self.rigs_in_flight: set[str] = set()
         self.on_write: Callable[["Town"], None] | None = None  # set by the daemon: wakes subscribers
         self.published_seq = self.store.last_seq
@@ -83,6 +87,7 @@ class Town:
         }
 
     def close(self) -> None:
+        self.reader.conn.close()
         self.executor.submit(self.store.close).result()
         self.executor.shutdown(wait=True)
 

@@ -85,7 +85,7 @@ async def diff(ctx: Ctx, town: Town, *, id: str, max_bytes: int = 200_000) -> di
 
 @rpc(Method.BEAD_SHOW)
 async def show(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
-    return await town.call(town.store.bead_get, id)
+    return town.reader.bead_get(id)  # committed state, read on the loop thread (see Town.reader)
 
 
 @rpc(Method.BEAD_EVENTS)
