@@ -101,11 +101,20 @@ class DaemonProc:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=60)
+            code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError(f"daemon pid {self.proc.pid} did not stop within 60 s of SIGTERM") from None
+        if code == 3:
+            # The shutdown watchdog fired: the daemon still exited (bounded), but a clean
+            # shutdown hung somewhere. Known, intermittent, not yet reproduced in isolation:
+            # surface the thread stacks it logged so the next run can find the cause.
+            import warnings
+
+            log = paths.log_path().read_text() if paths.log_path().exists() else ""
+            warnings.warn(f"daemon clean shutdown hung (watchdog exit); log tail:\n{log[-6000:]}", stacklevel=1)
+        return code
 
 
 @pytest.fixture

@@ -23,6 +23,11 @@ def setup_logging() -> None:
 
 def main() -> int:
     setup_logging()
+    import faulthandler
+    import signal
+
+    # `kill -USR1 <daemon pid>` writes every thread's stack to the log: for diagnosing hangs
+    faulthandler.register(signal.SIGUSR1, file=open(paths.log_path(), "a"), all_threads=True)
     from gastown.daemon.server import Daemon, acquire_lock
 
     try:

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,22 @@ class Connection:
             await self.writer.drain()
 
 
+SHUTDOWN_GRACE_S = 20.0
+
+
+def _force_exit() -> None:
+    import faulthandler
+
+    log.error("clean shutdown did not finish within %.0f s; thread stacks follow, then exit", SHUTDOWN_GRACE_S)
+    for handler in logging.getLogger().handlers:
+        stream = getattr(handler, "stream", None)
+        if stream is not None:
+            handler.flush()
+            faulthandler.dump_traceback(file=stream, all_threads=True)
+            stream.flush()
+    os._exit(3)
+
+
 def peer_uid(writer: asyncio.StreamWriter) -> int | None:
     sock = writer.get_extra_info("socket")
     if sock is None:
@@ -82,6 +99,13 @@ class Daemon:
         self._socket_ino: int | None = None
 
     def request_stop(self) -> None:
+        """Begin a clean shutdown. A watchdog bounds it: if the daemon is still here 20 s
+        later, every thread's stack goes to the log and the process exits. Nothing is lost
+        by that: store transactions are atomic and agent turns run detached."""
+        if not self._stop.is_set():
+            watchdog = threading.Timer(SHUTDOWN_GRACE_S, _force_exit)
+            watchdog.daemon = True
+            watchdog.start()
         self._stop.set()
 
     async def run(self) -> None:
