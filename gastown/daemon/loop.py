@@ -92,6 +92,7 @@ class TownLoop:
         self.asleep = False
         self.starter = turns.TurnStarter(town, self.runtime)
         self._wake = asyncio.Event()
+        self.stopping = False
         self._task: asyncio.Task[None] | None = None
         self.active = True
         self.ticks = 0
@@ -106,6 +107,7 @@ class TownLoop:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")
 
     async def stop(self) -> None:
+        self.stopping = True  # the loop also checks this: a cancellation can be swallowed (below)
         for task in [self._task, *self.tasks]:
             if task:
                 task.cancel()
@@ -115,7 +117,10 @@ class TownLoop:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        # Python 3.11's asyncio.wait_for can swallow a cancellation that races with the
+        # awaited event (fixed in 3.12): the daemon's shutdown then waited on this loop
+        # forever. asyncio.timeout() propagates it, and the stopping flag ends the loop anyway.
+        while not self.stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:
@@ -123,8 +128,9 @@ class TownLoop:
             except Exception:
                 log.exception("tick of town %s failed", self.town.name)
             try:
-                await asyncio.wait_for(self._wake.wait(), ACTIVE_S if self.active else IDLE_S)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(ACTIVE_S if self.active else IDLE_S):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
 
