@@ -161,6 +161,7 @@ class TownLoop:
         busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging)
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
         await self.container_care(busy or bool(actions))
+        self.hub.poke(town)
 
     async def container_care(self, busy: bool) -> None:
         """Follow a runtime change in config; put an idle town container to sleep after
@@ -342,6 +343,7 @@ class TownLoop:
                                                      "source": "refinery"}, gates=[], max_retries=1 << 30)
         finally:
             self.merging.discard(mr_id)
+            self.hub.poke(town)
             self.wake()
 
     async def dispatch(self, action: Dispatch) -> None:

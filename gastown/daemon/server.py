@@ -234,6 +234,7 @@ class Daemon:
                 town = self.towns.resolve(town_name)
                 seq = town.store.last_seq
                 result = await method.fn(ctx, town, **params)
+                self.hub.poke(town)
                 if town.store.last_seq != seq:  # anything written may make work ready: tick now
                     self.wake(town)
             else:
