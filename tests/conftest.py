@@ -38,34 +38,37 @@ def gt_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _runner_pids() -> dict[int, str]:
-    """Turn runners on this machine whose turn dir is a test temp dir: pid -> turn dir."""
+def _runner_pids(home: Path) -> dict[int, str]:
+    """Turn runners whose turn dir lies under this test's own GT_HOME: pid -> turn dir.
+
+    Only the test's own home: other towns on this machine (a user's, another test run's)
+    are not ours to stop."""
     import psutil
 
+    root = str(home.resolve()) + os.sep
     found = {}
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = proc.info["cmdline"] or []
         if "gastown.runner" in cmd and "--dir" in cmd:
             turn_dir = cmd[cmd.index("--dir") + 1] if cmd.index("--dir") + 1 < len(cmd) else ""
-            if turn_dir.startswith(tempfile.gettempdir()):
+            if turn_dir and (os.path.realpath(turn_dir) + os.sep).startswith(root):
                 found[proc.info["pid"]] = turn_dir
     return found
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_turns() -> Iterator[None]:
+def no_leaked_turns(gt_home: Path) -> Iterator[None]:
     """A turn outlives its daemon by design, so a test that ends mid-turn would leave an
-    agent running for the rest of the session: stop the runners this test started."""
-    before = set(_runner_pids())
+    agent running for the rest of the session: stop the runners this test started
+    (those under its own GT_HOME, which no other test shares)."""
     yield
     from gastown import runner
 
-    for pid, turn_dir in _runner_pids().items():
-        if pid not in before:
-            try:
-                runner.stop(Path(turn_dir), grace=2.0)
-            except Exception:  # noqa: BLE001 - best effort: the turn may have just ended
-                pass
+    for _pid, turn_dir in _runner_pids(gt_home).items():
+        try:
+            runner.stop(Path(turn_dir), grace=2.0)
+        except Exception:  # noqa: BLE001 - best effort: the turn may have just ended
+            pass
 
 
 def _stop_daemon_of(home: Path) -> None:
