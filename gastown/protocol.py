@@ -93,6 +93,15 @@ class Method:
     EVENTS_SUBSCRIBE = "events.subscribe"
     EVENTS_UNSUBSCRIBE = "events.unsubscribe"
 
+    # steering by hand (gastown.daemon.api.steer)
+    BEAD_HOLD = "bead.hold"
+    BEAD_RELEASE = "bead.release"
+    BEAD_RETRY = "bead.retry"
+    RIG_PARK = "rig.park"
+    RIG_UNPARK = "rig.unpark"
+    TOWN_PAUSE = "town.pause"
+    TOWN_RESUME = "town.resume"
+
     @classmethod
     def all(cls) -> frozenset[str]:
         return frozenset(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))

@@ -57,9 +57,10 @@ def logs(name: str = typer.Argument(..., help="Agent name."),
 
 @app.command()
 def stop(name: str = typer.Argument(..., help="Agent name."), town: TownOpt = None) -> None:
-    """Stop the agent's turn; its bead goes back to open and the agent stays stopped."""
+    """Stop the agent's turn; the agent stays stopped and its bead is held (work kept on its branch)."""
     a = call(Method.AGENT_STOP, town, name=name)
-    err.print(f"stopped {a['name']}")
+    held = f"; bead {a['held']} is held (gt bead release {a['held']} hands it on)" if a.get("held") else ""
+    out.print(f"stopped {a['name']}{held}", markup=False)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gastown import __version__
-from gastown.cli import agent, bead, comms, config, convoy, daemon, mayor, rig, system, town, tools, tui, work
+from gastown.cli import agent, bead, comms, config, convoy, daemon, mayor, rig, steer, system, town, tools, tui, work
 
 app = typer.Typer(
     name="gt",
@@ -33,6 +33,10 @@ app.add_typer(mayor.app, name="mayor")
 app.command("tui")(tui.tui)
 app.command("doctor")(system.doctor)
 app.command("costs")(system.costs)
+for _group, _fns in ((bead.app, (steer.hold, steer.release, steer.retry)), (rig.app, (steer.park, steer.unpark)),
+                     (town.app, (steer.pause, steer.resume))):
+    for _fn in _fns:
+        _group.command(_fn.__name__)(_fn)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import adapters, mergequeue, patrol, prompts, reconciler, turns, witness
+from gastown.daemon import adapters, holds, mergequeue, patrol, prompts, reconciler, turns, witness
 from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
 )
@@ -56,12 +56,14 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snaps
             name=r["name"], max_polecats=int(cfg("rig.max_polecats", r["name"])[0]),
             max_attempts=int(cfg("dispatch.max_attempts", r["name"])[0]),
             adapter=str(cfg("agent.adapter", r["name"])[0]),
-            backoff_scale=float(cfg("dispatch.backoff_scale", r["name"])[0]))
+            backoff_scale=float(cfg("dispatch.backoff_scale", r["name"])[0]),
+            parked=store.patrol_get(holds.parked_key(r["name"])) is not None)
     mrs = tuple(
         MRSnap(id=m["bead_id"], rig=m["rig"], target=m["target_branch"], status=m["status"], priority=m["priority"],
                created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]))
         for m in store.merge_requests(active=True))
-    return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging)
+    return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging,
+                    paused=store.patrol_get(holds.PAUSED_KEY) is not None)
 
 
 def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
@@ -143,6 +145,8 @@ class TownLoop:
         # the patrol first: an agent it quarantines or resets must not be dispatched this tick
         psnap = await town.call(witness.build, town, self.stranded)
         p_actions = patrol.patrol(psnap, now)
+        if await town.call(town.store.patrol_get, holds.PAUSED_KEY) is not None:
+            p_actions = [a for a in p_actions if not isinstance(a, patrol.NudgeTurn)]  # paused: no turns
         for p_action in p_actions:
             try:
                 await witness.apply(self, p_action)

@@ -46,6 +46,7 @@ class RigSnap:
     max_attempts: int = 5
     adapter: str = "scripted"
     backoff_scale: float = 1.0
+    parked: bool = False  # `gt rig park`: no new dispatch and no merges
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Snapshot:
     rigs: dict[str, RigSnap] = field(default_factory=dict)
     mrs: tuple[MRSnap, ...] = ()
     merging: frozenset[str] = frozenset()  # MRs whose merge is running in this daemon now
+    paused: bool = False  # `gt town pause`: nothing is dispatched or merged until resume
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def backoff_due(bead: ReadyBead, rig: RigSnap, now: datetime) -> bool:
 
 def reconcile(snap: Snapshot, now: datetime) -> list[Action]:
     actions: list[Action] = []
+    if snap.paused:
+        return actions
     actions += dispatch(snap, now)
     actions += merge_queue(snap)
     return actions
@@ -127,7 +131,10 @@ def merge_queue(snap: Snapshot) -> list[Action]:
             out.append(CloseMR(mr.id, f"source bead is already {mr.source_status}"))
             continue
         lanes.setdefault((mr.rig, mr.target), []).append(mr)
-    for lane in lanes.values():
+    for (rig_name, _), lane in lanes.items():
+        rig = snap.rigs.get(rig_name)
+        if rig is not None and rig.parked:
+            continue  # a parked rig merges nothing, not even a merge the daemon was in the middle of
         busy = [m for m in lane if m.status == "in_progress"]
         if busy:
             for m in busy:
@@ -161,7 +168,7 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
     reserved = {a.last_bead_id: a.name for a in idle.values() if a.last_bead_id and a.last_bead_id in ready_ids}
     for bead in snap.ready:
         rig = snap.rigs.get(bead.rig or "")
-        if rig is None:
+        if rig is None or rig.parked:
             continue  # no rig, no dispatch: never a "first rig" default (cloud #657)
         if bead.attempts >= rig.max_attempts:
             out.append(FailBead(bead.id, {

@@ -1,3 +1,4 @@
 """RPC handlers, one module per noun. Importing this package registers them all."""
 
 from gastown.daemon.api import agent, bead, comms, convoy, events, mayor, rig, system, town, work  # noqa: F401
+from gastown.daemon.api import steer  # noqa: F401,E402

@@ -83,9 +83,12 @@ async def _stop_turn(ctx: Ctx, town: Town, agent: dict[str, Any]) -> None:
 
 @rpc(Method.AGENT_STOP)
 async def stop(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
-    """Stop the agent's turn; it stays stopped (not restarted) until `gt agent reset`."""
+    """Stop the agent's turn; it stays stopped (not restarted) until `gt agent reset`, and the
+    bead it was working is held (`gt bead release` hands it on)."""
+    from gastown.daemon import holds
+
     agent = await town.call(town.store.agent_get, name)
-    result = await town.call(town.store.agent_stop, name, actor=ctx.conn.actor)
+    result = await town.call(holds.stop_agent, town.store, name, actor=ctx.conn.actor)
     await _stop_turn(ctx, town, agent)
     return {**result, "id": name}
 

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import config
+from gastown.daemon import config, holds
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -57,6 +57,7 @@ async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
     info = town.info()
     info["rigs"] = [r["name"] for r in await town.call(town.store.rig_list)]
     info["beads"] = await town.call(town.store.counts)
+    info.update(await town.call(holds.town_state, town.store))  # paused, parked_rigs
     return info
 
 

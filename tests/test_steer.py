@@ -1,0 +1,109 @@
+"""Unit tests of steering by hand: holds, retry, park and pause in the store (real SQLite,
+fixed clock) and the reconciler's rules for a parked rig and a paused town."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from gastown.daemon import holds, readiness
+from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.reconciler import AgentSnap, Dispatch, MRSnap, ProcessMR, ReadyBead, RigSnap, Snapshot, reconcile
+from gastown.protocol import ErrorCode
+from tests.helpers import Clock, code_of
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def store() -> ConvoyStore:
+    s = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
+    s.rig_add("app", "/src", "main", "/x")
+    return s
+
+
+def working(s: ConvoyStore) -> tuple[str, str]:
+    b = s.bead_create("fix login", rig="app")
+    a, _ = s.dispatch_begin(b["id"], None, rig="app", adapter="scripted")
+    s.turn_started(a["name"], turn_dir="/t", token_hash="h", worktree="/w", branch=f"gt/{a['name']}/{b['id']}")
+    return b["id"], a["name"]
+
+
+def test_hold_takes_a_running_bead_back_and_keeps_it_out_of_ready(store: ConvoyStore) -> None:
+    bead_id, name = working(store)
+    held = holds.hold(store, bead_id, reason="wait for API", actor="me")
+    assert held["status"] == "open" and held["assignee"] is None and holds.HELD in held["labels"]
+    assert held["metadata"]["hold"]["reason"] == "wait for API"
+    assert held["stopped_agent"] == {"name": name, "turn_dir": "/t"}  # the caller stops that turn
+    assert held["dispatch_attempts"] == 0  # the interrupted attempt does not count toward backoff
+    agent = store.agent_get(name)
+    assert agent["status"] == "idle" and agent["hook_bead_id"] is None and agent["worktree"] == "/w"
+    assert bead_id not in readiness.ready_ids(store.conn)
+    assert holds.hold(store, bead_id)["stopped_agent"] is None  # idempotent
+    assert [e["event_type"] for e in store.bead_events(bead_id)].count("held") == 1
+    released = holds.release(store, bead_id, actor="me")
+    assert holds.HELD not in released["labels"] and "hold" not in released["metadata"]
+    assert bead_id in readiness.ready_ids(store.conn)
+    assert code_of(holds.release, store, bead_id) == ErrorCode.INVALID_STATE
+
+
+def test_hold_refuses_finished_work(store: ConvoyStore) -> None:
+    b = store.bead_create("x", rig="app")
+    store.bead_close(b["id"])
+    assert code_of(holds.hold, store, b["id"]) == ErrorCode.INVALID_STATE
+
+
+def test_retry_resets_backoff_releases_and_reopens_failed_with_a_reason(store: ConvoyStore) -> None:
+    b = store.bead_create("x", rig="app")
+    store.conn.execute("UPDATE beads SET dispatch_attempts = 3, last_dispatch_at = '2026-01-01T00:00:00.000000Z' "
+                       "WHERE id = ?", (b["id"],))
+    holds.hold(store, b["id"])
+    again = holds.retry(store, b["id"], actor="me")
+    assert again["dispatch_attempts"] == 0 and again["last_dispatch_at"] is None and holds.HELD not in again["labels"]
+    store.bead_fail(b["id"], {"code": "dispatch_exhausted", "message": "gave up"})
+    assert code_of(holds.retry, store, b["id"]) == ErrorCode.INVALID_PARAMS  # a failed bead needs a reason
+    reopened = holds.retry(store, b["id"], reason="fixed the flaky test")
+    assert reopened["status"] == "open" and reopened["failure_reason"] is None
+    bead_id, _ = working(store)
+    assert code_of(holds.retry, store, bead_id) == ErrorCode.INVALID_STATE  # being worked on
+
+
+def test_agent_stop_holds_its_bead(store: ConvoyStore) -> None:
+    bead_id, name = working(store)
+    stopped = holds.stop_agent(store, name, actor="me")
+    assert stopped["status"] == "stopped" and stopped["held"] == bead_id
+    assert bead_id not in readiness.ready_ids(store.conn)
+
+
+def test_park_and_pause_state_with_events(store: ConvoyStore) -> None:
+    assert code_of(holds.park, store, "nope") == ErrorCode.NOT_FOUND
+    assert holds.park(store, "app", reason="freeze")["parked"] is True
+    assert holds.town_state(store)["parked_rigs"] == ["app"]
+    assert holds.unpark(store, "app")["parked"] is False
+    assert code_of(holds.unpark, store, "app") == ErrorCode.INVALID_STATE
+    bead_id, name = working(store)
+    paused = holds.pause(store, reason="rate limited")
+    assert paused["paused"] and paused["stopped"] == [{"name": name, "turn_dir": "/t"}]
+    assert store.bead_row(bead_id)["status"] == "open" and holds.HELD not in store.bead_get(bead_id)["labels"]
+    assert holds.resume(store)["paused"] is False
+    assert code_of(holds.resume, store) == ErrorCode.INVALID_STATE
+    kinds = [e["event_type"] for e in store.events_since(0)]
+    for kind in ("rig_parked", "rig_unparked", "town_paused", "town_resumed"):
+        assert kind in kinds
+
+
+def _snap(*, parked: bool = False, paused: bool = False) -> Snapshot:
+    return Snapshot(ready=(ReadyBead("gt-a", "app", 2, 0, None),),
+                    agents=(AgentSnap("toast", "polecat", "app", "idle", None),),
+                    rigs={"app": RigSnap("app", parked=parked)},
+                    mrs=(MRSnap("gt-m", "app", "main", "open", 2, "2026", "in_review"),), paused=paused)
+
+
+def test_reconciler_parked_rig_and_paused_town_dispatch_and_merge_nothing() -> None:
+    kinds = {type(a) for a in reconcile(_snap(), NOW)}
+    assert kinds == {Dispatch, ProcessMR}
+    assert reconcile(_snap(parked=True), NOW) == []
+    assert reconcile(_snap(paused=True), NOW) == []

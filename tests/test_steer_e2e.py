@@ -1,0 +1,93 @@
+"""Steering a real day end to end through `gt`: scripted polecats, a real daemon, real git."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_gt
+from tests.helpers import agent, bead, gtj, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _branch_log(gt_home: Path, branch: str) -> str:
+    repo = gt_home / "towns" / "t" / "rigs" / "app" / "repo.git"
+    return subprocess.run(["git", "-C", str(repo), "log", "--format=%s", branch], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _events(bead_id: str) -> list[str]:
+    return [e["event_type"] for e in gtj("bead", "events", bead_id)]
+
+
+def test_hold_during_a_turn_keeps_the_commits_and_release_finishes_it(town: Path, gt_home: Path) -> None:
+    run_gt("config", "set", "rig.max_polecats", "1", check=True)
+    flag = gt_home / "first-turn"
+    step = (f"test -f {flag} || {{ echo wip > wip.txt && git add -A && git commit -qm 'half done' && "
+            f"touch {flag} && sleep 60; }}")
+    a = gtj("sling", "slow work", "--rig", "app", "--script", step)[0]
+    wait_for(flag.exists, 60, "the first turn committed")
+    held = gtj("bead", "hold", a["id"], "--reason", "waiting for the API decision")[0]
+    assert held["status"] == "open" and "gt:held" in held["labels"] and held["stopped_agent"]["name"] == "toast"
+    wait_for(lambda: agent()["turn_ended_at"], 30, "the stopped turn ended")
+    assert "half done" in _branch_log(gt_home, f"gt/toast/{a['id']}")  # the work stays on its branch
+    # the only polecat is free, yet the held bead is passed over: a later bead runs and merges
+    b = gtj("sling", "other work", "--rig", "app", "--script", "echo b > b.txt")[0]
+    wait_for(lambda: bead(b["id"])["status"] == "closed", 60, "the other bead merged")
+    assert bead(a["id"])["status"] == "open" and _events(a["id"]).count("hooked") == 1
+    run_gt("bead", "release", a["id"], check=True)
+    wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "the released bead merged")
+    assert (town / "wip.txt").read_text() == "wip\n"  # the commit from before the hold landed
+
+
+def test_agent_stop_holds_the_bead_and_retry_runs_it_now(town: Path, gt_home: Path) -> None:
+    flag = gt_home / "go"
+    a = gtj("sling", "waits", "--rig", "app", "--script", f"test -f {flag} || sleep 60; echo a > a.txt")[0]
+    wait_for(lambda: agent()["status"] == "working", 60, "working")
+    res = run_gt("agent", "stop", "toast", check=True)
+    assert f"bead {a['id']} is held" in res.stdout
+    assert "gt:held" in bead(a["id"])["labels"] and agent()["status"] == "stopped"
+    run_gt("agent", "reset", "toast", check=True)
+    flag.write_text("go")
+    retried = gtj("bead", "retry", a["id"])[0]
+    assert "gt:held" not in retried["labels"] and retried["dispatch_attempts"] == 0
+    wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "merged after retry")
+
+
+def test_retry_reopens_a_failed_bead_with_a_reason(town: Path, gt_home: Path) -> None:
+    run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
+    flag = gt_home / "fixed"
+    a = gtj("sling", "flaky", "--rig", "app", "--script", f"test -f {flag} || exit 3; echo f > f.txt")[0]
+    wait_for(lambda: bead(a["id"])["status"] == "failed", 60, "failed")
+    res = run_gt("bead", "retry", a["id"])
+    assert res.returncode == 2 and "--reason" in res.stderr
+    flag.write_text("ok")
+    run_gt("bead", "retry", a["id"], "--reason", "the flake is fixed", check=True)
+    wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "merged after retry")
+
+
+def test_town_pause_stops_turns_and_resume_finishes_the_work(town: Path, gt_home: Path) -> None:
+    flag = gt_home / "started"
+    a = gtj("sling", "long", "--rig", "app", "--script",
+            f"test -f {flag} || {{ touch {flag}; sleep 60; }}; echo p > p.txt")[0]
+    wait_for(flag.exists, 60, "the turn started")
+    paused = gtj("town", "pause", "--reason", "rate limited")[0]
+    assert paused["paused"] and [s["name"] for s in paused["stopped"]] == ["toast"]
+    wait_for(lambda: agent()["turn_ended_at"], 30, "the turn stopped")
+    assert bead(a["id"])["status"] == "open" and bead(a["id"])["assignee"] is None
+    assert gtj("town", "pause")[0]["paused"]  # idempotent
+    run_gt("town", "resume", check=True)
+    wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "merged after resume")
+
+
+def test_rig_park_then_unpark(town: Path) -> None:
+    assert gtj("rig", "park", "app", "--reason", "freeze")[0]["parked"] is True
+    res = run_gt("rig", "park", "nope")
+    assert res.returncode == 3
+    a = gtj("sling", "parked work", "--rig", "app", "--script", "echo k > k.txt")[0]
+    assert bead(a["id"])["status"] == "open"
+    assert gtj("rig", "unpark", "app")[0]["parked"] is False
+    wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "merged after unpark")
