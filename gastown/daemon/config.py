@@ -58,7 +58,15 @@ SETTINGS: dict[str, Setting] = {
     "notify.command": Setting("", "command run for high and critical escalations", rig=False),
     "container.sleep_after_minutes": Setting(30.0, "idle minutes before the town container stops", rig=False),
     "container.network": Setting("bridge", "container network: bridge, none or host", rig=False),
+    "forge.kind": Setting("", "github, gitlab or gitea (default: told by the remote URL's host)"),
+    "forge.api_url": Setting("", "forge REST API base URL (enterprise hosts, compatible servers)"),
+    "forge.repo": Setting("", "OWNER/NAME on the forge, when the remote URL does not name it"),
+    "forge.token": Setting("", "forge API token (default: GITHUB_TOKEN/GITLAB_TOKEN, then gh or glab)"),
+    "refinery.auto_merge": Setting(False, "pr strategy: merge the PR once it is approved and its checks are green"),
 }
+
+SECRETS = frozenset({"agent.api_key", "forge.token"})
+"""Settings shown masked when the whole configuration is listed."""
 
 
 def parse_value(raw: str) -> Any:

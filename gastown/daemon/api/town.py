@@ -85,7 +85,7 @@ async def config_get(ctx: Ctx, town: Town, *, key: str | None = None, rig: str |
     out = []
     for k in keys:
         value, source = town.config(k, rig)
-        if k == "agent.api_key" and value and not key:
+        if k in config.SECRETS and value and not key:
             value = "********"
         out.append({"key": k, "value": value, "source": source, "help": config.SETTINGS[k].help})
     return out
