@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+
+DONE_STEP = re.compile(r'(?:^|[;&|]\s*)(?:\S*/)?(?:gt|"?\$GT_BIN"?)\s+done\b')
 
 
 def main() -> int:
@@ -31,6 +34,8 @@ def main() -> int:
             print(f"[scripted agent] step failed with status {code}", flush=True)
             return code
     if reviewer:  # a reviewer or a judge never commits; its verdict was one of the steps
+        return 0
+    if any(DONE_STEP.search(step) for step in script):  # the script finished the bead itself
         return 0
     subprocess.run(["git", "add", "-A"], check=True)
     if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode != 0:

@@ -91,3 +91,31 @@ def test_rig_park_then_unpark(town: Path) -> None:
     assert bead(a["id"])["status"] == "open"
     assert gtj("rig", "unpark", "app")[0]["parked"] is False
     wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "merged after unpark")
+
+
+def test_done_no_change_closes_without_a_merge(town: Path) -> None:
+    head = subprocess.run(["git", "-C", str(town), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    a = gtj("sling", "is add broken?", "--rig", "app", "--script",
+            "gt done --status no-change --summary 'add already works; test_add passes'")[0]
+    closed = wait_for(lambda: (b := bead(a["id"]))["status"] == "closed" and b, 60, "closed")
+    assert closed["close_reason"] == "add already works; test_add passes"
+    assert gtj("mq", "list") == []  # nothing was merged
+    assert subprocess.run(["git", "-C", str(town), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout == head
+    wait_for(lambda: agent()["status"] == "idle" and agent()["turn_ended_at"], 30, "idle")
+    assert agent()["restarts"] == []  # not counted as a crash
+
+
+def test_done_deferred_and_escalated_hold_the_bead(town: Path) -> None:
+    d = gtj("sling", "needs the new API", "--rig", "app", "--script",
+            "echo part > part.txt && git add -A && git commit -qm part && "
+            "gt done --status deferred --summary 'waits for the v2 API'")[0]
+    held = wait_for(lambda: (b := bead(d["id"]))["metadata"].get("hold") and b, 60, "deferred")
+    assert held["status"] == "open" and "gt:held" in held["labels"] and "v2 API" in held["metadata"]["hold"]["reason"]
+    e = gtj("sling", "delete the users table?", "--rig", "app", "--script",
+            "gt done --status escalated --summary 'is dropping user data intended?'")[0]
+    wait_for(lambda: "gt:held" in bead(e["id"])["labels"], 60, "escalated")
+    escalations = gtj("escalation", "list")
+    assert any("dropping user data" in x["title"] and x["metadata"].get("bead") == e["id"] for x in escalations)
+    res = run_gt("done", "--status", "no-change")  # a human has no hook; the summary is checked first
+    assert res.returncode != 0

@@ -34,12 +34,21 @@ def prime(args: list[str]) -> int:
 
 
 def done(args: list[str]) -> int:
-    p = _parser("done", "Hand your committed branch to the merge queue (agent tool). Refused without commits.")
-    p.add_argument("--summary", default="", help="What you did, for the reviewers.")
+    p = _parser("done", "Hand your committed branch to the merge queue (agent tool). Refused without commits, "
+                "unless --status says the bead finishes without a merge.")
+    p.add_argument("--summary", default="", help="What you did (required with --status), for the reviewers.")
+    p.add_argument("--status", default="done", choices=["done", "no-change", "deferred", "escalated"],
+                   help="done: merge my commits (default); no-change: nothing needed changing, close the bead; "
+                        "deferred: it must wait, hold it; escalated: a human must decide, hold it and escalate.")
     ns = p.parse_args(args)
-    mr = _call(Method.TOOL_DONE, summary=ns.summary)
+    params: dict[str, Any] = {"summary": ns.summary}
+    if ns.status != "done":
+        params["status"] = ns.status
+    mr = _call(Method.TOOL_DONE, **params)
     if ns.json:
         emit_json([mr])
+    elif ns.status != "done":
+        sys.stdout.write(f"done: {mr['id']} {ns.status} ({mr['status']})\n")
     else:
         sys.stdout.write(f"done: merge request {mr['id']} for {mr['metadata']['source_bead_id']} "
                          f"at {mr['metadata']['head_sha'][:12]}\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import git, prompts
+from gastown.daemon import finish, git, prompts
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -128,15 +128,37 @@ def _done_checks(worktree: str, base: str) -> tuple[str, int, str | None]:
     return state.head, state.commits_ahead, state.branch
 
 
+def _finish_checks(worktree: str, base: str, status: str) -> None:
+    """No-change means no commits; every finish without a merge leaves a clean worktree (the
+    polecat's next bead switches branches there)."""
+    try:
+        state = git.worktree_state(worktree, base)
+    except git.GitError as exc:
+        raise RpcError(ErrorCode.EXTERNAL, str(exc)) from None
+    if state.dirty:
+        raise RpcError(ErrorCode.INVALID_STATE, f"uncommitted changes ({', '.join(state.dirty_files[:5])}): "
+                       "commit them (they stay on your branch) or discard them first")
+    if status == "no-change" and state.commits_ahead:
+        raise RpcError(ErrorCode.INVALID_STATE, f"{state.commits_ahead} commit(s) beyond {base}: hand them in "
+                       "with 'gt done', or drop them for --status no-change")
+
+
 @rpc(Method.TOOL_DONE)
-async def done(ctx: Ctx, town: Town, *, summary: str = "") -> dict[str, Any]:
-    """Hand the branch to the merge queue, with evidence: the head SHA and commit count."""
+async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done") -> dict[str, Any]:
+    """Hand the branch to the merge queue, with evidence: the head SHA and commit count; or
+    (`status` no-change, deferred, escalated) finish without a merge (gastown.daemon.finish)."""
     name = _me(ctx)
+    finish.check(status, summary)
     agent = await town.call(town.store.agent_get, name)
     if not agent["hook"]:
         raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
     rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
     base = f"origin/{rig['default_branch']}"
+    if status != "done":
+        await asyncio.to_thread(_finish_checks, agent["worktree"], base, status)
+        result = await town.call(finish.finish, town.store, name, status=status, summary=summary)
+        ctx.daemon.wake(town)
+        return result
     try:
         head, commits, branch = await asyncio.to_thread(_done_checks, agent["worktree"], base)
     except git.GitError as exc:

@@ -1,0 +1,58 @@
+"""`gt done --status no-change|deferred|escalated`: finishing a bead without a merge.
+
+Not every bead ends in code: the bug is already fixed, the work must wait for a decision,
+or a human has to step in. Each outcome is one transaction that also releases the agent
+(idle, its worktree and branch kept), so such a turn is never counted as a crash:
+- no-change: the bead closes with the summary as its resolution; nothing is merged.
+- deferred: the bead is held with the summary as the reason (`gt bead release` resumes it).
+- escalated: an escalation is raised with the summary and the bead is held.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gastown.daemon import holds
+from gastown.model import AgentStatus, BeadStatus
+from gastown.protocol import ErrorCode, RpcError
+
+if TYPE_CHECKING:
+    from gastown.daemon.convoys import ConvoyStore
+
+STATUSES = ("done", "no-change", "deferred", "escalated")
+"""`done` (the default) hands commits to the merge queue; the others finish without a merge."""
+
+
+def check(status: str, summary: str) -> None:
+    if status not in STATUSES:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"invalid status '{status}': use one of {', '.join(STATUSES)}")
+    if status != "done" and not summary.strip():
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"'gt done --status {status}' needs --summary saying why")
+
+
+def finish(store: "ConvoyStore", agent_name: str, *, status: str, summary: str) -> dict[str, Any]:
+    check(status, summary)
+    with store.conn:
+        agent = store._agent(agent_name)
+        bead_id = agent["hook_bead_id"]
+        if not bead_id:
+            raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
+        bead = store.bead_row(bead_id)
+        escalation = None
+        store._event(bead_id, "agent_done", actor=agent_name, meta={"status": status, "summary": summary})
+        if status == "no-change":
+            store.conn.execute("UPDATE beads SET failure_reason = NULL WHERE id = ?", (bead_id,))
+            store.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
+            store._set_status(bead, BeadStatus.CLOSED, actor=agent_name, reason=summary)
+            store._set_agent_status(agent, AgentStatus.IDLE, reason="done: no change")
+        else:
+            if status == "escalated":
+                escalation = store.escalation_create(f"{agent_name} on {bead_id}: {summary}", severity="medium",
+                                                     source=agent_name, bead_id=bead_id, category="agent_escalated")
+            holds.mark_held(store, bead_id, reason=f"{status} by {agent_name}: {summary}", actor=agent_name)
+            holds._stop_hooked(store, bead_id, {"code": status, "source": "agent",
+                                                "message": f"{status} by {agent_name}: {summary}"})
+    result: dict[str, Any] = {**store.bead_get(bead_id), "done_status": status}
+    if escalation is not None:
+        result["escalation"] = escalation["id"]
+    return result
