@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -79,12 +80,35 @@ class Client:
             sock_path, autostart = Path(agent_sock), False
         self.path = sock_path or paths.socket_path()
         self.town = town if town is not None else (os.environ.get("GT_TOWN") or None)
+        self.token, self.autostart, self.timeout = token, autostart, timeout
         self.sock = self._connect(autostart, timeout, wait=AGENT_CONNECT_WAIT if token else 0.0)
         self.buf = b""
         self.next_id = 0
         self.pending_events: list[dict[str, Any]] = []
-        self.server = self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), token=token,
-                                _town=False)
+        self.server = self._hello()
+
+    def _hello(self) -> Any:
+        return self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), token=self.token,
+                         _town=False)
+
+    def _peer_closed(self) -> bool:
+        """True if the daemon closed this connection while we were not talking (its idle
+        timeout, or a restart): nothing was in flight, so reconnecting is safe."""
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def reconnect(self) -> None:
+        self.sock.close()
+        self.sock = self._connect(self.autostart, self.timeout, wait=AGENT_CONNECT_WAIT if self.token else 0.0)
+        self.buf = b""
+        self.server = self._hello()
 
     def _connect(self, autostart: bool, timeout: float | None, wait: float = 0.0) -> socket.socket:
         """Connect; an agent waits up to `wait` seconds, so a daemon restart mid-turn
@@ -136,6 +160,8 @@ class Client:
         params = {k: v for k, v in params.items() if v is not None}
         if _town and self.town and "town" not in params:
             params["town"] = self.town
+        if method != Method.HELLO and not self.buf and self._peer_closed():
+            self.reconnect()
         self.next_id += 1
         self.sock.sendall(request(self.next_id, method, params))
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -17,6 +18,15 @@ PROTOCOL_VERSION = 1
 
 MAX_FRAME = 1 << 20
 """Largest frame (bytes, newline included) either side accepts."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays/objects a request may have (deeper: PARSE_ERROR)."""
+
+MAX_INT = (1 << 63) - 1
+"""Integer params must fit SQLite's signed 64 bits (checked by the daemon's registry)."""
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Method:
@@ -175,8 +185,16 @@ class RpcError(Exception):
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    """One frame: compact JSON plus newline. Raises RpcError if it exceeds MAX_FRAME."""
-    data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One frame: compact, strict JSON (never NaN/Infinity) plus newline. Raises RpcError if
+    it exceeds MAX_FRAME. Text holding a lone surrogate (git output read with
+    surrogateescape, say) falls back to ASCII escapes, so it is still sent, never dropped."""
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        data = text.encode() + b"\n"
+    except UnicodeEncodeError:
+        data = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    except ValueError as exc:  # NaN or Infinity in a result: a bug, but answer, do not drop
+        raise RpcError(ErrorCode.INVALID_STATE, f"the answer is not strict JSON: {exc}") from None
     if len(data) > MAX_FRAME:
         raise RpcError(ErrorCode.FRAME_TOO_LARGE, f"frame of {len(data)} bytes exceeds the {MAX_FRAME}-byte limit")
     return data
@@ -198,27 +216,84 @@ def notification(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "method": method, "params": params}
 
 
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _loads(line: bytes) -> Any:
+    try:
+        return json.loads(line, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise RpcError(ErrorCode.PARSE_ERROR, f"nesting deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RpcError(ErrorCode.PARSE_ERROR, f"malformed JSON frame: {str(exc)[:200]}") from None
+
+
+def _shape_error(value: Any) -> str | None:
+    """Why a decoded value cannot be served: too deep, or text holding a lone surrogate
+    (valid JSON escapes, but not Unicode: it cannot be stored or echoed as UTF-8)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nesting deeper than {MAX_DEPTH} levels"
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "text holds a lone UTF-16 surrogate"
+        elif isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return None
+
+
+def _valid_id(req_id: Any) -> bool:
+    if req_id is None or isinstance(req_id, float):
+        return True
+    if isinstance(req_id, int) and not isinstance(req_id, bool):
+        return True
+    return isinstance(req_id, str) and len(req_id) <= 200 and not _SURROGATE.search(req_id)
+
+
 def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     """Parse and validate one request frame; returns (id, method, params).
 
     Raises RpcError with the request id in `data` where one could be read, so the
-    server can answer the right request.
+    server can answer the right request. Every frame gets an answer that is itself
+    strict JSON: NaN/Infinity, over-deep nesting and lone surrogates are refused here.
     """
-    try:
-        obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RpcError(ErrorCode.PARSE_ERROR, f"malformed JSON frame: {exc}") from None
+    obj = _loads(line)
+    suspicious = line.count(b"[") + line.count(b"{") > MAX_DEPTH or _SURROGATE_ESCAPE.search(line)
     if not isinstance(obj, dict):
+        if suspicious and _shape_error(obj):
+            raise RpcError(ErrorCode.PARSE_ERROR, str(_shape_error(obj)))
         raise RpcError(ErrorCode.INVALID_REQUEST, "a frame must be a JSON object (batches are not supported)")
     req_id = obj.get("id")
+    if not _valid_id(req_id):
+        raise RpcError(ErrorCode.INVALID_REQUEST, '"id" must be a string (up to 200 characters), a number or null')
+    ident = {"id": req_id}
     if obj.get("jsonrpc") != "2.0":
-        raise RpcError(ErrorCode.INVALID_REQUEST, 'missing "jsonrpc": "2.0"', {"id": req_id})
+        raise RpcError(ErrorCode.INVALID_REQUEST, 'missing "jsonrpc": "2.0"', ident)
     method = obj.get("method")
-    if not isinstance(method, str) or not method:
-        raise RpcError(ErrorCode.INVALID_REQUEST, '"method" must be a non-empty string', {"id": req_id})
+    if not isinstance(method, str) or not method or len(method) > 100 or _SURROGATE.search(method):
+        raise RpcError(ErrorCode.INVALID_REQUEST, '"method" must be a non-empty string of up to 100 characters',
+                       ident)
     params = obj.get("params", {})
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise RpcError(ErrorCode.INVALID_PARAMS, '"params" must be an object', {"id": req_id})
+        raise RpcError(ErrorCode.INVALID_PARAMS, '"params" must be an object', ident)
+    if suspicious:
+        problem = _shape_error(params)
+        if problem is not None:
+            code = ErrorCode.PARSE_ERROR if problem.startswith("nesting") else ErrorCode.INVALID_PARAMS
+            raise RpcError(code, f"params: {problem}", ident)
     return req_id, method, params

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Union
 
-from gastown.protocol import ErrorCode, RpcError
+from gastown.protocol import MAX_INT, ErrorCode, RpcError
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -81,10 +81,10 @@ def _matches(value: Any, hint: Any) -> bool:
         return value is None
     if hint is bool:
         return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is int:  # and fits SQLite's 64 bits: a bigger one would fail deep in a query
+        return isinstance(value, int) and not isinstance(value, bool) and -MAX_INT - 1 <= value <= MAX_INT
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_INT
     if origin is list:
         (item,) = typing.get_args(hint) or (Any,)
         return isinstance(value, list) and all(_matches(v, item) for v in value)
@@ -105,4 +105,4 @@ def _describe(hint: Any) -> str:
         return "a list"
     if origin is dict:
         return "an object"
-    return {str: "a string", int: "an integer", bool: "a boolean", float: "a number"}.get(hint, str(hint))
+    return {str: "a string", int: "a 64-bit integer", bool: "a boolean", float: "a number"}.get(hint, str(hint))

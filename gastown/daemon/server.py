@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from gastown import paths
+import apsw
+
 from gastown.daemon import api  # noqa: F401  (registers the handlers)
+from gastown.daemon import limits
 from gastown.daemon.context import Ctx
 from gastown.daemon.api.agent import ROLE_METHODS
 from gastown.daemon.hub import Hub
@@ -51,15 +54,33 @@ class Connection:
         self.closed = False
 
     async def send(self, frame: dict[str, Any]) -> None:
-        try:
-            data = encode(frame)
-        except RpcError as exc:
-            data = encode(error_response(frame.get("id"), exc))
+        data = fit_frame(frame)
         async with self.write_lock:
             if self.closed:
                 return
             self.writer.write(data)
             await self.writer.drain()
+
+
+def fit_frame(frame: dict[str, Any]) -> bytes:
+    """Encode a frame; a list result too big for one frame is cut to a prefix that fits
+    (a page: callers continue with `offset + len(page)`), anything else too big becomes a
+    FRAME_TOO_LARGE answer. Listings page by size themselves; this is the last net."""
+    try:
+        return encode(frame)
+    except RpcError as exc:
+        result = frame.get("result")
+        if exc.code == ErrorCode.FRAME_TOO_LARGE and isinstance(result, list):
+            n = len(result)
+            while n > 1:
+                n //= 2
+                try:
+                    data = encode({**frame, "result": result[:n]})
+                except RpcError:
+                    continue
+                log.warning("a %d-item answer was cut to %d items to fit one frame", len(result), n)
+                return data
+        return encode(error_response(frame.get("id"), exc))
 
 
 SHUTDOWN_GRACE_S = 20.0
@@ -95,6 +116,7 @@ class Daemon:
         self.loops: dict[str, TownLoop] = {}
         self.agent_servers: dict[str, asyncio.AbstractServer] = {}
         self.started = time.monotonic()
+        self.max_connections = limits.connection_cap(limits.raise_fd_limit())
         self._stop = asyncio.Event()
         self._socket_ino: int | None = None
 
@@ -112,6 +134,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.set_exception_handler(limits.AcceptErrorFilter())
         server = await self._listen()
         log.info("listening on %s (pid %d)", self.socket_path, os.getpid())
         for name in self.towns.names():
@@ -190,10 +213,19 @@ class Daemon:
             await conn.send(error_response(None, RpcError(ErrorCode.FORBIDDEN, f"uid {uid} may not use this daemon")))
             writer.close()
             return
+        if len(self.connections) >= self.max_connections:
+            err = RpcError(ErrorCode.UNAVAILABLE, f"the daemon has {len(self.connections)} connections open, "
+                           f"its limit; try again shortly")
+            try:
+                await asyncio.wait_for(conn.send(error_response(None, err)), 1.0)
+            except (OSError, asyncio.TimeoutError):
+                pass
+            writer.close()
+            return
         self.connections.add(conn)
         try:
             await self._loop(conn)
-        except (ConnectionError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError, TimeoutError):
             pass
         finally:
             conn.closed = True
@@ -201,10 +233,21 @@ class Daemon:
             self.hub.drop(conn)
             writer.close()
 
+    def _timeout(self, conn: Connection, first: bool) -> float | None:
+        """How long to wait for the next frame: a new connection must speak soon, an idle
+        one that is not subscribed to events is closed (clients reconnect)."""
+        if first:
+            return limits.HELLO_TIMEOUT
+        if any(conn in subs for subs in self.hub.subs.values()):
+            return None
+        return limits.IDLE_TIMEOUT
+
     async def _loop(self, conn: Connection) -> None:
+        first = True
         while not conn.closed:
             try:
-                line = await conn.reader.readline()
+                async with asyncio.timeout(self._timeout(conn, first)):
+                    line = await conn.reader.readline()
             except ValueError:  # the frame exceeded MAX_FRAME; the stream cannot be resynchronised
                 err = RpcError(ErrorCode.FRAME_TOO_LARGE, f"frame exceeds the {MAX_FRAME}-byte limit")
                 await conn.send(error_response(None, err))
@@ -213,6 +256,7 @@ class Daemon:
                 return
             if not line.strip():
                 continue
+            first = False
             await conn.send(await self.handle(conn, line))
 
     async def handle(self, conn: Connection, line: bytes) -> dict[str, Any]:
@@ -244,6 +288,8 @@ class Daemon:
             if req_id is None and isinstance(exc.data, dict):
                 req_id = exc.data.get("id")
             return error_response(req_id, exc)
+        except apsw.ConstraintError as exc:  # a value the schema refuses: bad input, not a bug
+            return error_response(req_id, RpcError(ErrorCode.INVALID_PARAMS, f"refused by the store: {exc}"))
         except Exception as exc:  # a bug must not take the daemon down
             log.exception("internal error in %r", line[:200])
             return error_response(req_id, RpcError(ErrorCode.INTERNAL, f"internal error: {exc}"))

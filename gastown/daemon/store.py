@@ -9,6 +9,7 @@ is no side path that changes a status without the audit log (cloud #962).
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,15 @@ apsw.bestpractice.apply(apsw.bestpractice.recommended)
 
 Clock = Callable[[], datetime]
 Row = dict[str, Any]
+
+MAX_BODY = 100_000
+"""Largest bead body (characters): bigger text belongs in the repository, not the store."""
+MAX_FILTER = 200
+"""Longest `text` filter of a listing (SQLite refuses LIKE patterns past ~50 KB anyway)."""
+PAGE_BYTES = 512 * 1024
+"""A listing page ends early once its rows reach about this many bytes, so it always fits
+one frame (MAX_FRAME); callers page on with `offset + len(page)`."""
+_RANDOM_PART = re.compile(r"^[0-9a-z]+$")
 
 BEAD_COLUMNS = (
     "id, type, status, title, body, rig, parent, assignee, priority, metadata, created_by, "
@@ -154,18 +164,23 @@ class TownStore:
 
     # -------------------------------------------------------------------- beads
     def resolve(self, key: str) -> str:
-        """A full id from an id, an id without the town prefix, or a unique id prefix."""
+        """A full id from the full id, or an unambiguous prefix of its random part (with or
+        without the town prefix): `fx-a1`, `a1`. Anything else (blank, the town prefix
+        alone, `fx-`) is not found: a typo must never select the town's only bead."""
         key = key.strip().lower()
-        for cand in (key, f"{self.prefix}-{key}"):
-            if self.conn.execute("SELECT 1 FROM beads WHERE id = ?", (cand,)).get:
-                return cand
-        for cand in (key, f"{self.prefix}-{key}"):
-            hits = [r[0] for r in self.conn.execute(
-                "SELECT id FROM beads WHERE id >= ? AND id < ? ORDER BY id LIMIT 3", (cand, cand + "\uffff"))]
-            if len(hits) == 1:
-                return str(hits[0])
-            if len(hits) > 1:
-                raise RpcError(ErrorCode.INVALID_PARAMS, f"bead id '{key}' is ambiguous: {', '.join(hits)} ...")
+        head = f"{self.prefix}-"
+        part = key[len(head):] if key.startswith(head) else key
+        if self.conn.execute("SELECT 1 FROM beads WHERE id = ?", (key,)).get:
+            return key
+        if not part or len(part) > ids.MAX_LEN or not _RANDOM_PART.match(part):
+            raise not_found("bead", key[:100])
+        cand = head + part
+        hits = [str(r[0]) for r in self.conn.execute(
+            "SELECT id FROM beads WHERE id >= ? AND id < ? ORDER BY id LIMIT 3", (cand, cand + "\uffff"))]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"bead id '{key}' is ambiguous: {', '.join(hits)} ...")
         raise not_found("bead", key)
 
     def bead_create(
@@ -185,6 +200,7 @@ class TownStore:
     ) -> Row:
         title = title.strip()
         _check_title(title)
+        _check_body(body)
         _check_priority(priority)
         BeadType(type)
         with self.conn:
@@ -268,6 +284,8 @@ class TownStore:
         if label is not None:
             where.append("id IN (SELECT bead_id FROM bead_labels WHERE label = ?)")
             args.append(label)
+        if text is not None and len(text) > MAX_FILTER:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"a text filter has at most {MAX_FILTER} characters")
         if text:
             where.append("(title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')")
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -279,7 +297,14 @@ class TownStore:
         sql += " ORDER BY created_at DESC, id DESC" if newest_first else " ORDER BY created_at, id"
         if limit > 0 or offset > 0:
             sql += f" LIMIT {int(limit) if limit > 0 else -1} OFFSET {max(0, int(offset))}"
-        return [_decode(r) for r in self._rows(sql, args)]
+        page: list[Row] = []
+        size = 0
+        for row in self._rows(sql, args):  # paged by size too: a page always fits one frame
+            size += 200 + len(row["title"]) + len(row["body"] or "") + len(row["metadata"] or "")
+            if page and size > PAGE_BYTES:
+                break
+            page.append(_decode(row))
+        return page
 
     def bead_update(
         self,
@@ -303,6 +328,7 @@ class TownStore:
                 _check_title(title.strip())
                 changes["title"] = title.strip()
             if body is not None:
+                _check_body(body)
                 changes["body"] = body
             if priority is not None:
                 _check_priority(priority)
@@ -491,6 +517,13 @@ class TownStore:
 def _check_title(title: str) -> None:
     if not title or len(title) > 500:
         raise RpcError(ErrorCode.INVALID_PARAMS, "a title must have 1 to 500 characters")
+    if "\x00" in title:
+        raise RpcError(ErrorCode.INVALID_PARAMS, "a title may not contain NUL characters")
+
+
+def _check_body(body: str) -> None:
+    if len(body) > MAX_BODY:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"a body has at most {MAX_BODY} characters, not {len(body)}")
 
 
 def _check_priority(priority: int) -> None:
