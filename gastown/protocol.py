@@ -112,6 +112,10 @@ class Method:
     TOWN_PAUSE = "town.pause"
     TOWN_RESUME = "town.resume"
 
+    # transcripts (gastown.daemon.api.transcript)
+AGENT_TRANSCRIPT = "agent.transcript"
+    BEAD_LOG = "bead.log"
+
     @classmethod
     def all(cls) -> frozenset[str]:
         return frozenset(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))

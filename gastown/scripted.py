@@ -29,7 +29,9 @@ def main() -> int:
     print(f"[scripted agent {os.environ.get('GT_AGENT', '?')}] {len(script)} step(s) for: {title}", flush=True)
     for step in script:
         print(f"$ {step}", flush=True)
+        sys.stdout.flush()
         code = subprocess.call(step, shell=True)
+        print(f"[scripted agent] exit {code}", flush=True)  # read back as the step's result
         if code != 0:
             print(f"[scripted agent] step failed with status {code}", flush=True)
             return code
@@ -41,7 +43,11 @@ def main() -> int:
     if subprocess.run(["git", "diff", "--cached", "--quiet"]).returncode != 0:
         subprocess.run(["git", "commit", "-q", "-m", title], check=True)
     gt = os.environ.get("GT_BIN", "gt")
-    return subprocess.call([gt, "done", "--summary", f"scripted: {len(script)} step(s)"])
+    summary = f"scripted: {len(script)} step(s)"
+    print(f"$ gt done --summary '{summary}'", flush=True)
+    code = subprocess.call([gt, "done", "--summary", summary])
+    print(f"[scripted agent] exit {code}", flush=True)
+    return code
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_crashed_turn_is_resumed_in_the_same_session(cli: str, town: Path, gt_ho
         slung = gtj("sling", "add mul", "--rig", "app", "--agent", cli)[0]
         def crashed() -> list[dict[str, Any]]:
             return [e for e in gtj("bead", "events", slung["id"])
-                    if (e["metadata"].get("failure_reason") or {}).get("code") == "agent_crashed"]
+                    if (e["metadata"].get("failure_reason") or {}).get("code") == "agent_killed"]
         try:
             wait_for(crashed, TURN_TIMEOUT, "the first turn's crash")
         except AssertionError:

@@ -233,7 +233,7 @@ def test_container_killed_mid_turn_is_recovered(town: Town) -> None:
     print(f"kill -> redispatched, container restarted, merged in {time.monotonic() - t0:.1f} s")
     assert (town.repo / "y.txt").read_text() == "second\n"
     crashes = [e for e in gtj("bead", "events", slung["id"])
-               if (e["metadata"].get("failure_reason") or {}).get("code") == "agent_crashed"]
+               if (e["metadata"].get("failure_reason") or {}).get("code") == "runner_lost"]
     assert crashes and crashes[0]["metadata"]["failure_reason"]["details"]["exit_code"] is None  # lost
     assert agent()["turns"] == 2
     died = town_events(town.root, "container_died")

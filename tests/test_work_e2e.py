@@ -48,8 +48,10 @@ def test_sling_to_merge_request(town: Path, gt_home: Path) -> None:
     assert "def mul" in (town / "arith.py").read_text()
     assert subprocess.run(["git", "-C", str(town), "status", "--porcelain"], capture_output=True, text=True,
                           check=True).stdout == ""
-    output = run_gt("agent", "logs", "toast", check=True).stdout
+    output = run_gt("agent", "logs", "toast", "--raw", check=True).stdout
     assert "[scripted agent toast]" in output and "done: merge request" in output
+    assert "▶ shell  gt done --summary 'scripted: 1 step(s)'  → exit 0" in run_gt(
+        "agent", "logs", "toast", check=True).stdout.splitlines()
 
 
 def test_crash_reopens_then_fails_after_the_cap(town: Path) -> None:

@@ -273,3 +273,29 @@ def test_fail_bead(store: WorkStore) -> None:
         assert snapshot(store) == before
     assert store.bead_row(closed["id"])["status"] == "closed"
     assert json.dumps(store.bead_row(b["id"])["failure_reason"]) == json.dumps(failure)
+
+
+def test_status_comes_from_output_when_the_agent_set_none_and_clears_on_the_next_hook(store: WorkStore) -> None:
+    bead_id, name = working(store)
+    store.turn_exited(name, exit_code=0, said="Proof written")
+    assert store._agent(name)["status_message"] == "Proof written"
+    events = [e for e in store.bead_events(store._agent(name)["bead_id"]) if e["event_type"] == "agent_status_message"]
+    assert events[-1]["new_value"] == "Proof written" and events[-1]["metadata"]["source"] == "output"
+    assert store.bead_row(bead_id)["status"] == "open"  # ended without `gt done`: given back
+    store.dispatch_begin(bead_id, name, rig="app", adapter="scripted")
+    assert store._agent(name)["status_message"] is None
+
+
+def test_an_agents_own_status_wins_over_its_output(store: WorkStore) -> None:
+    _, name = working(store)
+    store.agent_status_message(name, "running the tests")
+    store.turn_exited(name, exit_code=0, said="Something else")
+    assert store._agent(name)["status_message"] == "running the tests"
+
+
+def test_an_outside_kill_is_agent_killed_with_the_signal(store: WorkStore) -> None:
+    bead_id, name = working(store)
+    assert store.turn_exited(name, exit_code=143, ending={"signal": 15}) == "crashed"
+    failure = store.bead_row(bead_id)["failure_reason"]
+    assert failure["code"] == "agent_killed" and "SIGTERM" in failure["message"]
+    assert failure["details"]["signal"] == 15

@@ -44,8 +44,16 @@ def show(name: str = typer.Argument(..., help="Agent name."), town: TownOpt = No
 @app.command()
 def logs(name: str = typer.Argument(..., help="Agent name."),
          follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing while the turn runs."),
-         town: TownOpt = None) -> None:
-    """Print the raw output of the agent's current or last turn."""
+         raw: bool = typer.Option(False, "--raw", help="The terminal log as the CLI printed it."),
+         turn: Optional[str] = typer.Option(None, "--turn", help="A turn number (default: the current or last)."),
+         town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """What the agent did in its current or last turn: each command and how it ended
+    (`▶ bash  pytest -q  → exit 0`), its words, errors and the turn's tokens.
+    `--raw` prints the terminal log instead; `--json` the transcript events."""
+    if not raw:
+        from gastown.cli.transcript import show_turn
+        show_turn(name, turn, town=town, follow=follow, as_json=as_json)
+        return
     res = call(Method.AGENT_LOGS, town, name=name)
     sys.stdout.write(res["data"])
     while follow and res.get("running"):

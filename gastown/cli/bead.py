@@ -117,6 +117,15 @@ def events(bead_id: str = typer.Argument(..., metavar="ID", help="Bead id."),
                   markup=False)
 
 
+@app.command("log")
+def log_(bead_id: str = typer.Argument(..., metavar="ID", help="Bead id."), town: TownOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """Every agent turn on the bead, oldest first (across agents, reworks and reviews): what
+    each agent ran and said, and how each turn ended."""
+    from gastown.cli.transcript import show_bead
+    show_bead(bead_id, town=town, as_json=as_json)
+
+
 @app.command()
 def update(
     bead_id: str = typer.Argument(..., metavar="ID", help="Bead id."),

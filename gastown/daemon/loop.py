@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import adapters, holds, mergequeue, patrol, prompts, reconciler, turns, witness
+from gastown import transcript as tr
+from gastown.daemon import adapters, holds, mergequeue, patrol, prompts, reconciler, transcripts, turns, witness
 from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
 )
@@ -276,7 +278,9 @@ class TownLoop:
             self.reported.add(turn_dir)
             await town.call(town.store.inbox_add, "turn_exited", agent=agent["name"],
                             payload={"turn_dir": turn_dir, "exit_code": status.get("exit_code"),
-                                     "lost": bool(status.get("lost"))})
+                                     "lost": bool(status.get("lost")), "signal": status.get("signal"),
+                                     "stopped": bool(status.get("stopped")),
+                                     "timed_out": bool(status.get("timed_out"))})
 
     async def drain(self) -> None:
         town = self.town
@@ -302,9 +306,11 @@ class TownLoop:
             except Exception:
                 log.exception("parsing the output of %s failed", p["turn_dir"])
                 result = adapters.TurnResult()
+            events = await asyncio.to_thread(self.record_transcript, agent, p, result)
             outcome = await town.call(town.store.turn_exited, ev["agent_id"], exit_code=p["exit_code"],
                                       session_id=result.session_id, tokens_in=result.tokens_in,
-                                      tokens_out=result.tokens_out, output_tail=output[-2000:])
+                                      tokens_out=result.tokens_out, output_tail=output[-2000:],
+                                      ending=_ending(p), said=tr.status_from(events))
             log.info("turn %s of %s exited (%s): %s", p["turn_dir"], ev["agent_id"], p["exit_code"], outcome)
             if agent["role"] == "triage":  # no verdict: the case closes; it is never triaged again
                 await town.call(town.store.triage_abandon)
@@ -313,6 +319,19 @@ class TownLoop:
                 human = await town.call(town.store.mayor_requester) or "human"
                 await town.call(town.store.mayor_reply, text or f"(the mayor's turn ended with status {p['exit_code']})",
                                 to=human, thread=None)
+
+    @staticmethod
+    def record_transcript(agent: dict[str, Any], p: dict[str, Any], result: adapters.TurnResult) -> list[tr.Event]:
+        """Store the finished turn's transcript next to its output (blocking: a thread)."""
+        turn_dir = Path(p["turn_dir"])
+        try:
+            events = transcripts.build(agent["adapter"], transcripts.read_output(turn_dir), p,
+                                       (result.tokens_in, result.tokens_out))
+            transcripts.store(turn_dir, events)
+            return events
+        except OSError as exc:
+            log.warning("storing the transcript of %s failed: %s", turn_dir, exc)
+            return []
 
     async def apply(self, action: reconciler.Action) -> None:
         town = self.town
@@ -369,3 +388,8 @@ class TownLoop:
             log.warning("starting %s on %s failed: %s", agent["name"], action.bead_id, exc)
             await town.call(town.store.dispatch_failed, agent["name"], turns.failure_from(exc))
 
+
+def _ending(p: dict[str, Any]) -> dict[str, Any]:
+    """How the runner says the turn ended (older inbox events carry only exit_code and lost)."""
+    return {"signal": p.get("signal"), "lost": bool(p.get("lost")), "stopped": bool(p.get("stopped")),
+            "timed_out": bool(p.get("timed_out"))}

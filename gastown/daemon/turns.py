@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown import paths, runner
-from gastown.daemon import adapters, git, prompts
+from gastown.daemon import adapters, git, prompts, transcripts
 from gastown.daemon.adapters import TurnContext
 from gastown.daemon.runtime import Runtime, TurnSpec
 from gastown.protocol import RpcError
@@ -160,6 +160,8 @@ class TurnStarter:
         turn_dir = self.town.root / "turns" / name / f"{agent['turns'] + 1:04d}"
         turn_dir.mkdir(parents=True, exist_ok=True)
         (turn_dir / "prompt.md").write_text(prompt)
+        transcripts.write_turn_info(turn_dir, agent=name, adapter=agent["adapter"], role=agent["role"],
+                                    bead=str(bead.get("id") or ""), title=str(bead.get("title") or ""))
         self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env))
         return str(turn_dir), token_hash(token)
 

@@ -8,6 +8,7 @@ same way bead statuses go through `_set_status`.
 from __future__ import annotations
 
 import json
+import signal as _signal
 from typing import Any
 
 from gastown.daemon.store import Row, TownStore, not_found
@@ -119,8 +120,8 @@ class WorkStore(TownStore):
                 "UPDATE beads SET assignee = ?, dispatch_attempts = dispatch_attempts + 1, last_dispatch_at = ? "
                 "WHERE id = ?", (agent["name"], now, bead_id))
             self._set_status(bead, BeadStatus.IN_PROGRESS, actor="system")
-            self.conn.execute("UPDATE agents SET hook_bead_id = ?, last_bead_id = ? WHERE name = ?",
-                              (bead_id, bead_id, agent["name"]))
+            self.conn.execute("UPDATE agents SET hook_bead_id = ?, last_bead_id = ?, status_message = NULL, "
+                              "status_at = NULL WHERE name = ?", (bead_id, bead_id, agent["name"]))
             self._event(bead_id, "hooked", actor="system", new=agent["name"])
             self._set_agent_status(agent, AgentStatus.STARTING)
         return self._agent(agent["name"]), self.bead_row(bead_id)
@@ -170,15 +171,29 @@ class WorkStore(TownStore):
 
     # --------------------------------------------------------------------- turns
     def turn_exited(self, agent_name: str, *, exit_code: int | None, session_id: str | None = None,
-                    tokens_in: int = 0, tokens_out: int = 0, output_tail: str = "") -> str:
+                    tokens_in: int = 0, tokens_out: int = 0, output_tail: str = "",
+                    ending: dict[str, Any] | None = None, said: str = "") -> str:
         """Record a finished turn; a hooked agent that exited without `gt done` gives its
-        bead back. Returns what happened: 'done', 'crashed', 'no_done' or 'stopped'."""
+        bead back. Returns what happened: 'done', 'crashed', 'no_done' or 'stopped'.
+        `ending` is how the runner saw it end (signal, lost, stopped, timed_out); `said` is a
+        status line from the agent's own words, kept when it set none with `gt status`."""
         with self.conn:
-            outcome = self._turn_exited(agent_name, exit_code, session_id, tokens_in, tokens_out, output_tail)
+            self._status_from_output(agent_name, said)
+            outcome = self._turn_exited(agent_name, exit_code, session_id, tokens_in, tokens_out, output_tail,
+                                        ending or {})
         return outcome
 
+    def _status_from_output(self, agent_name: str, said: str) -> None:
+        agent = self._agent(agent_name)
+        if not said or (agent["status_at"] and agent["turn_started_at"] and agent["status_at"] >= agent["turn_started_at"]):
+            return
+        self.conn.execute("UPDATE agents SET status_message = ?, status_at = ? WHERE name = ?",
+                          (said[:500], self.now(), agent_name))
+        self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=said[:500],
+                    meta={"agent": agent_name, "bead": agent["hook_bead_id"], "source": "output"})
+
     def _turn_exited(self, agent_name: str, exit_code: int | None, session_id: str | None, tokens_in: int,
-                     tokens_out: int, output_tail: str) -> str:
+                     tokens_out: int, output_tail: str, ending: dict[str, Any]) -> str:
         agent = self._agent(agent_name)
         self.conn.execute(
             "UPDATE agents SET session_id = coalesce(?, session_id), "
@@ -198,13 +213,10 @@ class WorkStore(TownStore):
                 self._set_agent_status(agent, AgentStatus.IDLE)
             return "done"
         crashed = exit_code != 0
-        failure = {
-            "code": "agent_crashed" if crashed else "exited_without_done",
-            "message": (f"the agent's turn exited with status {exit_code}" if crashed
-                        else "the agent's turn ended without 'gt done'"),
-            "source": "runner",
-            "details": {"agent": agent_name, "exit_code": exit_code, "output_tail": output_tail[-2000:]},
-        }
+        code, message = turn_failure(exit_code, ending)
+        failure = {"code": code, "message": message, "source": "runner",
+                   "details": {"agent": agent_name, "exit_code": exit_code, "signal": ending.get("signal"),
+                               "output_tail": output_tail[-2000:]}}
         self._unhook_to_open(agent, failure, restart=True)
         return "crashed" if crashed else "no_done"
 
@@ -472,3 +484,29 @@ class WorkStore(TownStore):
             self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
             self._set_agent_status(agent, AgentStatus.IDLE, reason=f"review: {state}")
         return self.mr_get(mr_id)
+
+
+def turn_failure(exit_code: int | None, ending: dict[str, Any]) -> tuple[str, str]:
+    """(code, message) of a hooked turn that ended without `gt done`, saying honestly why:
+    killed by a signal from outside, a runner that vanished, a timeout, a crash, or a clean
+    exit that forgot `gt done`. Never "status None"."""
+    sig = ending.get("signal")
+    if ending.get("lost") or (exit_code is None and not sig):
+        return ("runner_lost", "the turn's runner vanished without recording how the agent ended "
+                               "(killed, or the machine restarted)")
+    if ending.get("timed_out"):
+        return "timed_out", "the agent's turn ran past its timeout and was stopped"
+    if ending.get("stopped"):
+        return "agent_killed", "the turn's runner was told to stop by a signal from outside Gastown"
+    if sig:
+        return "agent_killed", f"the agent was killed by {signal_name(int(sig))} from outside Gastown"
+    if exit_code != 0:
+        return "agent_crashed", f"the agent's turn exited with status {exit_code}"
+    return "exited_without_done", "the agent's turn ended without 'gt done'"
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return f"{_signal.Signals(sig).name} (signal {sig})"
+    except ValueError:
+        return f"signal {sig}"

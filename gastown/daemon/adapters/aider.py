@@ -16,8 +16,9 @@ import re
 import uuid
 from pathlib import Path
 
+from gastown import transcript as tr
 from gastown.daemon.adapters.base import REPO_CACHE, Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import openai_base, stripped_env, write_login_profile
+from gastown.daemon.adapters.common import openai_base, plain_lines, stripped_env, write_login_profile
 
 INSTRUCTIONS = "gastown-instructions.md"
 SESSION_MARK = "gastown aider session:"
@@ -33,6 +34,12 @@ _SESSION_ID = r"aider-[0-9a-f]+"
 _SESSION_RE = re.compile(re.escape(SESSION_MARK) + f" ({_SESSION_ID})")
 _TOKENS_RE = re.compile(r"Tokens: ([\d.,]+[kM]?) sent(?:, ([\d.,]+[kM]?) cache write)?"
                         r"(?:, ([\d.,]+[kM]?) cache hit)?, ([\d.,]+[kM]?) received")
+
+
+_EDIT_RE = re.compile(r"^Applied edit to (.+)$")
+_BANNER = ("Aider v", "Main model:", "Weak model:", "Editor model:", "Git repo:", "Repo-map:", "Added ",
+           "Restored previous conversation", "Use /help", "Cost:", "https://aider.chat", "Warning:",
+           "Model ", "For more info", "You can skip", "Update git", "Note:", SESSION_MARK)
 
 
 def _count(text: str | None) -> int:
@@ -122,3 +129,33 @@ class AiderAdapter(Adapter):
             result.tokens_in += _count(t.group(1))
             result.tokens_out += _count(t.group(4))
         return result
+
+    def transcript(self, text: str) -> list[tr.Event]:
+        """aider prints plain text: `Applied edit to F` (an edit), `Tokens: …` (usage), its
+        banner (skipped), and the model's words. The wrapper's `gt done` output comes last."""
+        events: list[tr.Event] = []
+        words: list[str] = []
+
+        def flush() -> None:
+            if "\n".join(words).strip():
+                events.append(tr.text("\n".join(words)))
+            words.clear()
+
+        for line in plain_lines(text):
+            m = _EDIT_RE.match(line)
+            t = _TOKENS_RE.search(line)
+            if m:
+                flush()
+                events.append(tr.Event(tr.Kind.EDIT.value, tool="aider", path=m.group(1).strip()))
+            elif t:
+                flush()
+                events.append(tr.usage(_count(t.group(1)), _count(t.group(4))))
+            elif line.startswith(_BANNER) or line.startswith(("─", "> ")):
+                flush()
+            elif line.startswith(("done: ", "error: ")):
+                flush()
+                events.append(tr.Event(tr.Kind.OUTPUT.value, text=line))
+            else:
+                words.append(line)
+        flush()
+        return events

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gastown import transcript as tr
 from gastown.protocol import ErrorCode, RpcError
 
 REPO_CACHE = Path(__file__).resolve().parents[3] / ".cache" / "agents"
@@ -82,3 +83,9 @@ class Adapter:
         `home` is the agent's persistent config root, for CLIs that report cumulative
         usage and need the previous total to compute this turn's share."""
         return TurnResult()
+
+    def transcript(self, text: str) -> list[tr.Event]:
+        """The turn's raw PTY output as common transcript events (pure: it is called on a
+        growing output while the turn runs). Default: every printed line as `output`."""
+        from gastown.daemon.adapters.common import plain_lines
+        return [tr.Event(tr.Kind.OUTPUT.value, text=ln) for ln in plain_lines(text) if ln.strip()]

@@ -7,10 +7,17 @@ polecat's worktree and home are both stable). ANTHROPIC_BASE_URL is given withou
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
+
+from gastown import transcript as tr
 
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import anthropic_base, as_int, json_events, stripped_env, write_login_profile
+from gastown.daemon.adapters.common import (anthropic_base, as_int, json_events, stream_items, stripped_env,
+                                            write_login_profile)
+
+_EXIT = re.compile(r"^(?:Error: )?Exit code (\d+)\n?")
 
 
 class ClaudeAdapter(Adapter):
@@ -71,3 +78,53 @@ class ClaudeAdapter(Adapter):
                                      + as_int(usage.get("cache_read_input_tokens")))
                 result.tokens_out += as_int(usage.get("output_tokens"))
         return result
+
+    def transcript(self, text: str) -> list[tr.Event]:
+        """`assistant` text/tool_use blocks, `user` tool_result blocks (a failed Bash result
+        starts "Exit code N"), the `result` line's usage and error."""
+        events: list[tr.Event] = []
+        shells: set[str] = set()
+        for ev in stream_items(text):
+            if isinstance(ev, str):
+                events.append(tr.Event(tr.Kind.OUTPUT.value, text=ev))
+                continue
+            kind = ev.get("type")
+            if kind == "assistant":
+                for block in _blocks(ev):
+                    if block.get("type") == "text" and str(block.get("text") or "").strip():
+                        events.append(tr.text(str(block["text"])))
+                    elif block.get("type") == "tool_use":
+                        name = str(block.get("name") or "tool")
+                        if name == "Bash":
+                            shells.add(str(block.get("id")))
+                        events.append(tr.tool_call(name, block.get("input") or {}, str(block.get("id") or "")))
+            elif kind == "user":
+                for block in _blocks(ev):
+                    if block.get("type") == "tool_result":
+                        events.append(_result(block, str(block.get("tool_use_id") or ""), shells))
+            elif kind == "result":
+                usage = ev.get("usage") or {}
+                events.append(tr.usage(as_int(usage.get("input_tokens")) + as_int(usage.get("cache_creation_input_tokens"))
+                                       + as_int(usage.get("cache_read_input_tokens")), as_int(usage.get("output_tokens"))))
+                if ev.get("is_error") or ev.get("subtype") not in (None, "success"):
+                    events.append(tr.error(str(ev.get("result") or ev.get("subtype") or "claude reported an error")))
+        return events
+
+
+def _blocks(ev: dict[str, Any]) -> list[dict[str, Any]]:
+    content = (ev.get("message") or {}).get("content") or []
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def _result(block: dict[str, Any], call_id: str, shells: set[str]) -> tr.Event:
+    content = block.get("content")
+    if isinstance(content, list):
+        content = "\n".join(str(c.get("text") or "") for c in content if isinstance(c, dict))
+    body = str(content or "")
+    failed = bool(block.get("is_error"))
+    m = _EXIT.match(body)
+    if m:
+        return tr.tool_result(call_id, body[m.end():], int(m.group(1)))
+    if call_id in shells:
+        return tr.tool_result(call_id, body, 1 if failed else 0)
+    return tr.tool_result(call_id, body, ok=not failed)

@@ -15,8 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gastown import transcript as tr
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import as_int, json_events, openai_base, stripped_env, write_login_profile
+from gastown.daemon.adapters.common import (as_int, obj, json_events, openai_base, stream_items, stripped_env,
+                                            write_login_profile)
 
 PROVIDER = "gastown"
 KEY_VAR = "GT_CODEX_API_KEY"
@@ -97,6 +99,26 @@ class CodexAdapter(Adapter):
         result.tokens_in, result.tokens_out = self._delta(home, result.session_id, total_in, total_out)
         return result
 
+    def transcript(self, text: str) -> list[tr.Event]:
+        """`item.*` events: command_execution (call on start, result on completion),
+        agent_message, file_change, error items (warnings); `turn.failed` and top-level
+        `error` are errors. Usage is cumulative over the thread, so it is left to the
+        daemon's `end` event (see parse_output)."""
+        events: list[tr.Event] = []
+        started: set[str] = set()
+        for ev in stream_items(text):
+            if isinstance(ev, str):
+                events.append(tr.Event(tr.Kind.OUTPUT.value, text=ev))
+                continue
+            kind, item = ev.get("type"), obj(ev.get("item"))
+            if kind in ("item.started", "item.completed"):
+                events.extend(_item_events(kind, item, started))
+            elif kind == "turn.failed":
+                events.append(tr.error(str((ev.get("error") or {}).get("message") or "turn failed")))
+            elif kind == "error":
+                events.append(tr.error(str(ev.get("message") or "error")))
+        return events
+
     def _delta(self, home: Path, thread: str | None, total_in: int, total_out: int) -> tuple[int, int]:
         """This turn's share of the thread's cumulative usage; remembers the new total."""
         if not thread:
@@ -118,3 +140,30 @@ class CodexAdapter(Adapter):
         tmp.write_text(json.dumps(seen))
         os.replace(tmp, path)
         return total_in - prev_in, total_out - prev_out
+
+
+def _item_events(kind: str, item: dict[str, Any], started: set[str]) -> list[tr.Event]:
+    item_id, itype = str(item.get("id") or ""), item.get("type")
+    if itype in ("command_execution", "mcp_tool_call"):
+        tool = "shell" if itype == "command_execution" else str(item.get("tool") or "mcp")
+        args = item.get("command") if itype == "command_execution" else item.get("arguments")
+        out: list[tr.Event] = []
+        if item_id not in started:
+            started.add(item_id)
+            out.append(tr.tool_call(tool, {"command": args} if itype == "command_execution" else args or {}, item_id))
+        if kind == "item.completed":
+            code = item.get("exit_code")
+            body = item.get("aggregated_output") if itype == "command_execution" else item.get("result")
+            out.append(tr.tool_result(item_id, body or "", code if isinstance(code, int) else None,
+                                      ok=None if isinstance(code, int) else item.get("status") != "failed"))
+        return out
+    if kind != "item.completed":
+        return []
+    if itype == "agent_message" and str(item.get("text") or "").strip():
+        return [tr.text(str(item["text"]))]
+    if itype == "file_change":
+        return [tr.Event(tr.Kind.EDIT.value, tool=str(c.get("kind") or "edit"), path=str(c.get("path") or ""))
+                for c in item.get("changes") or [] if isinstance(c, dict)]
+    if itype == "error":
+        return [tr.error(str(item.get("message") or ""), tr.Kind.WARNING)]
+    return []

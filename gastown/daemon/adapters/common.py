@@ -16,7 +16,8 @@ STRIP_PREFIXES = ("CLAUDE", "ANTHROPIC", "OPENAI", "CODEX", "OPENCODE", "KILO", 
                   "AIDER")
 
 # CSI / OSC / other two-byte escape sequences a CLI may print even in JSON mode under a PTY.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()*+][0-~]|\x1b[@-Z\\-_0-?]"
+                   r"|[\x00-\x08\x0e-\x1f]")
 
 
 def stripped_env(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
@@ -58,6 +59,36 @@ def json_events(text: str) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(obj, dict):
             yield obj
+
+
+def stream_items(text: str) -> Iterator[dict[str, Any] | str]:
+    """Like :func:`json_events`, but the other non-empty lines come through as strings
+    (without escape codes): what a CLI printed outside its event stream."""
+    for raw in text.split("\n"):
+        line = _ANSI.sub("", raw).strip(" \t\r")
+        if not line:
+            continue
+        start = line.find("{")
+        if start >= 0:
+            try:
+                obj = json.loads(line[start:])
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                yield obj
+                continue
+        yield line
+
+
+def plain_lines(text: str) -> Iterator[str]:
+    """The output's lines without escape codes and carriage returns (empty lines kept)."""
+    for raw in text.split("\n"):
+        yield _ANSI.sub("", raw).rstrip(" \t\r").split("\r")[-1]
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (CLI output is not trusted)."""
+    return value if isinstance(value, dict) else {}
 
 
 def as_int(value: Any) -> int:

@@ -10,11 +10,14 @@ the same cwd and HOME, like claude). GOOGLE_GEMINI_BASE_URL is given without `/v
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+from gastown import transcript as tr
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import as_int, bare_base, json_events, stripped_env, write_login_profile
+from gastown.daemon.adapters.common import (as_int, obj, bare_base, json_events, stream_items, stripped_env,
+                                            write_login_profile)
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
@@ -83,3 +86,61 @@ class GeminiAdapter(Adapter):
                 result.tokens_in += as_int(stats.get("input_tokens"))
                 result.tokens_out += as_int(stats.get("output_tokens"))
         return result
+
+    def transcript(self, text: str) -> list[tr.Event]:
+        """`message` (assistant deltas joined), `tool_use`/`tool_result` (by `tool_id`; the
+        shell tool's output ends with its exit code), `error`, and `result` (stats, status)."""
+        events: list[tr.Event] = []
+        shells: set[str] = set()
+        words: list[str] = []
+
+        def flush() -> None:
+            if "".join(words).strip():
+                events.append(tr.text("".join(words)))
+            words.clear()
+
+        for ev in stream_items(text):
+            if isinstance(ev, str):
+                flush()
+                events.append(tr.Event(tr.Kind.OUTPUT.value, text=ev))
+                continue
+            kind = ev.get("type")
+            if kind == "message" and ev.get("role") == "assistant":
+                words.append(str(ev.get("content") or ""))
+                if not ev.get("delta"):
+                    flush()
+                continue
+            flush()
+            if kind == "tool_use":
+                tool_id, name = str(ev.get("tool_id") or ""), str(ev.get("tool_name") or "tool")
+                if name == "run_shell_command":
+                    shells.add(tool_id)
+                events.append(tr.tool_call(name, ev.get("parameters") or {}, tool_id))
+            elif kind == "tool_result":
+                events.append(_result(ev, shells))
+            elif kind == "error":
+                events.append(tr.error(str(ev.get("message") or "error"),
+                                       tr.Kind.WARNING if ev.get("severity") == "warning" else tr.Kind.ERROR))
+            elif kind == "result":
+                stats = obj(ev.get("stats"))
+                events.append(tr.usage(as_int(stats.get("input_tokens")), as_int(stats.get("output_tokens"))))
+                if ev.get("status") == "error":
+                    err = obj(ev.get("error"))
+                    events.append(tr.error(str(err.get("message") or "gemini reported an error")))
+        flush()
+        return events
+
+
+_EXIT_CODE = re.compile(r"Exit Code: (-?\d+)")
+
+
+def _result(ev: dict[str, Any], shells: set[str]) -> tr.Event:
+    tool_id = str(ev.get("tool_id") or "")
+    err = ev.get("error") if isinstance(ev.get("error"), dict) else None
+    body = str(ev.get("output") or (err or {}).get("message") or "")
+    failed = ev.get("status") == "error"
+    if tool_id in shells:
+        m = _EXIT_CODE.search(body)
+        code = int(m.group(1)) if m else (1 if failed else 0)
+        return tr.tool_result(tool_id, body, code)
+    return tr.tool_result(tool_id, body, ok=not failed)

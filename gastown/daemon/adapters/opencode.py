@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gastown import transcript as tr
 from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
-from gastown.daemon.adapters.common import as_int, json_events, openai_base, stripped_env, write_login_profile
+from gastown.daemon.adapters.common import (as_int, obj, json_events, openai_base, stream_items, stripped_env,
+                                            write_login_profile)
 
 PROVIDER = "gastown"
 INSTRUCTIONS = "gastown-instructions.md"
@@ -96,3 +98,42 @@ class OpencodeAdapter(Adapter):
                 result.tokens_in += as_int(tokens.get("input")) + as_int(cache.get("read")) + as_int(cache.get("write"))
                 result.tokens_out += as_int(tokens.get("output"))
         return result
+
+    def transcript(self, text: str) -> list[tr.Event]:
+        """`tool_use` (call and result in one: `state.metadata.exit` for bash), `text`,
+        `step_finish` usage per request, `error`."""
+        events: list[tr.Event] = []
+        for ev in stream_items(text):
+            if isinstance(ev, str):
+                events.append(tr.Event(tr.Kind.OUTPUT.value, text=ev))
+                continue
+            kind, part = ev.get("type"), obj(ev.get("part"))
+            if kind == "text" and str(part.get("text") or "").strip():
+                events.append(tr.text(str(part["text"])))
+            elif kind == "tool_use":
+                events.extend(_tool_events(part))
+            elif kind == "step_finish":
+                tokens = part.get("tokens") or {}
+                cache = tokens.get("cache") or {}
+                events.append(tr.usage(as_int(tokens.get("input")) + as_int(cache.get("read"))
+                                       + as_int(cache.get("write")), as_int(tokens.get("output"))))
+            elif kind == "error":
+                err = ev.get("error") or {}
+                data = err.get("data") if isinstance(err, dict) else None
+                msg = (data or {}).get("message") if isinstance(data, dict) else None
+                events.append(tr.error(str(msg or (err.get("name") if isinstance(err, dict) else err) or "error")))
+        return events
+
+
+def _tool_events(part: dict[str, Any]) -> list[tr.Event]:
+    state = obj(part.get("state"))
+    call_id = str(part.get("callID") or part.get("id") or "")
+    out = [tr.tool_call(str(part.get("tool") or "tool"), state.get("input") or {}, call_id)]
+    status = state.get("status")
+    if status == "completed":
+        meta = obj(state.get("metadata"))
+        code = meta.get("exit")
+        out.append(tr.tool_result(call_id, state.get("output") or "", code if isinstance(code, int) else None))
+    elif status == "error":
+        out.append(tr.tool_result(call_id, str(state.get("error") or "failed"), ok=False))
+    return out

@@ -9,9 +9,14 @@ title as the message and runs `gt done`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 
+from gastown import transcript as tr
 from gastown.daemon.adapters.base import Adapter, TurnContext
+from gastown.daemon.adapters.common import plain_lines
+
+_EXIT = re.compile(r"^\[scripted agent\] exit (-?\d+)$")
 
 
 class ScriptedAdapter(Adapter):
@@ -35,3 +40,27 @@ class ScriptedAdapter(Adapter):
         lines = [ln for ln in text.replace("\r\n", "\n").splitlines()
                  if not ln.startswith(("[scripted agent", "$ ", "done: merge request"))]
         return "\n".join(lines).strip()
+
+    def transcript(self, text: str) -> list[tr.Event]:
+        """`$ step` is a shell call, the lines up to `[scripted agent] exit N` its output;
+        the `[scripted agent …]` banner says what the stand-in is."""
+        events: list[tr.Event] = []
+        call: tr.Event | None = None
+        out: list[str] = []
+        for line in plain_lines(text):
+            m = _EXIT.match(line)
+            if line.startswith("$ "):
+                call = tr.tool_call("shell", {"command": line[2:]}, f"step{len(events)}")
+                events.append(call)
+                out = []
+            elif m and call is not None:
+                events.append(tr.tool_result(call.id, "\n".join(out), int(m.group(1))))
+                call = None
+            elif line.startswith("[scripted agent"):
+                if "step failed" not in line and not m:
+                    events.append(tr.text(line[1:].replace("] ", ": ", 1)))
+            elif call is not None:
+                out.append(line)
+            elif line.strip():
+                events.append(tr.Event(tr.Kind.OUTPUT.value, text=line))
+        return events
