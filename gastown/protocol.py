@@ -113,7 +113,7 @@ class Method:
     TOWN_RESUME = "town.resume"
 
     # transcripts (gastown.daemon.api.transcript)
-AGENT_TRANSCRIPT = "agent.transcript"
+    AGENT_TRANSCRIPT = "agent.transcript"
     BEAD_LOG = "bead.log"
 
     @classmethod
