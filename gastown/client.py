@@ -24,15 +24,30 @@ START_TIMEOUT = 15.0
 AGENT_CONNECT_WAIT = float(os.environ.get("GT_AGENT_CONNECT_WAIT", "60"))
 
 
-def actor() -> str:
-    """Who is asking: GT_ACTOR, else the login name."""
-    name = os.environ.get("GT_ACTOR")
-    if name:
-        return name
+def login() -> str:
     try:
         return getpass.getuser()
     except Exception:
         return f"uid{os.getuid()}"
+
+
+def actor() -> str:
+    """Who is asking, the same on every path (sling, bead create, batch, dashboard, Mayor
+    chat): GT_ACTOR, else the git identity `Name <email>` (what commits carry as Author),
+    else the login name."""
+    name = os.environ.get("GT_ACTOR")
+    if name:
+        return name
+
+    def cfg(key: str) -> str:
+        try:
+            return subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
+                                  timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    user, email = cfg("user.name"), cfg("user.email")
+    return f"{user} <{email}>" if user and email else login()
 
 
 def start_daemon(timeout: float = START_TIMEOUT) -> None:
@@ -88,7 +103,8 @@ class Client:
         self.server = self._hello()
 
     def _hello(self) -> Any:
-        return self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt", actor=actor(), token=self.token,
+        return self.call(Method.HELLO, protocol=PROTOCOL_VERSION, client="gt",
+                         actor=None if self.token else actor(), token=self.token,
                          _town=False)
 
     def _peer_closed(self) -> bool:

@@ -97,6 +97,11 @@ class Method:
     TOOL_TRIAGE = "tool.triage"
 
     COSTS = "town.costs"
+    COSTS_BY = "costs.by"
+    BUDGET_SET = "budget.set"
+    BUDGET_SHOW = "budget.show"
+    BUDGET_CLEAR = "budget.clear"
+    STATS = "town.stats"
     MAYOR_SEND = "mayor.send"
     MAYOR_REPLY = "mayor.reply"
 

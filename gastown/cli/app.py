@@ -6,6 +6,7 @@ import typer
 
 from gastown import __version__
 from gastown.cli import agent, bead, comms, config, convoy, daemon, mayor, rig, steer, system, town, tools, tui, work
+from gastown.cli import costs as costs_cli
 
 app = typer.Typer(
     name="gt",
@@ -32,11 +33,13 @@ app.add_typer(convoy.app, name="convoy")
 app.add_typer(mayor.app, name="mayor")
 app.command("tui")(tui.tui)
 app.command("doctor")(system.doctor)
-app.command("costs")(system.costs)
 for _group, _fns in ((bead.app, (steer.hold, steer.release, steer.retry)), (rig.app, (steer.park, steer.unpark)),
                      (town.app, (steer.pause, steer.resume))):
     for _fn in _fns:
         _group.command(_fn.__name__)(_fn)
+app.command("costs")(costs_cli.costs)
+app.add_typer(costs_cli.budget, name="budget")
+app.command("stats")(costs_cli.stats)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

@@ -86,19 +86,3 @@ def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Che
     for row in rows:
         mark = "ok " if row["ok"] else "!! "
         out.print(f"{mark}{row['check']:<22}{row['detail']}", markup=False)
-
-
-def costs(by: str = typer.Option("bead", "--by", help="bead, convoy or agent."),
-          town: Optional[str] = typer.Option(None, "--town", envvar="GT_TOWN", help="Town (default: the only one)."),
-          as_json: JsonOpt = False) -> None:
-    """Token usage per bead, convoy or agent (tokens, not dollars: flat-rate plans count too)."""
-    from gastown.cli.common import call, show
-    from gastown.protocol import Method
-
-    if by not in ("bead", "convoy", "agent"):
-        fail(f"--by must be bead, convoy or agent, not '{by}'")
-    data = call(Method.COSTS, town)[by + "s"]
-    rows = [{"id": key, **usage, "total": usage["tokens_in"] + usage["tokens_out"]} for key, usage in data.items()]
-    rows.sort(key=lambda r: -r["total"])
-    show(rows, as_json, [("id", by.upper()), ("tokens_in", "IN"), ("tokens_out", "OUT"), ("total", "TOTAL"),
-                         ("turns", "TURNS")] + ([("title", "TITLE")] if by == "bead" else []), empty="no turns yet")

@@ -16,18 +16,8 @@ from gastown.protocol import Method
 
 
 def human() -> str:
-    """The human slinging work, as a git identity: GT_ACTOR, else git's user.name/email."""
-    if os.environ.get("GT_ACTOR"):
-        return os.environ["GT_ACTOR"]
-
-    def cfg(key: str) -> str:
-        try:
-            return subprocess.run(["git", "config", key], capture_output=True, text=True, timeout=5).stdout.strip()
-        except OSError:
-            return ""
-
-    name, email = cfg("user.name"), cfg("user.email")
-    return f"{name} <{email}>" if name and email else actor()
+    """The human slinging work (see `gastown.client.actor`)."""
+    return actor()
 
 
 def sling(

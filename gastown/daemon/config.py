@@ -63,6 +63,10 @@ SETTINGS: dict[str, Setting] = {
     "forge.repo": Setting("", "OWNER/NAME on the forge, when the remote URL does not name it"),
     "forge.token": Setting("", "forge API token (default: GITHUB_TOKEN/GITLAB_TOKEN, then gh or glab)"),
     "refinery.auto_merge": Setting(False, "pr strategy: merge the PR once it is approved and its checks are green"),
+    "costs.prices": Setting({}, "model prices overriding the built-ins: {MODEL = {input, output, cached}} in USD "
+                            "per million tokens", rig=False),
+    "budget.on_exhausted": Setting("finish", "when a budget runs out, running turns 'finish' or 'stop' "
+                                   "(new turns never start)", rig=False),
 }
 
 SECRETS = frozenset({"agent.api_key", "forge.token"})
@@ -103,6 +107,15 @@ def check_type(key: str, value: Any) -> Any:
     elif key == "refinery.gates":  # command strings or {name, cmd, timeout} tables
         ok = isinstance(value, list) and all(
             isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("cmd"), str)) for v in value)
+    elif key == "costs.prices":
+        from gastown.pricing import check_overrides
+
+        problem = check_overrides(value)
+        if problem:
+            raise RpcError(ErrorCode.INVALID_PARAMS, problem)
+        ok = True
+    elif key == "budget.on_exhausted":
+        ok = value in ("finish", "stop")
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:

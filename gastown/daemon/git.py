@@ -825,6 +825,9 @@ git interpret-trailers --in-place --if-exists addIfDifferent --trailer "Bead-ID:
 if [ -n "$GT_REQUESTED_BY" ]; then
   git interpret-trailers --in-place --if-exists addIfDifferent --trailer "Requested-by: $GT_REQUESTED_BY" "$1"
 fi
+if [ -n "$GT_CO_AUTHOR" ]; then
+  git interpret-trailers --in-place --if-exists addIfDifferent --trailer "Co-authored-by: $GT_CO_AUTHOR" "$1"
+fi
 exit 0
 """
 

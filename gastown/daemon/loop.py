@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown import transcript as tr
-from gastown.daemon import adapters, holds, mergequeue, patrol, prompts, reconciler, transcripts, turns, witness
+from gastown.daemon import (
+    adapters, budgets, holds, mergequeue, patrol, prompts, reconciler, spending, transcripts, turns, witness,
+)
 from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
 )
@@ -33,17 +35,20 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc) if value else None
 
 
-def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snapshot:
+def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
+                   exhausted: frozenset[tuple[str, str]] = frozenset()) -> Snapshot:
     """Read what the reconciler needs (runs on the town's writer thread)."""
     store = town.store
     from gastown.daemon import readiness
 
     ready_ids = readiness.ready_ids(store.conn, limit=500)
     ready = []
+    scopes = []
     for bead_id in ready_ids:
         b = store.bead_row(bead_id)
         if not b["rig"]:
             continue
+        scopes.append(budgets.BeadScopes(b["id"], b["rig"], b["metadata"].get("convoy"), b["requested_by"]))
         ready.append(ReadyBead(id=b["id"], rig=b["rig"], priority=b["priority"], attempts=b["dispatch_attempts"],
                                last_dispatch_at=_dt(b["last_dispatch_at"]), adapter=b["metadata"].get("agent"),
                                since=_dt(b["updated_at"]), predecessors=_predecessors(store, b)))
@@ -65,7 +70,8 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset()) -> Snaps
                created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]))
         for m in store.merge_requests(active=True))
     return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging,
-                    paused=store.patrol_get(holds.PAUSED_KEY) is not None)
+                    paused=store.patrol_get(holds.PAUSED_KEY) is not None,
+                    budget_held=budgets.blocked(scopes, set(exhausted)))
 
 
 def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
@@ -100,6 +106,7 @@ class TownLoop:
         self._task: asyncio.Task[None] | None = None
         self.active = True
         self.ticks = 0
+        self.budgets = spending.Spending()
         self.reported: set[str] = set()
         self.merging: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -154,7 +161,9 @@ class TownLoop:
                 await witness.apply(self, p_action)
             except Exception:
                 log.exception("patrol action %s failed", p_action)
-        snap = await town.call(build_snapshot, town, frozenset(self.merging))
+        exhausted = await self.budgets.check(self)
+        snap = await town.call(build_snapshot, town, frozenset(self.merging), exhausted)
+        await self.budgets.note_held(self, snap.budget_held)
         actions = reconciler.reconcile(snap, now)
         if patrol.breaker_open(psnap, now) or any(isinstance(a, patrol.TripBreaker) for a in p_actions):
             actions = [a for a in actions if not isinstance(a, Dispatch)]
@@ -310,7 +319,9 @@ class TownLoop:
             outcome = await town.call(town.store.turn_exited, ev["agent_id"], exit_code=p["exit_code"],
                                       session_id=result.session_id, tokens_in=result.tokens_in,
                                       tokens_out=result.tokens_out, output_tail=output[-2000:],
-                                      ending=_ending(p), said=tr.status_from(events))
+                                      ending=_ending(p), said=tr.status_from(events),
+                                      tokens_cached=result.tokens_cached,
+                                      model=str(town.config("agent.model", agent["rig"])[0]))
             log.info("turn %s of %s exited (%s): %s", p["turn_dir"], ev["agent_id"], p["exit_code"], outcome)
             if agent["role"] == "triage":  # no verdict: the case closes; it is never triaged again
                 await town.call(town.store.triage_abandon)

@@ -69,6 +69,7 @@ class Snapshot:
     mrs: tuple[MRSnap, ...] = ()
     merging: frozenset[str] = frozenset()  # MRs whose merge is running in this daemon now
     paused: bool = False  # `gt town pause`: nothing is dispatched or merged until resume
+    budget_held: dict[str, str] = field(default_factory=dict)  # ready bead -> the exhausted budget holding it
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             }))
             continue
         if not backoff_due(bead, rig, now):
+            continue
+        if bead.id in snap.budget_held:
             continue
         if active.get(rig.name, 0) >= rig.max_polecats:
             continue

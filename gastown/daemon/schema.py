@@ -174,7 +174,64 @@ CREATE TABLE escalations (
 ) STRICT;
 """
 
-MIGRATIONS: list[str] = [V1]
+V2_LEDGER = """
+CREATE TABLE turn_usage (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at    TEXT,
+    ended_at      TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    agent         TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    rig           TEXT,
+    bead_id       TEXT,
+    convoy        TEXT,
+    requested_by  TEXT,
+    adapter       TEXT NOT NULL DEFAULT '',
+    model         TEXT NOT NULL DEFAULT '',
+    persona       TEXT,
+    tokens_in     INTEGER NOT NULL DEFAULT 0,
+    tokens_out    INTEGER NOT NULL DEFAULT 0,
+    tokens_cached INTEGER NOT NULL DEFAULT 0,
+    exit_code     INTEGER
+) STRICT;
+CREATE INDEX turn_usage_ended ON turn_usage(ended_at);
+CREATE INDEX turn_usage_bead ON turn_usage(bead_id, seq);
+
+INSERT INTO turn_usage(started_at, ended_at, day, agent, role, rig, bead_id, convoy, requested_by, adapter,
+                       tokens_in, tokens_out, exit_code)
+SELECT NULL, e.created_at, substr(e.created_at, 1, 10), coalesce(json_extract(e.metadata, '$.agent'), ''),
+       coalesce(a.role, 'polecat'), coalesce(b.rig, a.rig), json_extract(e.metadata, '$.bead'),
+       json_extract(b.metadata, '$.convoy'), b.requested_by, coalesce(a.adapter, ''),
+       coalesce(json_extract(e.metadata, '$.tokens_in'), 0), coalesce(json_extract(e.metadata, '$.tokens_out'), 0),
+       CAST(e.new_value AS INTEGER)
+FROM bead_events e
+LEFT JOIN agents a ON a.name = json_extract(e.metadata, '$.agent')
+LEFT JOIN beads b ON b.id = json_extract(e.metadata, '$.bead')
+WHERE e.event_type = 'turn_exited' ORDER BY e.seq;
+
+CREATE TABLE budgets (
+    scope        TEXT NOT NULL CHECK (scope IN ('town', 'rig', 'convoy', 'bead', 'human')),
+    key          TEXT NOT NULL,
+    tokens       INTEGER CHECK (tokens IS NULL OR tokens > 0),
+    dollars      REAL CHECK (dollars IS NULL OR dollars > 0),
+    state        TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'warning', 'exhausted')),
+    created_at   TEXT NOT NULL,
+    PRIMARY KEY (scope, key),
+    CHECK (tokens IS NOT NULL OR dollars IS NOT NULL)
+) STRICT;
+
+CREATE TABLE stats_samples (
+    at           TEXT PRIMARY KEY,
+    ready        INTEGER NOT NULL,
+    queued_mrs   INTEGER NOT NULL,
+    working      INTEGER NOT NULL,
+    polecats     INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+"""Turn usage as its own table (costs and gauges over 100k turns need an index, not a scan of
+events), budgets with their last notified state, and sampled gauges with bounded retention."""
+
+MIGRATIONS: list[str] = [V1, V2_LEDGER]
 """MIGRATIONS[i] takes the file from user_version i to i + 1. Append; never edit."""
 
 LATEST = len(MIGRATIONS)

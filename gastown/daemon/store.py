@@ -125,6 +125,12 @@ class TownStore:
         self.last_seq = self.conn.last_insert_rowid()
         return self.last_seq
 
+    def event(self, bead_id: str | None, event_type: str, *, actor: str | None = None, old: str | None = None,
+              new: str | None = None, meta: dict[str, Any] | None = None) -> int:
+        """Append an event for modules composed over the store (the ledger); the caller holds
+        the transaction."""
+        return self._event(bead_id, event_type, actor=actor, old=old, new=new, meta=meta)
+
     # --------------------------------------------------------------------- rigs
     def rig_add(self, name: str, source: str, default_branch: str, repo_path: str) -> Row:
         with self.conn:

@@ -152,6 +152,7 @@ class TurnStarter:
             "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": requested_by or "",
             "GT_PREVIOUS_FAILURE": (bead.get("failure_reason") or {}).get("code"),
             "GIT_AUTHOR_NAME": human, "GIT_AUTHOR_EMAIL": email,
+            "GT_CO_AUTHOR": co_author(name, agent["adapter"], ctx.model, self.town.name),
             "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",
             "GIT_COMMITTER_EMAIL": f"{name}@{self.town.name}.gastown",
             "PATH": gt_bin_dir() + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
@@ -164,6 +165,12 @@ class TurnStarter:
                                     bead=str(bead.get("id") or ""), title=str(bead.get("title") or ""))
         self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env))
         return str(turn_dir), token_hash(token)
+
+
+def co_author(agent: str, adapter: str, model: str, town: str) -> str:
+    """The `Co-authored-by:` identity of an agent's commits: the agent, its CLI and model."""
+    what = f"{adapter} {model}".strip()
+    return f"{agent} ({what}) <{agent}@{town}.gastown>"
 
 
 def finished_turn(runtime: Runtime, turn_dir: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import json
 import signal as _signal
 from typing import Any
 
+from gastown.daemon import ledger
 from gastown.daemon.store import Row, TownStore, not_found
 from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, agent_transition_allowed
 from gastown.protocol import ErrorCode, RpcError
@@ -172,12 +173,16 @@ class WorkStore(TownStore):
     # --------------------------------------------------------------------- turns
     def turn_exited(self, agent_name: str, *, exit_code: int | None, session_id: str | None = None,
                     tokens_in: int = 0, tokens_out: int = 0, output_tail: str = "",
-                    ending: dict[str, Any] | None = None, said: str = "") -> str:
-        """Record a finished turn; a hooked agent that exited without `gt done` gives its
-        bead back. Returns what happened: 'done', 'crashed', 'no_done' or 'stopped'.
-        `ending` is how the runner saw it end (signal, lost, stopped, timed_out); `said` is a
-        status line from the agent's own words, kept when it set none with `gt status`."""
+                    ending: dict[str, Any] | None = None, said: str = "", tokens_cached: int = 0,
+                    model: str = "") -> str:
+        """Record a finished turn (and its usage in the ledger, same transaction); a hooked
+        agent that exited without `gt done` gives its bead back. Returns what happened:
+        'done', 'crashed', 'no_done' or 'stopped'. `ending` is how the runner saw it end
+        (signal, lost, stopped, timed_out); `said` is a status line from the agent's own words,
+        kept when it set none with `gt status`."""
         with self.conn:
+            ledger.record_turn(self, self._agent(agent_name), exit_code=exit_code, tokens_in=tokens_in,
+                               tokens_out=tokens_out, tokens_cached=tokens_cached, model=model, ended_at=self.now())
             self._status_from_output(agent_name, said)
             outcome = self._turn_exited(agent_name, exit_code, session_id, tokens_in, tokens_out, output_tail,
                                         ending or {})

@@ -37,6 +37,7 @@ class TurnResult:
     session_id: str | None = None
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0  # of tokens_in, read from a prompt cache (billed at the cached rate)
 
 
 class Adapter:

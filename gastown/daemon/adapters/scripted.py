@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
 from gastown import transcript as tr
-from gastown.daemon.adapters.base import Adapter, TurnContext
+from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
 from gastown.daemon.adapters.common import plain_lines
 
 _EXIT = re.compile(r"^\[scripted agent\] exit (-?\d+)$")
+
+USAGE_RE = re.compile(r"^\[usage\] input=(\d+) output=(\d+)(?: cached=(\d+))?\s*$", re.M)
+"""A step may report model usage the way a real CLI would (`echo "[usage] input=1200 output=80"`),
+so costs and budgets are exercised without a model."""
 
 
 class ScriptedAdapter(Adapter):
@@ -35,6 +40,14 @@ class ScriptedAdapter(Adapter):
             "GT_SCRIPT": json.dumps(meta.get("script") or []),
             "GT_BEAD_TITLE": ctx.bead.get("title", ""),
         }
+
+    def parse_output(self, text: str, home: Path) -> TurnResult:
+        result = TurnResult()
+        for m in USAGE_RE.finditer(text.replace("\r\n", "\n")):
+            result.tokens_in += int(m[1])
+            result.tokens_out += int(m[2])
+            result.tokens_cached += int(m[3] or 0)
+        return result
 
     def reply_text(self, text: str) -> str:
         lines = [ln for ln in text.replace("\r\n", "\n").splitlines()
