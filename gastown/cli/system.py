@@ -21,18 +21,30 @@ def image_build(
     base_image: Optional[str] = typer.Option(None, "--base-image", help="Registry base image (default debian bookworm)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when the image is current."),
     engine_name: Optional[str] = typer.Option(None, "--engine", help="podman or docker (default: the first found)."),
+    town: Optional[str] = typer.Option(None, "--town", help="Build this town's image (its container.base and "
+                                                            "container.setup; default: the plain image)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress on stderr (for scripts)."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Build (or reuse) the town image: git, python3 and gastown; the base is cached."""
-    from gastown.daemon import engine
+    """Build (or reuse) the town image: git, python3, gastown with its dependencies, the town's
+    setup; cached by the content of all of them. Shows the build's steps as it goes."""
+    from gastown import paths
+    from gastown.cli import imagebuild
+    from gastown.daemon import engine, image
 
     try:
+        spec = image.ImageSpec()
+        if town:
+            root = paths.town_dir(town)
+            if not (root / "config.toml").exists():
+                fail(f"no town '{town}'", ErrorCode.NOT_FOUND)
+            spec = image.spec_for_town(root)
         eng = engine.detect(engine_name)
         eng.verify()
-        kwargs: dict[str, Any] = {"base": base, "force": force, "log": lambda m: err.print(m, markup=False)}
+        kwargs: dict[str, Any] = {"base": base, "force": force, "spec": spec}
         if base_image:
             kwargs["base_image"] = base_image
-        result = engine.build_image(eng, **kwargs)
+        result = imagebuild.build(eng, quiet=quiet, **kwargs)
     except RpcError as exc:
         fail(exc.message, exc.code)
     if as_json:

@@ -67,6 +67,10 @@ SETTINGS: dict[str, Setting] = {
                             "per million tokens", rig=False),
     "budget.on_exhausted": Setting("finish", "when a budget runs out, running turns 'finish' or 'stop' "
                                    "(new turns never start)", rig=False),
+    "container.setup": Setting([], "commands run as root when the town image is built (e.g. installing the "
+                               "rig's test tools); the image is rebuilt when they change"),
+    "container.base": Setting("", "the town image's base: an image reference or a Containerfile path "
+                              "(default: Debian bookworm)", rig=False),
 }
 
 SECRETS = frozenset({"agent.api_key", "forge.token"})

@@ -1,5 +1,5 @@
 """Container engines: detection (podman first, then docker), the generated `containers.conf`,
-and the town image (a base image, then gastown's own stdlib-only package COPYed in).
+and the base of the town image (the town image itself: gastown.daemon.image).
 
 Host facts that shape this (docs/containers.md): rootful podman refuses ulimits above the
 host's hard limits, crun fails on cgroup v1/hybrid hosts (runc works), and where no image
@@ -254,81 +254,28 @@ def doctor(name: str | None = None) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- the town image
-def containerfile() -> Path:
-    path = CONTAINER_DIR / "Containerfile"
-    if not path.exists():
-        raise external(f"{path} not found: gastown's container/ directory is not installed next to the package")
-    return path
-
-
-def source_files() -> Iterator[Path]:
-    for path in sorted(PACKAGE.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-            yield path
-
-
-def source_hash() -> str:
-    """Hash of the Containerfile and gastown's package files: a code change means a new tag."""
-    h = hashlib.sha256(containerfile().read_bytes())
-    for path in source_files():
-        h.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
+# (built in gastown.daemon.image; these names stay here for callers that only know the engine)
 def town_image_ref() -> str:
-    return f"{TOWN_IMAGE}:{source_hash()[:12]}"
+    from gastown.daemon import image
 
-
-@contextlib.contextmanager
-def _build_lock() -> Iterator[None]:
-    path = cache_dir() / "image.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return image.town_image_ref()
 
 
 def ensure_image(eng: Engine, log: Log | None = None) -> str:
-    """The current town image, built (with the default base) when missing."""
-    ref = town_image_ref()
-    if ref in eng.images or eng.image_exists(ref):
-        eng.images.add(ref)
-        return ref
-    return str(build_image(eng, log=log)["image"])
+    """The current default town image, built when missing."""
+    from gastown.daemon import image
+
+    return image.ensure_image(eng, log=log)
 
 
 def build_image(eng: Engine, base: str = "auto", base_image: str = BASE_REGISTRY, force: bool = False,
                 log: Log | None = None) -> dict[str, Any]:
-    """Build the town image. base: 'registry' (pull base_image), 'debootstrap' (from apt's mirror,
-    tarball cached in cache_dir()/images) or 'auto' (a base already present, else pull, else
-    debootstrap). Returns {image, built, base, seconds}."""
-    if base not in ("auto", "registry", "debootstrap"):
-        raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown base '{base}' (auto, registry or debootstrap)")
-    say = log or (lambda _msg: None)
-    t0 = time.perf_counter()
-    with _build_lock():
-        ref = town_image_ref()
-        if not force and eng.image_exists(ref):
-            return {"image": ref, "built": False, "base": None, "seconds": time.perf_counter() - t0}
-        base_ref = ensure_base(eng, base, base_image, say)
-        say(f"building {ref} from {base_ref}")
-        with tempfile.TemporaryDirectory(prefix="gt-image-") as ctx:
-            shutil.copy(containerfile(), Path(ctx) / "Containerfile")
-            shutil.copytree(PACKAGE, Path(ctx) / "gastown", ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
-            args = ["build", "-t", ref, "-t", f"{TOWN_IMAGE}:latest", "--build-arg", f"BASE={base_ref}",
-                    "-f", str(Path(ctx) / "Containerfile")]
-            if eng.name == "podman":
-                args += ["--pull=never"]
-            eng.run(*args, ctx, timeout=900, env={"DOCKER_BUILDKIT": "0"})  # docker: the classic builder
-            # resolves a local-only base image; BuildKit may try a registry for it
-        _prune_old(eng, ref)
-        eng.images.add(ref)
-    return {"image": ref, "built": True, "base": base_ref, "seconds": time.perf_counter() - t0}
+    from gastown.daemon import image
+
+    return image.build_image(eng, base=base, base_image=base_image, force=force, log=log)
 
 
+# ----------------------------------------------------------------------------- the base image
 def ensure_base(eng: Engine, base: str, base_image: str, say: Log) -> str:
     if base == "auto":
         for ref in (base_image, BASE_LOCAL):
@@ -372,11 +319,3 @@ def debootstrap_base(eng: Engine, say: Log) -> str:
     say(f"importing {tar} as {BASE_LOCAL}")
     eng.run("import", str(tar), BASE_LOCAL, timeout=600)
     return BASE_LOCAL
-
-
-def _prune_old(eng: Engine, keep: str) -> None:
-    """Remove town images of older gastown sources (best effort: one in use stays)."""
-    proc = eng.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", TOWN_IMAGE, check=False)
-    for ref in proc.stdout.split():
-        if ref.startswith(TOWN_IMAGE + ":") and ref not in (keep, f"{TOWN_IMAGE}:latest"):
-            eng.run("rmi", ref, check=False)

@@ -26,6 +26,7 @@ from typing import Any
 
 from gastown import paths, runner
 from gastown.daemon import engine as engines
+from gastown.daemon import image as images
 from gastown.daemon.runtime.base import TurnSpec
 from gastown.protocol import ErrorCode, RpcError
 
@@ -122,7 +123,7 @@ class ContainerRuntime:
                 whose = f"town directory {owner}" if owner else "someone else (no gastown label)"
                 raise RpcError(ErrorCode.CONFLICT, f"container {self.container} belongs to {whose}; "
                                                    f"remove it (`{self.name} rm -f {self.container}`) or rename the town")
-            image = self.image or engines.ensure_image(self.engine)
+            image = self.image or images.ensure_image(self.engine, images.spec_for_town(self.town_root))
             running = bool(info and info.get("State", {}).get("Status") == "running")
             if running and (labels.get(f"{LABEL}.image") == image or self._busy()):
                 self._seen_alive = True
