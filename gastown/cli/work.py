@@ -91,7 +91,8 @@ def mq_show(mr_id: str = typer.Argument(..., metavar="MR", help="Merge request b
         out.print(f"FAILED: [{failure['code']}] {failure['message']}", markup=False)
     for gate in mr["gates"]:
         verdict = "ok" if gate["exit_code"] == 0 else f"exit {gate['exit_code']}"
-        out.print(f"gate {gate['name']}: {verdict} in {gate['duration_s']}s  ({gate['cmd']})", markup=False)
+        where = f" in {gate['ran_in']}" if gate.get("ran_in") else ""
+        out.print(f"gate {gate['name']}: {verdict} in {gate['duration_s']}s{where}  ({gate['cmd']})", markup=False)
         if gate["exit_code"] != 0:
             out.print("  " + gate["output_tail"].strip().replace("\n", "\n  "), markup=False)
 

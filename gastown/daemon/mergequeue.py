@@ -44,10 +44,12 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
         return
     gates = refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0]))
     human = turns.human_identity(mr["requested_by"])
+    in_container = getattr(starter.runtime, "run_gate", None)  # a container town: gates run in its container
     result = await asyncio.to_thread(
         refinery.process, rig["repo_path"], rig["source"], branch, target,
         mode=str(cfg("refinery.merge_mode", rig["name"])[0]), gates=gates,
-        identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"])
+        identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"],
+        gate_runner=in_container or refinery.host_gate, workdir=town.root / "merges" if in_container else None)
     if result.ok and result.merge_commit and result.landed_on:
         await town.call(store.mr_merged, mr["id"], merge_commit=result.merge_commit, landed_on=result.landed_on,
                         gates=result.gates, message=result.message)

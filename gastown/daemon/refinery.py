@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gastown.daemon import git
 
@@ -72,6 +72,15 @@ def parse_gates(raw: list[Any]) -> list[Gate]:
         else:
             raise ValueError(f"gate {i} must be a command string or a table with 'cmd'")
     return out
+
+
+class GateRunner(Protocol):
+    """Where gates run: the host (`run_gate`) or the town container (ContainerRuntime.run_gate)."""
+    def __call__(self, gate: Gate, cwd: Path) -> dict[str, Any]: ...
+
+
+def host_gate(gate: Gate, cwd: Path) -> dict[str, Any]:
+    return {**run_gate(gate, cwd, _gate_env()), "ran_in": "host"}
 
 
 def run_gate(gate: Gate, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -192,8 +201,10 @@ def landing_base(repo: str, target: str) -> str:
 
 
 def process(repo: str, source: str, branch: str, target: str, *, mode: str, gates: list[Gate],
-            identity: dict[str, str], expect_head: str | None = None) -> MergeResult:
-    """The whole recipe for one merge request."""
+            identity: dict[str, str], expect_head: str | None = None, gate_runner: GateRunner = host_gate,
+            workdir: Path | None = None) -> MergeResult:
+    """The whole recipe for one merge request. `workdir`: where the temporary merge worktree
+    goes (a container town's gates need it inside the bind-mounted town directory)."""
     try:
         git.fetch(repo)
     except git.GitError as exc:
@@ -203,7 +214,9 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     if expect_head and git.head_sha(repo, branch) != expect_head:
         head = git.head_sha(repo, branch)
         return MergeResult(False, "head_moved", f"{branch} is at {head[:12]}, not the {expect_head[:12]} handed in")
-    wt = Path(tempfile.mkdtemp(prefix="gt-merge-"))
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    wt = Path(tempfile.mkdtemp(prefix="gt-merge-", dir=workdir))
     shutil.rmtree(wt)
     try:
         base = landing_base(repo, target)
@@ -213,7 +226,7 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
             return failed
         results = []
         for gate in gates:
-            result = run_gate(gate, wt, _gate_env())
+            result = gate_runner(gate, wt)
             results.append(result)
             if result["exit_code"] != 0:
                 code = "gate_timeout" if result["timed_out"] else "gate_failed"

@@ -22,13 +22,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gastown import paths, runner
 from gastown.daemon import engine as engines
 from gastown.daemon import image as images
 from gastown.daemon.runtime.base import TurnSpec
 from gastown.protocol import ErrorCode, RpcError
+
+if TYPE_CHECKING:
+    from gastown.daemon.refinery import Gate
 
 NETWORKS = ("bridge", "none", "host")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -240,6 +243,30 @@ class ContainerRuntime:
             time.sleep(0.01)
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
         raise RuntimeError(f"turn runner wrote no status in {self.container}: {tail[0] if tail else 'no output'}")
+
+    def run_gate(self, gate: "Gate", cwd: Path) -> dict[str, Any]:
+        """A refinery gate inside the town container (where the rig's toolchain is), in `cwd`
+        (a merge worktree under the town directory), with the image's environment minus
+        gastown's PYTHONPATH. The gate's timeout is enforced inside (`timeout`: exit 124)."""
+        from gastown.daemon.refinery import TAIL
+
+        self.ensure_container()
+        image = self.image_ref()
+        start = time.monotonic()
+        script = 'cd "$1" && exec timeout -k 5 "$2" sh -c "$3" 2>&1'
+        proc = self.engine.run("exec", *self._exec_user(), self.container, "env", "-u", "PYTHONPATH", "sh", "-c",
+                               script, "gate", str(cwd), f"{gate.timeout:g}", gate.cmd, check=False,
+                               timeout=gate.timeout + 60)
+        timed_out = proc.returncode in (124, 137) and time.monotonic() - start >= gate.timeout
+        return {"name": gate.name, "cmd": gate.cmd, "exit_code": 124 if timed_out else proc.returncode,
+                "timed_out": timed_out, "duration_s": round(time.monotonic() - start, 3),
+                "output_tail": (proc.stdout + proc.stderr)[-TAIL:], "ran_in": f"container {self.container}",
+                "image": image}
+
+    def image_ref(self) -> str | None:
+        """The image the town container runs (its label), None when there is no container."""
+        labels = (((self.inspect() or {}).get("Config") or {}).get("Labels") or {})
+        return labels.get(f"{LABEL}.image")
 
     def is_running(self, turn_dir: Path) -> bool:
         st = runner.read_status(Path(turn_dir))
