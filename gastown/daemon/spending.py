@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import ledger
+from gastown.daemon import budgets, holds, ledger
 from gastown.pricing import PriceTable
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ class Spending:
     def __init__(self) -> None:
         self.mark: tuple[Any, ...] | None = None
         self.exhausted: frozenset[tuple[str, str]] = frozenset()
-        self.held: dict[str, str] = {}
 
     async def check(self, loop: "TownLoop") -> frozenset[tuple[str, str]]:
         """The exhausted budget scopes; notifies on every state change."""
@@ -59,6 +58,9 @@ class Spending:
             self.mark = mark
             for budget in changed:
                 await self._announce(loop, budget)
+            released = await town.call(_release, town, self.exhausted)
+            if released:
+                log.info("town %s: budget released %s", town.name, ", ".join(released))
         await town.call(ledger.sample, town.store, datetime.now(timezone.utc))
         return self.exhausted
 
@@ -98,23 +100,38 @@ class Spending:
                 await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]))
 
     async def note_held(self, loop: "TownLoop", held: dict[str, str]) -> None:
-        """A `budget_exhausted` hold event the first time a bead waits on a budget, and a
-        release event when it no longer does."""
-        town = loop.town
-        new = {b: s for b, s in held.items() if self.held.get(b) != s}
-        still = {f"{s}:{k}" if k else s for s, k in self.exhausted}
-        gone = [b for b, s in self.held.items() if b not in held and s not in still]
-        if new or gone:
-            await town.call(_hold_events, town, new, gone)
-        self.held = dict(held)
+        """Ready beads in an exhausted scope are held (`gt:held`, reason `budget_exhausted`), so
+        every view shows why they wait; the reconciler already skipped them this tick."""
+        if held:
+            await loop.town.call(_hold, loop.town, held)
 
 
-def _hold_events(town: "Town", new: dict[str, str], gone: list[str]) -> None:
+BUDGET_HOLD = "budget_exhausted"
+
+
+def _hold(town: "Town", held: dict[str, str]) -> None:
     store = town.store
     with store.conn:
-        for bead_id, scope in new.items():
-            store.event(bead_id, "held", actor="ledger", new="budget_exhausted",
-                        meta={"reason": "budget_exhausted", "budget": scope})
-        for bead_id in gone:
-            store.event(bead_id, "released", actor="ledger", old="budget_exhausted",
-                        meta={"reason": "budget_exhausted"})
+        for bead_id, scope in held.items():
+            holds.mark_held(store, bead_id, reason=BUDGET_HOLD, actor="ledger")
+            log.info("town %s: %s held, budget %s exhausted", town.name, bead_id, scope)
+
+
+def budget_held(store: Any, exhausted: frozenset[tuple[str, str]]) -> dict[str, str | None]:
+    """Beads the ledger holds -> the exhausted budget still holding each (None: released)."""
+    rows = store.conn.execute(
+        "SELECT b.id, b.rig, json_extract(b.metadata, '$.convoy'), b.requested_by FROM beads b "
+        "JOIN bead_labels l ON l.bead_id = b.id AND l.label = ? "
+        "WHERE json_extract(b.metadata, '$.hold.reason') = ? AND json_extract(b.metadata, '$.hold.by') = 'ledger'",
+        (holds.HELD, BUDGET_HOLD)).fetchall()
+    scopes = [budgets.BeadScopes(r[0], r[1], r[2], r[3]) for r in rows]
+    still = budgets.blocked(scopes, set(exhausted))
+    return {s.id: still.get(s.id) for s in scopes}
+
+
+def _release(town: "Town", exhausted: frozenset[tuple[str, str]]) -> list[str]:
+    """Release what the ledger held once no exhausted budget covers it any more."""
+    free = [b for b, scope in budget_held(town.store, exhausted).items() if scope is None]
+    for bead_id in free:
+        holds.release(town.store, bead_id, actor="ledger")
+    return free

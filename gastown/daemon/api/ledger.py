@@ -86,8 +86,8 @@ async def budget_clear(ctx: Ctx, town: Town, *, scope: str = "town", key: str | 
 @rpc(Method.BUDGET_SHOW)
 async def budget_show(ctx: Ctx, town: Town) -> list[dict[str, Any]]:
     rows = await town.call(ledger.budget_list, town.store, spending.prices_of(town))
-    loop = ctx.daemon.loops.get(town.name)
-    held = loop.budgets.held if loop is not None else {}
+    exhausted = frozenset((r["scope"], r["key"]) for r in rows if r["status"] == "exhausted")
+    held = await town.call(spending.budget_held, town.store, exhausted)
     for r in rows:
         r["held_beads"] = sorted(b for b, s in held.items() if s == r["id"])
     return rows
