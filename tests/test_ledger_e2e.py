@@ -34,6 +34,9 @@ def test_budget_holds_the_rest_of_a_convoy_and_raising_it_resumes(town: Path, gt
     run_gt("config", "set", "agent.model", "fake-model", check=True)
     run_gt("config", "set", "costs.prices", PRICES, check=True)
     run_gt("budget", "set", "--rig", "app", "--dollars", "2", check=True)
+    run_gt("budget", "set", "--tokens", "4000", check=True)  # the town: three turns of 1,100 make 82 %
+    notes = gt_home / "notes.txt"
+    run_gt("config", "set", "notify.command", f"echo \"$GT_MESSAGE\" >> {notes}", check=True)
     convoy = gtj("sling", "--batch", str(plan(gt_home / "plan.json")))[0]
     ids = {m["title"]: m["id"] for m in convoy["members"]}
 
@@ -52,6 +55,8 @@ def test_budget_holds_the_rest_of_a_convoy_and_raising_it_resumes(town: Path, gt
     run_gt("budget", "set", "--rig", "app", "--dollars", "10", check=True)  # raising the cap releases it
     wait_for(lambda: bead(ids["step three"])["status"] == "closed", 90, "step three merged")
 
+    wait_for(lambda: notes.exists() and "budget town is at 82%" in notes.read_text(), 30, "the 80 % notice")
+    assert "budget rig:app is exhausted" in notes.read_text()  # the high escalation reached the human too
     by_rig = gtj("costs", "--by", "rig")
     assert by_rig[0]["key"] == "app" and by_rig[0]["dollars"] == pytest.approx(3.6) and by_rig[0]["turns"] == 3
     by_human = gtj("costs", "--by", "human")

@@ -42,9 +42,11 @@ def call(method: str, town: str | None = None, *, _town: bool = True, **params: 
 
 def _escalation_notice(client: Client) -> None:
     """The terminal leg of escalation routing: a human at a terminal hears about high and
-    critical escalations nobody has acknowledged, whatever command they ran."""
+    critical escalations nobody has acknowledged (and budgets past 80 %), whatever command
+    they ran."""
     try:
-        loud = [e for e in client.call(Method.ESCALATION_LIST) if e["severity"] in ("high", "critical")]
+        loud = [e for e in client.call(Method.ESCALATION_LIST)
+                if e["severity"] in ("high", "critical") or e.get("category") == "budget_warning"]
     except RpcError:
         return
     if loud:

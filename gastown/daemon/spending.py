@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import budgets, holds, ledger
+from gastown.daemon import budgets, holds, ledger, witness
 from gastown.pricing import PriceTable
 
 if TYPE_CHECKING:
@@ -75,8 +75,9 @@ class Spending:
         used = f"{budget['used_tokens']:,} tokens, ${budget['used_dollars']:.2f}"
         if status == "warning":
             msg = f"budget {budget['id']} is at {budget['percent']:.0f}% ({used} of {caps})"
-            await town.call(town.store.escalation_create, msg, severity="medium", source="ledger",
-                            category="budget_warning")
+            esc = await town.call(town.store.escalation_create, msg, severity="medium", source="ledger",
+                                  category="budget_warning")
+            await asyncio.to_thread(witness.notify_human, town, [esc])  # medium, yet the human is told
         else:
             msg = (f"budget {budget['id']} is exhausted ({used} of {caps}): no new turns start there until "
                    f"it is raised ('gt budget set') or cleared")
