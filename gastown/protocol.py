@@ -116,6 +116,7 @@ class Method:
     RIG_UNPARK = "rig.unpark"
     TOWN_PAUSE = "town.pause"
     TOWN_RESUME = "town.resume"
+    TOWN_NOTICES = "town.notices"
 
     # transcripts (gastown.daemon.api.transcript)
     AGENT_TRANSCRIPT = "agent.transcript"

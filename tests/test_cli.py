@@ -129,7 +129,7 @@ def test_config(gt_home: Path) -> None:
     assert got["value"] == 2 and got["source"] == "town"
     assert "rig" in (gt_home / "towns" / "demo" / "config.toml").read_text()
     bad = run_gt("config", "set", "rig.max_polecats", "lots")
-    assert bad.returncode == 2 and "takes a int" in bad.stderr
+    assert bad.returncode == 2 and "takes a whole number" in bad.stderr
     assert run_gt("config", "set", "runtime", "podman", "--rig", "app").returncode == 2
     assert run_gt("config", "set", "nope.key", "1").returncode == 2
     run_gt("config", "set", "rig.max_polecats", "--unset", check=True)

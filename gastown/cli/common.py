@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gastown.cli import notices
 from gastown.cli.render import emit_json
 from gastown.client import Client
 from gastown.protocol import ErrorCode, Method, RpcError, exit_code
@@ -31,8 +32,10 @@ def call(method: str, town: str | None = None, *, _town: bool = True, **params: 
     try:
         with Client(town=town) as client:
             result = client.call(method, _town=_town, **params)
-            if _town and sys.stderr.isatty() and not os.environ.get("GT_AGENT_TOKEN"):
-                _escalation_notice(client)
+            if _town and not os.environ.get("GT_AGENT_TOKEN"):
+                notices.show(client, tty=sys.stderr.isatty())
+                if sys.stderr.isatty():
+                    _escalation_notice(client)
             return result
     except RpcError as exc:
         fail(exc.message, exc.code)

@@ -17,9 +17,14 @@ RigOpt = typer.Option(None, "--rig", help="The rig whose override to read or set
 
 @app.command()
 def get(key: Optional[str] = typer.Argument(None, help="Setting, e.g. refinery.gates (default: all)."),
-        rig: Optional[str] = RigOpt, town: TownOpt = None, as_json: JsonOpt = False) -> None:
-    """Print effective settings and where each value comes from (rig, town or default)."""
-    rows = call(Method.CONFIG_GET, town, key=key, rig=rig)
+        rig: Optional[str] = RigOpt,
+        reveal: bool = typer.Option(False, "--reveal", help="Show a secret (agent.api_key, forge.token) in clear."),
+        town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Print effective settings and where each value comes from (rig, town or default); secrets masked.
+
+    Example: gt config get refinery.gates --rig app
+    """
+    rows = call(Method.CONFIG_GET, town, key=key, rig=rig, reveal=reveal or None)
     if key and not as_json:
         value = rows[0]["value"]
         out.print(value if isinstance(value, str) else json.dumps(value), markup=False)
@@ -36,7 +41,10 @@ def set_(key: str = typer.Argument(..., help="Setting, e.g. rig.max_polecats."),
          rig: Optional[str] = RigOpt,
          unset: bool = typer.Option(False, "--unset", help="Remove the setting (fall back to town/default)."),
          town: TownOpt = None, as_json: JsonOpt = False) -> None:
-    """Change a setting for the town, or for one rig with --rig."""
+    """Change a setting for the town, or for one rig with --rig; the value is checked first.
+
+    Example: gt config set patrol.gupp_minutes 7.5
+    """
     result = call(Method.CONFIG_SET, town, key=key, value=value, rig=rig, unset=unset or None)
     if as_json:
         emit_json([result])

@@ -69,6 +69,24 @@ def _agent_clis() -> list[dict[str, Any]]:
     return rows
 
 
+def _town_configs() -> list[dict[str, Any]]:
+    """Every town's settings files, checked by the daemon (hand edits included)."""
+    from gastown.cli import notices
+    from gastown.client import Client
+    from gastown.protocol import Method
+
+    rows: list[dict[str, Any]] = []
+    with Client(autostart=False, timeout=5) as client:
+        towns = client.call(Method.TOWN_LIST, _town=False)
+    for t in towns:
+        with Client(town=t["name"], autostart=False, timeout=5) as client:
+            notes = notices.fetch(client) or {}
+        problems = notes.get("config_problems", [])
+        rows.append({"check": f"town {t['name']} config", "ok": not problems,
+                     "detail": "; ".join(problems) if problems else "every setting checks out"})
+    return rows
+
+
 def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Check only podman or docker."),
            as_json: JsonOpt = False) -> None:
     """Check this host: git, the container engine (and what was configured for it, and why), the town
@@ -85,6 +103,7 @@ def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Che
         with Client(autostart=False, timeout=5) as client:
             status = client.call("system.status", _town=False)
         rows.append({"check": "daemon", "ok": True, "detail": f"pid {status['pid']}, {status['socket']}"})
+        rows += _town_configs()
     except RpcError as exc:
         rows.append({"check": "daemon", "ok": exc.code == ErrorCode.UNAVAILABLE,
                      "detail": "not running (gt starts it on demand)" if exc.code == ErrorCode.UNAVAILABLE

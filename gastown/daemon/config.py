@@ -24,22 +24,30 @@ class Setting:
     default: Any
     help: str
     rig: bool = True  # may be overridden per rig
+    choices: tuple[str, ...] = ()  # the allowed values of a text setting (empty: any text)
+
+
+AGENTS = ("opencode", "claude", "codex", "aider", "kilo", "gemini", "scripted")
+"""The agent adapters a setting may name (tests check this against the adapter registry)."""
 
 
 SETTINGS: dict[str, Setting] = {
-    "runtime": Setting("local", "where agents run: local, podman or docker", rig=False),
-    "agent.adapter": Setting("scripted", "agent CLI for polecats: opencode, claude, codex, aider, kilo, gemini, scripted"),
+    "runtime": Setting("local", "where agents run: local, podman or docker", rig=False,
+                       choices=("local", "podman", "docker")),
+    "agent.adapter": Setting("scripted", "agent CLI for polecats: opencode, claude, codex, aider, kilo, gemini, "
+                             "scripted", choices=AGENTS),
     "agent.model": Setting("", "model name passed to the agent CLI"),
     "agent.base_url": Setting("", "model endpoint base URL (OpenAI/Anthropic compatible)"),
     "agent.api_key": Setting("", "API key for agent.base_url"),
     "agent.instructions": Setting("", "extra instructions appended to every agent prompt"),
-    "mayor.adapter": Setting("", "agent CLI of the mayor (default: agent.adapter)", rig=False),
+    "mayor.adapter": Setting("", "agent CLI of the mayor (default: agent.adapter)", rig=False,
+                             choices=("", *AGENTS)),
     "rig.max_polecats": Setting(4, "most polecats working at once on a rig"),
     "dispatch.max_attempts": Setting(5, "dispatch attempts per bead before it fails"),
     "dispatch.backoff_scale": Setting(1.0, "multiplier of the retry backoff ladder (30 s, 1 min, 2 min, 5 min, 10 min)"),
     "refinery.gates": Setting([], "quality gate commands run before a merge"),
-    "refinery.merge_mode": Setting("merge", "merge, rebase or squash"),
-    "refinery.strategy": Setting("direct", "direct or pr"),
+    "refinery.merge_mode": Setting("merge", "merge, rebase or squash", choices=("merge", "rebase", "squash")),
+    "refinery.strategy": Setting("direct", "direct or pr", choices=("direct", "pr")),
     "refinery.code_review": Setting(False, "let a refinery agent review each diff"),
     "refinery.max_retries": Setting(3, "rework rounds before a bead fails"),
     "patrol.gupp_minutes": Setting(30.0, "minutes without progress before a hooked agent is nudged "
@@ -54,11 +62,14 @@ SETTINGS: dict[str, Setting] = {
                                    rig=False),
     "patrol.triage_per_hour": Setting(3, "most triage runs an hour", rig=False),
     "nudge.ttl_minutes": Setting(30.0, "how long an undelivered nudge stays queued", rig=False),
-    "escalation.reescalate_hours": Setting(4, "hours before an unacknowledged escalation is raised a level", rig=False),
+    "escalation.reescalate_hours": Setting(4.0, "hours before an unacknowledged escalation is raised a level",
+                                           rig=False),
     "notify.command": Setting("", "command run for high and critical escalations", rig=False),
     "container.sleep_after_minutes": Setting(30.0, "idle minutes before the town container stops", rig=False),
-    "container.network": Setting("bridge", "container network: bridge, none or host", rig=False),
-    "forge.kind": Setting("", "github, gitlab or gitea (default: told by the remote URL's host)"),
+    "container.network": Setting("bridge", "container network: bridge, none or host", rig=False,
+                                 choices=("bridge", "none", "host")),
+    "forge.kind": Setting("", "github, gitlab or gitea (default: told by the remote URL's host)",
+                          choices=("", "github", "gitlab", "gitea")),
     "forge.api_url": Setting("", "forge REST API base URL (enterprise hosts, compatible servers)"),
     "forge.repo": Setting("", "OWNER/NAME on the forge, when the remote URL does not name it"),
     "forge.token": Setting("", "forge API token (default: GITHUB_TOKEN/GITLAB_TOKEN, then gh or glab)"),
@@ -100,34 +111,100 @@ def check_key(key: str, *, rig: bool) -> Setting:
     return setting
 
 
-def check_type(key: str, value: Any) -> Any:
-    default = SETTINGS[key].default
+KINDS = {bool: "true or false", float: "a number (fractions allowed, e.g. 0.5)", int: "a whole number",
+         list: "a list of text values, e.g. '[\"a\", \"b\"]'", str: "text", dict: "a table"}
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(key: str, value: Any) -> Any:
+    """`90s`, `2.5m`, `1h` for the *_minutes / *_hours settings, in the setting's own unit."""
+    per = 60.0 if key.endswith("_minutes") else 3600.0 if key.endswith("_hours") else 0.0
+    if not per or not isinstance(value, str) or len(value) < 2 or value[-1] not in UNITS:
+        return value
+    try:
+        return float(value[:-1]) * UNITS[value[-1]] / per
+    except ValueError:
+        return value
+
+
+def problem(key: str, value: Any) -> str | None:
+    """Why `value` is not valid for the known setting `key` (None: it is)."""
+    setting = SETTINGS[key]
+    default = setting.default
     if isinstance(default, bool):
         ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (float, int) if isinstance(default, float) else int) and not isinstance(value, bool)
+        if ok and value < 0:
+            return f"'{key}' must not be negative, not {value}"
     elif key == "refinery.gates":  # command strings or {name, cmd, timeout} tables
         ok = isinstance(value, list) and all(
             isinstance(v, str) or (isinstance(v, dict) and isinstance(v.get("cmd"), str)) for v in value)
+        if not ok:
+            return f"'{key}' takes a list of commands, e.g. '[\"pytest -q\"]', not {json.dumps(value)}"
     elif key == "costs.prices":
         from gastown.pricing import check_overrides
 
-        problem = check_overrides(value)
-        if problem:
-            raise RpcError(ErrorCode.INVALID_PARAMS, problem)
-        ok = True
+        return check_overrides(value) or None
     elif key == "budget.on_exhausted":
-        ok = value in ("finish", "stop")
+        if value not in ("finish", "stop"):
+            close = difflib.get_close_matches(str(value), ("finish", "stop"), n=1, cutoff=0.5)
+            return f"invalid {key} '{value}'" + (f" (did you mean '{close[0]}'?)" if close else "") + \
+                ": use one of finish, stop"
+        ok = True
     elif isinstance(default, list):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:
         ok = isinstance(value, str)
     if not ok:
-        kind = type(default).__name__
-        raise RpcError(ErrorCode.INVALID_PARAMS, f"'{key}' takes a {kind} value, not {json.dumps(value)}")
+        return f"'{key}' takes {KINDS[type(default)]}, not {json.dumps(value)}"
+    if setting.choices and value not in setting.choices:
+        close = difflib.get_close_matches(str(value), [c for c in setting.choices if c], n=1, cutoff=0.5)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        allowed = ", ".join(c or "'' (unset)" for c in setting.choices)
+        return f"invalid {key} '{value}'{hint}: use one of {allowed}"
+    return None
+
+
+def check_type(key: str, value: Any) -> Any:
+    """The value to store for `key` (durations with units converted), or INVALID_PARAMS
+    with the allowed values and a "did you mean"."""
+    value = _duration(key, value)
+    why = problem(key, value)
+    if why:
+        raise RpcError(ErrorCode.INVALID_PARAMS, why)
     return value
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of a loaded file; a known key is a leaf even when its value is a table."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and key not in SETTINGS:
+            out.update(flatten(value, key + "."))
+        else:
+            out[key] = value
+    return out
+
+
+def problems(path: Path, *, rig: bool = False) -> list[str]:
+    """Everything wrong with one settings file, one line each (a hand edit is never only a
+    traceback): TOML syntax, unknown keys, town-only keys per rig, bad values."""
+    try:
+        data = load(path)
+    except RpcError as exc:
+        return [exc.message]
+    out = []
+    for key, value in flatten(data).items():
+        if key not in SETTINGS:
+            close = difflib.get_close_matches(key, SETTINGS, n=1)
+            out.append(f"{path}: unknown setting '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        elif rig and not SETTINGS[key].rig:
+            out.append(f"{path}: '{key}' is a town setting; it is ignored per rig")
+        elif (why := problem(key, _duration(key, value))) is not None:
+            out.append(f"{path}: {why}; the default {json.dumps(SETTINGS[key].default)} is used")
+    return out
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -166,13 +243,22 @@ def set_dotted(path: Path, key: str, value: Any) -> None:
 
 
 def resolve(key: str, town_cfg: dict[str, Any], rig_cfg: dict[str, Any] | None = None) -> tuple[Any, str]:
-    """The effective value of a known key and where it came from: rig, town or default."""
-    check_key(key, rig=False)
-    if rig_cfg is not None:
-        value = get_dotted(rig_cfg, key)
-        if value is not None:
-            return value, "rig"
-    value = get_dotted(town_cfg, key)
-    if value is not None:
-        return value, "town"
-    return SETTINGS[key].default, "default"
+    """The effective value of a known key and where it came from: rig, town or default. An
+    invalid value in a file is skipped (and reported by `problems`), never handed on."""
+    setting = check_key(key, rig=False)
+    for cfg, source in ((rig_cfg if setting.rig else None, "rig"), (town_cfg, "town")):
+        if cfg is None:
+            continue
+        value = _duration(key, get_dotted(cfg, key))
+        if value is not None and problem(key, value) is None:
+            return value, source
+    return setting.default, "default"
+
+
+def load_or_empty(path: Path) -> dict[str, Any]:
+    """A settings file for reading effective values: a file that does not parse counts as
+    empty (defaults apply; `problems` reports it on every command)."""
+    try:
+        return load(path)
+    except RpcError:
+        return {}

@@ -73,8 +73,15 @@ class Town:
         return self.root / "rigs" / rig
 
     def config(self, key: str, rig: str | None = None) -> tuple[Any, str]:
-        rig_cfg = config.load(self.rig_dir(rig) / "config.toml") if rig else None
-        return config.resolve(key, config.load(self.config_path), rig_cfg)
+        rig_cfg = config.load_or_empty(self.rig_dir(rig) / "config.toml") if rig else None
+        return config.resolve(key, config.load_or_empty(self.config_path), rig_cfg)
+
+    def config_problems(self, rigs: list[str]) -> list[str]:
+        """What is wrong in the town's and its rigs' settings files (hand edits)."""
+        out = config.problems(self.config_path)
+        for rig in rigs:
+            out += config.problems(self.rig_dir(rig) / "config.toml", rig=True)
+        return out
 
     def info(self) -> dict[str, Any]:
         return {

@@ -4,3 +4,4 @@ from gastown.daemon.api import agent, bead, comms, convoy, events, mayor, rig, s
 from gastown.daemon.api import steer  # noqa: F401,E402
 from gastown.daemon.api import transcript  # noqa: F401,E402
 from gastown.daemon.api import ledger  # noqa: F401
+from gastown.daemon.api import notices  # noqa: F401,E402

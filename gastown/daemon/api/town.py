@@ -78,14 +78,18 @@ async def delete(ctx: Ctx, *, name: str) -> dict[str, Any]:
 
 
 @rpc(Method.CONFIG_GET)
-async def config_get(ctx: Ctx, town: Town, *, key: str | None = None, rig: str | None = None) -> list[dict[str, Any]]:
+async def config_get(ctx: Ctx, town: Town, *, key: str | None = None, rig: str | None = None,
+                     reveal: bool = False) -> list[dict[str, Any]]:
+    """Effective settings; secrets are masked unless `reveal` (a single key asked for by name)."""
     if rig is not None:
         await town.call(town.store.rig_get, rig)
+    if key is not None:
+        config.check_key(key, rig=False)
     keys = [key] if key else sorted(config.SETTINGS)
     out = []
     for k in keys:
         value, source = town.config(k, rig)
-        if k in config.SECRETS and value and not key:
+        if k in config.SECRETS and value and not (key and reveal):
             value = "********"
         out.append({"key": k, "value": value, "source": source, "help": config.SETTINGS[k].help})
     return out
@@ -106,6 +110,8 @@ async def config_set(ctx: Ctx, town: Town, *, key: str, value: str | None = None
     path = town.rig_dir(rig) / "config.toml" if rig else town.config_path
     await town.call(config.set_dotted, path, key, parsed)
     effective, source = town.config(key, rig)
+    if key in config.SECRETS and effective:
+        effective = "********"  # never echoed back
     return {"key": key, "value": effective, "source": source}
 
 

@@ -60,7 +60,7 @@ def agent_cache() -> Path:
 def _town_network(town_root: Path) -> str:
     from gastown.daemon import config
 
-    return str(config.resolve("container.network", config.load(town_root / "config.toml"))[0])
+    return str(config.resolve("container.network", config.load_or_empty(town_root / "config.toml"))[0])
 
 
 class ContainerRuntime:
