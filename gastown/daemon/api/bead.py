@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gastown.daemon import retries
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -85,7 +86,8 @@ async def diff(ctx: Ctx, town: Town, *, id: str, max_bytes: int = 200_000) -> di
 
 @rpc(Method.BEAD_SHOW)
 async def show(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
-    return town.reader.bead_get(id)  # committed state, read on the loop thread (see Town.reader)
+    bead = town.reader.bead_get(id)  # committed state, read on the loop thread (see Town.reader)
+    return retries.annotate(bead, town.config)
 
 
 @rpc(Method.BEAD_EVENTS)
@@ -139,8 +141,18 @@ async def ready(ctx: Ctx, town: Town, *, rig: str | None = None, limit: int = 10
                 explain: bool = False) -> list[dict[str, Any]]:
     if rig is not None:
         await town.call(town.store.rig_get, rig)
-    fn = town.store.ready_explain if explain else town.store.ready
-    return await town.call(fn, rig=rig, limit=limit)
+    if not explain:  # a bead waiting out its retry backoff is not ready yet
+        rows = await town.call(town.store.ready, rig=rig, limit=limit)
+        return [b for b in rows if not (retries.annotate(b, town.config).get("retry") or {}).get("waiting")]
+    rows = await town.call(town.store.ready_explain, rig=rig, limit=limit)
+    backoff = await town.call(town.store.bead_list, status="open", type="issue", rig=rig, limit=10_000)
+    blocked = {b["id"] for b in rows}
+    for b in backoff:
+        state = (retries.annotate(b, town.config).get("retry") or {})
+        if state.get("waiting") and b["id"] not in blocked:
+            b["blocked_by"] = [{"id": b["id"], "kind": "backoff", "message": retries.describe(state)}]
+            rows.append(b)
+    return rows
 
 
 def _check_enum(name: str, value: str, allowed: Any) -> None:

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from gastown.cli.render import retry_line
 from gastown.protocol import Method, RpcError
 from gastown.tui import messages as m
 from gastown.tui.screens import fmt
@@ -118,11 +119,11 @@ class Drawer(ModalScreen[None]):
     def show(self, data: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def banner(self, failure: Row | None, tail: bool = True) -> None:
+    def banner(self, failure: Row | None, tail: bool = True, label: str = "FAILED") -> None:
         banner = self.query_one("#banner", Static)
         banner.display = bool(failure)
         if failure:
-            text = Text(f"FAILED [{failure.get('code', '?')}] {failure.get('message', '')}", style="bold")
+            text = Text(f"{label} [{failure.get('code', '?')}] {failure.get('message', '')}", style="bold")
             details = failure.get("details") or {}
             for key in ("gate", "exit_code", "files", "mr"):
                 if details.get(key) not in (None, "", []):
@@ -179,7 +180,10 @@ class BeadDrawer(Drawer):
         head.append_text(fmt.status(bead.get("status")))
         head.append(f"  {bead.get('title', '')}", style="bold")
         self.query_one("#head", Static).update(head)
-        self.banner(bead.get("failure_reason"))
+        if bead.get("retry"):  # only the latest unresolved failure, as the retry it waits for
+            self.banner({"code": "retry", "message": retry_line(bead["retry"])}, tail=False, label="RETRY")
+        else:
+            self.banner(bead.get("failure_reason") if bead.get("status") in ("open", "failed") else None)
         self.query_one("#fields", Static).update(fmt.fields([
             ("type", bead.get("type")), ("rig", bead.get("rig")), ("priority", f"P{bead.get('priority')}"),
             ("assignee", bead.get("assignee")), ("agent", self.agent), ("labels", ", ".join(bead.get("labels") or [])),
