@@ -119,3 +119,17 @@ def test_done_deferred_and_escalated_hold_the_bead(town: Path) -> None:
     assert any("dropping user data" in x["title"] and x["metadata"].get("bead") == e["id"] for x in escalations)
     res = run_gt("done", "--status", "no-change")  # a human has no hook; the summary is checked first
     assert res.returncode != 0
+
+
+def test_sling_refuses_a_mistyped_id_and_defaults_to_the_only_rig(town: Path, gt_home: Path) -> None:
+    a = gtj("sling", "no rig given", "--script", "echo r > r.txt")[0]  # one rig: --rig is optional
+    assert a["rig"] == "app"
+    prefix = a["id"].split("-")[0]
+    typo = f"{prefix}-zzz"
+    res = run_gt("sling", typo)
+    assert res.returncode == 3 and f"no bead '{typo}'" in res.stderr
+    assert not [b for b in gtj("bead", "list") if b["title"] == typo]  # nothing was created
+    from tests.conftest import make_repo
+    run_gt("rig", "add", "web", str(make_repo(gt_home / "src" / "web")), check=True)
+    res = run_gt("sling", "which rig?")
+    assert res.returncode == 2 and "2 rigs (app, web): pass --rig" in res.stderr

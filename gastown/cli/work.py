@@ -23,7 +23,8 @@ def human() -> str:
 def sling(
     target: Optional[str] = typer.Argument(None, metavar="TITLE|BEAD_ID",
                                            help="What to do, or the id of an open issue bead."),
-    rig: Optional[str] = typer.Option(None, "--rig", help="The rig (repository) the work is for."),
+    rig: Optional[str] = typer.Option(None, "--rig", help="The rig (repository) the work is for "
+                                      "(default: the town's only rig)."),
     body: str = typer.Option("", "--body", help="Longer description for the agent."),
     depends_on: List[str] = typer.Option([], "--depends-on", help="Bead that must close first (repeatable)."),
     agent: Optional[str] = typer.Option(None, "--agent", help="Agent CLI for this bead (default: agent.adapter)."),
@@ -53,8 +54,8 @@ def sling(
                 out.print(f"  {m['id']}  {m['title']}" + (f"  (after {', '.join(m['depends_on'])})"
                                                           if m["depends_on"] else ""), markup=False)
         return
-    if target is None or rig is None:
-        fail("sling needs TITLE|BEAD_ID and --rig (or --batch FILE)")
+    if target is None:
+        fail("sling needs TITLE|BEAD_ID (or --batch FILE)")
     bead = call(Method.SLING, town, title=target, rig=rig, body=body, depends_on=depends_on or None,
                 agent=agent, script=script or None, priority=priority, requested_by=human())
     if as_json:

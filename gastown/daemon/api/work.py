@@ -3,9 +3,10 @@ when it is ready. Assignment is lazy: nothing is hooked at sling time."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from gastown.daemon import adapters
+from gastown.daemon import adapters, ids
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -14,7 +15,7 @@ from gastown.protocol import ErrorCode, Method, RpcError
 
 @rpc(Method.SLING)
 async def sling(
-    ctx: Ctx, town: Town, *, rig: str, title: str | None = None, bead: str | None = None, body: str = "",
+    ctx: Ctx, town: Town, *, rig: str | None = None, title: str | None = None, bead: str | None = None, body: str = "",
     depends_on: list[str] | None = None, agent: str | None = None, script: list[str] | None = None,
     priority: int = 2, requested_by: str | None = None,
 ) -> dict[str, Any]:
@@ -41,26 +42,47 @@ async def sling(
         nonlocal bead
         if title is not None and bead is None and store._exists(title.strip().lower()):
             bead = title.strip().lower()  # `gt sling BEAD_ID`: only an exact, full id counts
+        if title is not None and bead is None and looks_like_id(title, store.prefix):
+            raise RpcError(ErrorCode.NOT_FOUND, f"no bead '{title.strip()}' in this town (see 'gt bead list'); "
+                           "to sling new work, give it a title in words")
         if bead is not None:
             existing = store.bead_get(bead)
             if existing["type"] != "issue" or existing["status"] != "open" or existing["assignee"]:
                 raise RpcError(ErrorCode.INVALID_STATE,
                                f"bead {existing['id']} is a {existing['status']} {existing['type']}; "
                                "only an open, unassigned issue can be slung")
-            store.rig_get(rig)
-            updated = store.bead_update(existing["id"], actor=ctx.conn.actor, rig=rig, metadata=meta or None)
+            target = rig or existing["rig"] or only_rig(store)
+            store.rig_get(target)
+            updated = store.bead_update(existing["id"], actor=ctx.conn.actor, rig=target, metadata=meta or None)
             for dep in depends_on or []:
                 store.dep_add(updated["id"], dep, actor=ctx.conn.actor)
             return store.bead_get(updated["id"])
         assert title is not None
-        store.rig_get(rig)
-        return store.bead_create(title, rig=rig, body=body, priority=priority, metadata=meta or None,
+        target = rig or only_rig(store)
+        store.rig_get(target)
+        return store.bead_create(title, rig=target, body=body, priority=priority, metadata=meta or None,
                                  created_by=ctx.conn.actor, requested_by=requested_by or ctx.conn.actor,
                                  depends_on=depends_on or [])
 
     result = await town.call(run)
     ctx.daemon.wake(town)
     return result
+
+
+def looks_like_id(text: str, prefix: str) -> bool:
+    """`appt-zzz` in a town whose prefix is `appt`: a mistyped id, not a title."""
+    return re.fullmatch(rf"{re.escape(prefix)}-[0-9a-z]{{{ids.MIN_LEN},{ids.MAX_LEN}}}(\.[0-9]+)*",
+                        text.strip().lower()) is not None
+
+
+def only_rig(store: Any) -> str:
+    """The rig when the town has exactly one; otherwise say which to choose from."""
+    rigs = [r["name"] for r in store.rig_list()]
+    if len(rigs) == 1:
+        return str(rigs[0])
+    if not rigs:
+        raise RpcError(ErrorCode.INVALID_STATE, "this town has no rig yet: add one with 'gt rig add NAME PATH'")
+    raise RpcError(ErrorCode.INVALID_PARAMS, f"this town has {len(rigs)} rigs ({', '.join(rigs)}): pass --rig")
 
 
 @rpc(Method.MQ_LIST)
