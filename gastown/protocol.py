@@ -117,6 +117,17 @@ class Method:
     TOWN_PAUSE = "town.pause"
     TOWN_RESUME = "town.resume"
     TOWN_NOTICES = "town.notices"
+    FORMULA_LIST = "formula.list"
+    FORMULA_SHOW = "formula.show"
+    FORMULA_CHECK = "formula.check"
+    FORMULA_RUN = "formula.run"
+    MOLECULE_LIST = "molecule.list"
+    MOLECULE_SHOW = "molecule.show"
+    MOLECULE_START = "molecule.start"
+    BEAD_APPROVE = "bead.approve"
+    PERSONA_LIST = "persona.list"
+    PERSONA_SHOW = "persona.show"
+    TOOL_STEP_DONE = "tool.step_done"
 
     # transcripts (gastown.daemon.api.transcript)
     AGENT_TRANSCRIPT = "agent.transcript"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from gastown import __version__
-from gastown.cli import agent, bead, comms, config, convoy, daemon, mayor, rig, steer, system, town, tools, tui, work
+from gastown.cli import (
+    agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tools, tui, work,
+)
 from gastown.cli import costs as costs_cli
 
 app = typer.Typer(
@@ -40,6 +42,9 @@ for _group, _fns in ((bead.app, (steer.hold, steer.release, steer.retry)), (rig.
 app.command("costs")(costs_cli.costs)
 app.add_typer(costs_cli.budget, name="budget")
 app.command("stats")(costs_cli.stats)
+app.add_typer(formula.formula_app, name="formula")
+app.add_typer(formula.molecule_app, name="molecule")
+app.add_typer(formula.persona_app, name="persona")
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 
@@ -61,6 +66,7 @@ _tool("status", "Agent tool: tell the humans what you are doing.")
 _tool("escalate", "Agent tool: ask for help when you are stuck.")
 _tool("triage", "Triage agent tool: 'gt triage wait|restart|escalate WHY'.")
 _tool("review", "Refinery agent tool: 'gt review approve' or 'gt review request-changes WHY'.")
+_tool("step", "Agent tool: 'gt step done [--summary]' advances a single-mode molecule.")
 
 
 def _version(value: bool) -> None:

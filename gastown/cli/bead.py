@@ -208,3 +208,13 @@ def ready(rig: Optional[str] = typer.Option(None, "--rig", help="Only this rig."
         out.print(f"{row['id']}  {row['title']}", markup=False)
         for why in row["blocked_by"]:
             out.print(f"    {why['message']}", markup=False)
+
+
+@app.command()
+def approve(bead_id: str = typer.Argument(..., metavar="ID"), town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Approve a molecule's approval step: it closes and the steps after it go on."""
+    bead = call(Method.BEAD_APPROVE, town, id=bead_id)
+    if as_json:
+        emit_json([bead])
+    else:
+        out.print(f"approved {bead['id']}: {bead['title']}", markup=False)

@@ -107,7 +107,23 @@ def triage(args: list[str]) -> int:
     return 0
 
 
-TOOLS = {"triage": triage, "prime": prime, "done": done, "status": status, "escalate": escalate, "review": review}
+def step(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="gt step", description="Advance the molecule on your hook (agent tool).")
+    sub = p.add_subparsers(dest="verb", required=True)
+    d = sub.add_parser("done", help="The current step is done and committed: close it, run the checks that "
+                       "follow, and print the next step.")
+    d.add_argument("--summary", default="", help="What you did (later steps see it).")
+    d.add_argument("--json", action="store_true", help="One JSON object per line.")
+    ns = p.parse_args(args)
+    result = _call(Method.TOOL_STEP_DONE, summary=ns.summary)
+    if ns.json:
+        emit_json([result])
+    else:
+        sys.stdout.write(result["text"].rstrip() + "\n")
+    return 1 if result["status"] == "run_failed" else 0
+
+
+TOOLS = {"step": step, "triage": triage, "prime": prime, "done": done, "status": status, "escalate": escalate, "review": review}
 
 
 def run(name: str, args: list[str]) -> int:

@@ -32,6 +32,7 @@ def sling(
     priority: int = typer.Option(2, "--priority", "-p", min=0, max=4, help="0 (highest) to 4."),
     batch: Optional[Path] = typer.Option(None, "--batch", help="A TOML or JSON plan: a convoy of beads."),
     staged: bool = typer.Option(False, "--staged", help="With --batch: create it without starting it."),
+    persona: Optional[str] = typer.Option(None, "--persona", help="Persona for this bead (gt persona list)."),
     town: TownOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -57,7 +58,7 @@ def sling(
     if target is None:
         fail("sling needs TITLE|BEAD_ID (or --batch FILE)")
     bead = call(Method.SLING, town, title=target, rig=rig, body=body, depends_on=depends_on or None,
-                agent=agent, script=script or None, priority=priority, requested_by=human())
+                agent=agent, script=script or None, priority=priority, requested_by=human(), persona=persona)
     if as_json:
         emit_json([bead])
     else:

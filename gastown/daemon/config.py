@@ -82,6 +82,7 @@ SETTINGS: dict[str, Setting] = {
                                "rig's test tools); the image is rebuilt when they change"),
     "container.base": Setting("", "the town image's base: an image reference or a Containerfile path "
                               "(default: Debian bookworm)", rig=False),
+    "agent.persona": Setting("", "persona of polecats when a sling or a formula step names none (gt persona list)"),
 }
 
 SECRETS = frozenset({"agent.api_key", "forge.token"})

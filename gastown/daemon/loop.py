@@ -13,9 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gastown import persona
 from gastown import transcript as tr
 from gastown.daemon import (
-    adapters, budgets, holds, mergequeue, patrol, prompts, reconciler, spending, transcripts, turns, witness,
+    adapters, budgets, holds, library, mergequeue, patrol, prompts, reconciler, spending, steps, transcripts, turns,
+    witness,
 )
 from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
@@ -109,6 +111,7 @@ class TownLoop:
         self.budgets = spending.Spending()
         self.reported: set[str] = set()
         self.merging: set[str] = set()
+        self.steps_running: set[str] = set()  # molecule run steps being executed now
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_poll: dict[str, float] = {}
         self.last_sweep = 0.0
@@ -172,8 +175,9 @@ class TownLoop:
         self.stranded = [(b.id, b.since) for b in snap.ready
                          if b.id not in dispatched and b.since and b.rig in snap.rigs
                          and reconciler.backoff_due(b, snap.rigs[b.rig or ""], now)]
+        await steps.run_ready_steps(self)
         await self.housekeeping()
-        busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging)
+        busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging) or bool(self.steps_running)
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
         await self.container_care(busy or bool(actions))
         self.hub.poke(town)
@@ -230,7 +234,8 @@ class TownLoop:
         bead_id = stuck["hook_bead_id"]
         if not bead_id:
             return False
-        adapter = str(town.config("agent.adapter")[0])
+        judge = (await asyncio.to_thread(library.personas, town, None)).get(persona.TRIAGE)
+        adapter = (judge.adapter if judge else "") or str(town.config("agent.adapter")[0])
         triage = await town.call(town.store.triage_begin, stuck["name"], bead_id, adapter,
                                  int(town.config("patrol.triage_per_hour")[0]))
         if triage is None:
@@ -238,7 +243,10 @@ class TownLoop:
         bead = await town.call(town.store.bead_row, bead_id)
         tail = await asyncio.to_thread(turns.read_output, stuck["turn_dir"] or "", 4000)
         prompt = prompts.triage(town=town.name, agent=stuck["name"], bead=bead, minutes=minutes, tail=tail)
-        case = {"id": bead_id, "title": f"triage of {stuck['name']}", "metadata": {}}
+        case = {"id": bead_id, "title": f"triage of {stuck['name']}",
+                "metadata": library.snapshot(judge) if judge else {}}
+        if judge and judge.instructions:
+            prompt += f"\n## Persona: {judge.name}\n{judge.instructions}\n"
         try:
             started = await asyncio.to_thread(self.starter.start_workspace, triage, case, prompt, "triage")
             await town.call(town.store.turn_started, "triage", **started)
@@ -392,6 +400,7 @@ class TownLoop:
             rig = await town.call(town.store.rig_get, action.rig)
             preamble, mail_ids, nudge_ids = await self.inbox_for(agent["name"])
             bead["predecessors"] = await town.call(_predecessors, town.store, bead)
+            bead = await town.call(steps.prompt_view, town.store, bead)
             started = await asyncio.to_thread(self.starter.start, agent, bead, rig, preamble)
             await town.call(town.store.turn_started, agent["name"], **started)
             await town.call(town.store.mark_delivered, agent["name"], mail_ids, nudge_ids)

@@ -9,7 +9,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import refinery, turns
+from gastown import persona
+from gastown.daemon import library, refinery, turns
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -87,13 +88,18 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
                         f"verdict in {missing} turns", "source": "refinery-review"}, gates=[],
                         max_retries=max_retries)
         return False
-    adapter = str(cfg("agent.adapter", rig["name"])[0])
+    reviewer = (await asyncio.to_thread(library.personas, town, rig)).get(persona.REVIEWER)
+    adapter = (reviewer.adapter if reviewer else "") or str(cfg("agent.adapter", rig["name"])[0])
     agent = await town.call(store.review_agent, rig["name"], adapter)
+    if agent["adapter"] != adapter:  # the reviewer persona moved to another agent CLI
+        await town.call(store.agent_set_adapter, agent["name"], adapter)
     if agent["status"] != "idle" or agent["hook_bead_id"] or (agent["turn_dir"] and not agent["turn_ended_at"]):
         return False  # the reviewer is still busy with its previous turn
     agent = await town.call(store.review_begin, mr["id"], agent["name"])
     source = await town.call(store.bead_row, mr["source_bead_id"])
     try:
+        if reviewer:  # its model, instructions and turn limit ride on the MR for this turn only
+            mr = {**mr, "metadata": {**mr["metadata"], **library.snapshot(reviewer)}}
         started = await asyncio.to_thread(starter.start_review, agent, mr, source, rig)
         await town.call(store.turn_started, agent["name"], **started)
     except Exception as exc:

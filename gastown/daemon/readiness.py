@@ -1,6 +1,8 @@
 """The ready rule and cycle detection, as queries over one connection.
 
-Ready: an open `issue`, unassigned, not held (`gt:held`), every `blocks` target closed
+Ready: an open `issue` (or a single-mode molecule: one polecat works all its steps), unassigned,
+no other worker named (`metadata.worker`: the daemon's run steps, humans' approvals, a
+single-mode molecule's steps), not held (`gt:held`), every `blocks` target closed
 (a failed blocker keeps its dependents blocked: they would build on work that never
 landed), no ancestor blocked through parent-child, and not an epic with unfinished
 children (the epic is done when its children are). Sorted by priority, then age.
@@ -16,7 +18,9 @@ import apsw
 
 _CANDIDATES = """
 SELECT b.id, b.parent FROM beads b
-WHERE b.type = 'issue' AND b.status = 'open' AND b.assignee IS NULL {rig}
+WHERE (b.type = 'issue' OR (b.type = 'molecule' AND json_extract(b.metadata, '$.mode') = 'single'))
+  AND b.status = 'open' AND b.assignee IS NULL {rig}
+  AND json_extract(b.metadata, '$.worker') IS NULL
   AND NOT EXISTS (SELECT 1 FROM bead_labels l WHERE l.bead_id = b.id AND l.label = 'gt:held')
   AND NOT EXISTS (SELECT 1 FROM bead_dependencies d JOIN convoys c ON c.bead_id = d.depends_on
                   WHERE d.bead_id = b.id AND d.type = 'tracks' AND c.staged = 1)

@@ -103,6 +103,8 @@ class TurnStarter:
             git._run(["worktree", "add", "--detach", str(worktree), mr["branch"]], repo)
         diff = git.diff(repo, f"origin/{mr['target_branch']}", mr["branch"])
         prompt = prompts.refinery(agent=agent["name"], town=self.town.name, mr=mr, bead=source, diff=diff)
+        if mr["metadata"].get("persona_instructions"):
+            prompt += f"\n## Persona: {mr['metadata']['persona']}\n{mr['metadata']['persona_instructions']}\n"
         turn_dir, digest = self._launch(agent, mr, rig, worktree, prompt, None, requested_by=mr.get("requested_by"))
         return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(worktree), "branch": mr["branch"]}
 
@@ -139,7 +141,7 @@ class TurnStarter:
         cfg = self.town.config
         ctx = TurnContext(
             agent=name, role=agent["role"], town=self.town.name, worktree=worktree, home=home, prompt=prompt,
-            session_id=resume, model=str(cfg("agent.model", rig_name)[0]),
+            session_id=resume, model=str((bead.get("metadata") or {}).get("model") or cfg("agent.model", rig_name)[0]),
             base_url=str(cfg("agent.base_url", rig_name)[0]), api_key=str(cfg("agent.api_key", rig_name)[0]),
             bead=bead,
         )
@@ -163,7 +165,9 @@ class TurnStarter:
         (turn_dir / "prompt.md").write_text(prompt)
         transcripts.write_turn_info(turn_dir, agent=name, adapter=agent["adapter"], role=agent["role"],
                                     bead=str(bead.get("id") or ""), title=str(bead.get("title") or ""))
-        self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env))
+        minutes = float((bead.get("metadata") or {}).get("turn_minutes") or 0)  # a persona's turn time limit
+        self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env,
+                                         timeout=minutes * 60 if minutes > 0 else None))
         return str(turn_dir), token_hash(token)
 
 

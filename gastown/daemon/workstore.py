@@ -467,6 +467,13 @@ class WorkStore(TownStore):
             return self.agent_create(role=Role.REFINERY.value, rig=rig, adapter=adapter, name=name)
         return self._agent(name)
 
+    def agent_set_adapter(self, agent_name: str, adapter: str) -> None:
+        """An idle agent's next turns use another agent CLI (its persona changed)."""
+        with self.conn:
+            old = self._agent(agent_name)["adapter"]
+            self.conn.execute("UPDATE agents SET adapter = ?, session_id = NULL WHERE name = ?", (adapter, agent_name))
+            self._event(self._agent(agent_name)["bead_id"], "agent_adapter", actor="system", old=old, new=adapter)
+
     def review_begin(self, mr_id: str, agent_name: str) -> Row:
         with self.conn:
             agent = self._agent(agent_name)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, git, prompts
+from gastown.daemon import finish, git, prompts, steps
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -18,7 +18,7 @@ from gastown.protocol import ErrorCode, Method, RpcError
 ROLE_METHODS: dict[str, frozenset[str]] = {
     "polecat": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS,
                           Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
-                          Method.MAIL_READ}),
+                          Method.MAIL_READ, Method.TOOL_STEP_DONE}),
     "refinery": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_REVIEW, Method.TOOL_STATUS,
                            Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
                            Method.MAIL_READ}),
@@ -112,6 +112,7 @@ async def prime(ctx: Ctx, town: Town) -> dict[str, Any]:
                "`gt review request-changes \"why\"`."
     elif bead:
         rig = await town.call(town.store.rig_get, bead["rig"])
+        bead = await town.call(steps.prompt_view, town.store, bead)  # its molecule's steps and persona
         text = prompts.polecat(agent=agent["name"], town=town.name, bead=bead, branch=agent["branch"] or "",
                                base=f"origin/{rig['default_branch']}")
     return {"id": agent["name"], "status": agent["status"], "role": agent["role"], "rig": agent["rig"],
@@ -152,6 +153,7 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
     agent = await town.call(town.store.agent_get, name)
     if not agent["hook"]:
         raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
+    await town.call(town.store.done_check, name)  # a single-mode molecule: every step done first
     rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
     base = f"origin/{rig['default_branch']}"
     if status != "done":

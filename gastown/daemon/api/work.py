@@ -3,10 +3,11 @@ when it is ready. Assignment is lazy: nothing is hooked at sling time."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from gastown.daemon import adapters, ids
+from gastown.daemon import adapters, ids, library
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -17,7 +18,7 @@ from gastown.protocol import ErrorCode, Method, RpcError
 async def sling(
     ctx: Ctx, town: Town, *, rig: str | None = None, title: str | None = None, bead: str | None = None, body: str = "",
     depends_on: list[str] | None = None, agent: str | None = None, script: list[str] | None = None,
-    priority: int = 2, requested_by: str | None = None,
+    priority: int = 2, requested_by: str | None = None, persona: str | None = None,
 ) -> dict[str, Any]:
     from gastown.daemon.api.convoy import requester
 
@@ -32,6 +33,13 @@ async def sling(
     if script:
         meta["script"] = script
     store = town.store
+    persona = persona or str(town.config("agent.persona", rig)[0]) or None
+    if persona:  # a persona's adapter, model, instructions and turn limit travel with the bead
+        rig_row = await town.call(store.rig_get, rig) if rig else None
+        found = await asyncio.to_thread(library.personas, town, rig_row)
+        if persona not in found:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown persona '{persona}' (try `gt persona list`)")
+        meta = {**library.snapshot(found[persona]), **meta}
 
     def run() -> dict[str, Any]:
         with store.conn:

@@ -1,0 +1,300 @@
+"""Molecules: a formula poured into the store -- a `molecule` bead with one step bead per
+step, in one transaction.
+
+One model, two ways to run it. `beads`: the molecule is a convoy of its steps (a row in
+`convoys`: staging, progress and landing are the convoy's); agent steps are ordinary issue
+beads dispatched as their `needs` (blocking edges) close and merged on their own; `run`
+steps are executed by the daemon, `approval` steps wait for `gt bead approve`. `single`:
+the molecule itself is the dispatched bead; one polecat works the steps in order on one
+branch (`gt step done` advances), and the molecule closes when that branch merges.
+
+A step bead's `metadata.worker` names who works it when it is not a polecat picking it
+from the ready list: `daemon` (run steps), `human` (approval steps), `molecule` (every
+step of a single-mode molecule); the ready rule skips such beads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.store import Row
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType
+from gastown.protocol import ErrorCode, RpcError
+
+MODES = ("beads", "single")
+HELD = "gt:held"
+
+
+class MoleculeStore(ConvoyStore):
+    # --------------------------------------------------------------------- pour
+    def molecule_pour(self, spec: dict[str, Any], *, actor: str | None, requested_by: str | None) -> Row:
+        """The molecule and every step bead, all or nothing. `spec` was validated by the
+        caller (vars bound, needs acyclic, personas resolved and snapshotted)."""
+        mode, rig, staged = spec["mode"], spec["rig"], bool(spec.get("staged"))
+        if mode not in MODES:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"mode must be beads or single, not '{mode}'")
+        with self.conn:
+            self.rig_get(rig)
+            meta = {"formula": spec["formula"], "formula_type": spec["type"], "mode": mode, "vars": spec["vars"],
+                    "source": spec["source"], **spec.get("persona", {})}
+            mol = self.bead_create(spec["title"], type=BeadType.MOLECULE.value, rig=rig, body=spec["description"],
+                                   created_by=actor, requested_by=requested_by, metadata=meta,
+                                   labels=[HELD] if staged and mode == "single" else [])
+            if mode == "beads":
+                self.conn.execute("INSERT INTO convoys(bead_id, staged) VALUES (?, ?)", (mol["id"], int(staged)))
+            ids: dict[str, str] = {}
+            for step in spec["steps"]:
+                worker = "molecule" if mode == "single" else {"run": "daemon", "approval": "human"}.get(step["kind"])
+                smeta: dict[str, Any] = {"molecule": mol["id"], "step": step["id"], "step_kind": step["kind"],
+                                         "acceptance": step["acceptance"], **step.get("persona", {})}
+                if worker:
+                    smeta["worker"] = worker
+                if step["kind"] == "run":
+                    smeta.update(run=step["run"], timeout=step["timeout"])
+                if step.get("script"):
+                    smeta["script"] = step["script"]
+                bead = self.bead_create(step["title"], rig=rig, body=step["description"], metadata=smeta,
+                                        created_by=actor, requested_by=requested_by,
+                                        depends_on=[ids[n] for n in step["needs"]])
+                self._dep_insert(bead["id"], mol["id"], DepType.TRACKS, actor)
+                ids[step["id"]] = bead["id"]
+            self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.steps', json(?)) WHERE id = ?",
+                              (json.dumps(ids), mol["id"]))
+            self._recount_convoys(next(iter(ids.values())))
+            self._event(mol["id"], "molecule_poured", actor=actor,
+                        meta={"formula": spec["formula"], "mode": mode, "steps": ids, "staged": staged})
+        return self.molecule_get(mol["id"])
+
+    # --------------------------------------------------------------------- read
+    def _molecule(self, key: str) -> Row:
+        bead = self.bead_row(self.resolve(key))
+        if bead["type"] != BeadType.MOLECULE.value:
+            raise RpcError(ErrorCode.NOT_FOUND, f"{bead['id']} is not a molecule")
+        return bead
+
+    def _steps(self, mol: Row) -> list[Row]:
+        out = []
+        for sid, bead_id in mol["metadata"].get("steps", {}).items():
+            b = self.bead_row(bead_id)
+            m = b["metadata"]
+            needs = [self.bead_row(d[0])["metadata"].get("step") for d in self.conn.execute(
+                "SELECT depends_on FROM bead_dependencies WHERE bead_id = ? AND type = 'blocks'", (bead_id,))]
+            out.append({"id": b["id"], "step": sid, "kind": m.get("step_kind", "agent"), "title": b["title"],
+                        "status": b["status"], "who": self._who(b), "needs": needs,
+                        "summary": m.get("summary") or self._done_summary(b["id"]) or "",
+                        "persona": m.get("persona"), "run": m.get("run"), "result": m.get("result"),
+                        "failure": b["failure_reason"], "molecule": mol["id"]})
+        return out
+
+    def _who(self, bead: Row) -> str:
+        m = bead["metadata"]
+        if m.get("approved_by"):
+            return str(m["approved_by"])
+        if m.get("worked_by"):
+            return str(m["worked_by"])
+        if bead["assignee"]:
+            return str(bead["assignee"])
+        last = self.conn.execute("SELECT new_value FROM bead_events WHERE bead_id = ? AND event_type = 'hooked' "
+                                 "ORDER BY seq DESC LIMIT 1", (bead["id"],)).get
+        return str(last) if last else {"daemon": "daemon", "human": "human"}.get(m.get("worker", ""), "")
+
+    def _done_summary(self, bead_id: str) -> str | None:
+        meta = self.conn.execute("SELECT metadata FROM bead_events WHERE bead_id = ? AND event_type = 'agent_done' "
+                                 "ORDER BY seq DESC LIMIT 1", (bead_id,)).get
+        return json.loads(meta).get("summary") if meta else None
+
+    def molecule_get(self, key: str) -> Row:
+        mol = self._molecule(key)
+        steps = self._steps(mol)
+        current = next((s for s in steps if s["status"] != BeadStatus.CLOSED.value), None)
+        failed = next((s["step"] for s in steps if s["status"] == BeadStatus.FAILED.value), None)
+        if mol["status"] == BeadStatus.FAILED.value and failed is None and current is not None:
+            failed = current["step"]  # single mode: the molecule failed while on this step
+        convoy = self._one("SELECT staged, landed_at FROM convoys WHERE bead_id = ?", (mol["id"],))
+        staged = bool(convoy["staged"]) if convoy else HELD in mol["labels"] and current is not None and \
+            current["kind"] != "approval"
+        return {**mol, "mode": mol["metadata"].get("mode"), "formula": mol["metadata"].get("formula"),
+                "staged": staged, "landed_at": convoy["landed_at"] if convoy else mol["closed_at"],
+                "steps": steps, "current": current["step"] if current and mode_single(mol) else None,
+                "failed_step": failed}
+
+    def molecule_list(self) -> list[Row]:
+        return [self.molecule_get(r[0]) for r in self.conn.execute(
+            "SELECT id FROM beads WHERE type = 'molecule' ORDER BY created_at, id")]
+
+    # -------------------------------------------------------------------- start
+    def molecule_start(self, key: str, *, actor: str | None) -> Row:
+        with self.conn:
+            mol = self._molecule(key)
+            if mode_single(mol):
+                if HELD not in mol["labels"]:
+                    raise RpcError(ErrorCode.INVALID_STATE, f"molecule {mol['id']} is not staged")
+                self.conn.execute("DELETE FROM bead_labels WHERE bead_id = ? AND label = ?", (mol["id"], HELD))
+                self._event(mol["id"], "molecule_started", actor=actor)
+            else:
+                self.convoy_start(mol["id"], actor=actor)
+        return self.molecule_get(mol["id"])
+
+    # ----------------------------------------------------------------- approval
+    def bead_approve(self, key: str, *, actor: str | None) -> Row:
+        """A human releases an approval step: it closes; a single-mode molecule waiting on
+        it is dispatched again."""
+        with self.conn:
+            bead = self.bead_row(self.resolve(key))
+            if bead["metadata"].get("step_kind") != "approval":
+                raise RpcError(ErrorCode.INVALID_STATE, f"{bead['id']} is not an approval step")
+            if bead["status"] != BeadStatus.OPEN.value:
+                raise RpcError(ErrorCode.INVALID_STATE, f"approval step {bead['id']} is {bead['status']}, not open")
+            waiting = [r[0] for r in self.conn.execute(
+                "SELECT d.depends_on FROM bead_dependencies d JOIN beads t ON t.id = d.depends_on "
+                "WHERE d.bead_id = ? AND d.type = 'blocks' AND t.status != 'closed'", (bead["id"],))]
+            if waiting:
+                raise RpcError(ErrorCode.INVALID_STATE,
+                               f"approval step {bead['id']} still waits for {', '.join(waiting)}")
+            self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.approved_by', ?) WHERE id = ?",
+                              (actor or "human", bead["id"]))
+            self._event(bead["id"], "approved", actor=actor)
+            self._set_status(bead, BeadStatus.CLOSED, actor=actor, reason=f"approved by {actor or 'a human'}")
+            mol = self.bead_row(bead["metadata"]["molecule"])
+            if mode_single(mol) and HELD in mol["labels"]:
+                self.conn.execute("DELETE FROM bead_labels WHERE bead_id = ? AND label = ?", (mol["id"], HELD))
+                self._event(mol["id"], "molecule_resumed", actor=actor, meta={"step": bead["metadata"]["step"]})
+        return self.bead_get(bead["id"])
+
+    # ---------------------------------------------------------------- run steps
+    def runnable_steps(self) -> list[Row]:
+        """Run steps of started, unfinished beads-mode molecules whose needs are closed
+        (in_progress ones too: a daemon that died mid-run runs them again -- checks are
+        idempotent)."""
+        rows = self._rows(
+            "SELECT b.id FROM beads b WHERE b.type = 'issue' AND b.status IN ('open', 'in_progress') "
+            "AND json_extract(b.metadata, '$.worker') = 'daemon' "
+            "AND NOT EXISTS (SELECT 1 FROM bead_dependencies d JOIN beads t ON t.id = d.depends_on "
+            "  WHERE d.bead_id = b.id AND d.type = 'blocks' AND t.status != 'closed') "
+            "AND NOT EXISTS (SELECT 1 FROM bead_dependencies d JOIN convoys c ON c.bead_id = d.depends_on "
+            "  JOIN beads m ON m.id = c.bead_id WHERE d.bead_id = b.id AND d.type = 'tracks' "
+            "  AND (c.staged = 1 OR m.status IN ('closed', 'failed'))) ORDER BY b.created_at, b.id")
+        return [self.bead_row(r["id"]) for r in rows]
+
+    def step_run_begin(self, bead_id: str) -> Row:
+        with self.conn:
+            bead = self.bead_row(bead_id)
+            self._set_status(bead, BeadStatus.IN_PROGRESS, actor="daemon")
+            self._event(bead_id, "step_run_started", actor="daemon", meta={"cmd": bead["metadata"].get("run")})
+        return self.bead_row(bead_id)
+
+    def step_run_result(self, bead_id: str, result: dict[str, Any], *, fail: bool) -> Row:
+        """Record a run step's exit code and output; pass closes it. A failure fails it
+        (beads mode) or leaves it open with the reason (single mode: the polecat fixes the
+        work and runs the check again with `gt step done`)."""
+        with self.conn:
+            bead = self.bead_row(bead_id)
+            self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.result', json(?)) WHERE id = ?",
+                              (json.dumps(result), bead_id))
+            self._event(bead_id, "step_run_finished", actor="daemon", new=str(result["exit_code"]),
+                        meta={k: result[k] for k in ("exit_code", "duration_s", "timed_out")})
+            if result["exit_code"] == 0:
+                self._set_status(bead, BeadStatus.CLOSED, actor="daemon",
+                                 reason=f"`{result['cmd']}` passed in {result['duration_s']} s")
+            else:
+                step = bead["metadata"].get("step")
+                message = f"step {step}: `{result['cmd']}` exited with {result['exit_code']}"
+                failure: dict[str, Any] = {"code": "run_failed", "message": message, "source": "daemon",
+                           "details": {"step": step, "exit_code": result["exit_code"],
+                                       "output_tail": result["output_tail"][-2000:]}}
+                self._set_status(bead, BeadStatus.FAILED if fail else BeadStatus.OPEN, actor="daemon",
+                                 reason=message, failure=failure)
+        return self.bead_row(bead_id)
+
+    # ------------------------------------------------------------- single mode
+    def hooked_molecule(self, agent_name: str) -> tuple[Row, Row]:
+        agent = self._agent(agent_name)
+        if not agent["hook_bead_id"]:
+            raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook")
+        mol = self.bead_row(agent["hook_bead_id"])
+        if mol["type"] != BeadType.MOLECULE.value or not mode_single(mol):
+            raise RpcError(ErrorCode.INVALID_STATE, f"{mol['id']} on your hook is not a single-mode molecule: "
+                           "there are no steps to advance (use `gt done`)")
+        return agent, mol
+
+    def current_step(self, mol: Row) -> Row | None:
+        for bead_id in mol["metadata"].get("steps", {}).values():
+            b = self.bead_row(bead_id)
+            if b["status"] != BeadStatus.CLOSED.value:
+                return b
+        return None
+
+    def step_done(self, agent_name: str, summary: str) -> Row | None:
+        """`gt step done`: close the current agent step with its summary; return the step
+        that is now current (None: every step is done). A current run step is returned as
+        it is, for the caller to run (again)."""
+        with self.conn:
+            agent, mol = self.hooked_molecule(agent_name)
+            cur = self.current_step(mol)
+            if cur is None:
+                raise RpcError(ErrorCode.INVALID_STATE, "every step is done: run `gt done`")
+            kind = cur["metadata"].get("step_kind")
+            if kind == "approval":
+                raise RpcError(ErrorCode.INVALID_STATE, f"step {cur['metadata']['step']} waits for a human approval")
+            if kind == "agent":
+                self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.summary', ?, '$.worked_by', ?) "
+                                  "WHERE id = ?", (summary, agent_name, cur["id"]))
+                self._set_status(cur, BeadStatus.CLOSED, actor=agent_name, reason=summary or "step done")
+                self._event(mol["id"], "step_done", actor=agent_name,
+                            meta={"step": cur["metadata"]["step"], "summary": summary})
+            now = self.now()  # progress: the GUPP ladder starts again for the next step
+            self.conn.execute("UPDATE agents SET last_activity_at = ?, status_message = ?, status_at = ? "
+                              "WHERE name = ?", (now, f"step {cur['metadata']['step']} done", now, agent_name))
+            nxt = self.current_step(self.bead_row(mol["id"]))
+        return nxt
+
+    def molecule_wait(self, agent_name: str, step_id: str) -> None:
+        """The single-mode molecule reached an approval step: it goes back to open, held,
+        and its polecat goes idle with its worktree kept; `gt bead approve` releases it."""
+        with self.conn:
+            agent, mol = self.hooked_molecule(agent_name)
+            self.conn.execute("UPDATE beads SET assignee = NULL, dispatch_attempts = 0 WHERE id = ?", (mol["id"],))
+            self._add_label(mol["id"], HELD)
+            self._set_status(mol, BeadStatus.OPEN, actor="system", reason=f"waiting for approval of {step_id}")
+            self._event(mol["id"], "waiting_approval", actor=agent_name, meta={"step": step_id})
+            self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
+            self._set_agent_status(agent, AgentStatus.IDLE, reason=f"waiting for approval of {step_id}")
+
+    def done_check(self, agent_name: str) -> None:
+        """`gt done` on a single-mode molecule only once every step is closed."""
+        agent = self._agent(agent_name)
+        if not agent["hook_bead_id"]:
+            return
+        mol = self.bead_row(agent["hook_bead_id"])
+        if mol["type"] == BeadType.MOLECULE.value and mode_single(mol):
+            cur = self.current_step(mol)
+            if cur is not None:
+                raise RpcError(ErrorCode.INVALID_STATE, f"step {cur['metadata']['step']} of {mol['id']} is not done: "
+                               "finish it and run `gt step done` first")
+
+    # ------------------------------------------------------------------ landing
+    def _recount_convoys(self, bead_id: str) -> None:
+        """Convoy landing, plus: a failed step fails its molecule (naming the step); reopening
+        that step reopens the molecule."""
+        super()._recount_convoys(bead_id)
+        row = self._one("SELECT status, json_extract(metadata, '$.molecule') AS mol, "
+                        "json_extract(metadata, '$.step') AS step, failure_reason FROM beads WHERE id = ?", (bead_id,))
+        if not row or not row["mol"]:
+            return
+        mol = self.bead_row(row["mol"])
+        if not mode_single(mol) and row["status"] == BeadStatus.FAILED.value \
+                and not BeadStatus(mol["status"]).terminal:
+            why = (json.loads(row["failure_reason"]) or {}).get("message", "") if row["failure_reason"] else ""
+            self._set_status(mol, BeadStatus.FAILED, actor="system", reason=f"step {row['step']} failed", failure={
+                "code": "step_failed", "message": f"step {row['step']} ({bead_id}) failed" + (f": {why}" if why else ""),
+                "source": "molecule", "details": {"step": row["step"], "bead": bead_id}})
+        elif row["status"] == BeadStatus.OPEN.value and mol["status"] == BeadStatus.FAILED.value \
+                and ((mol["failure_reason"] or {}).get("details") or {}).get("bead") == bead_id:
+            self._set_status(mol, BeadStatus.OPEN, actor="system", reason=f"step {row['step']} reopened",
+                             reopen=True)
+
+
+def mode_single(mol: Row) -> bool:
+    return bool(mol["metadata"].get("mode") == "single")
