@@ -37,8 +37,15 @@ def _rig_texts(rig: dict[str, Any], kind: str) -> Callable[[], dict[str, str]]:
     return load
 
 
-def layers(town: "Town", rig: dict[str, Any] | None, kind: str) -> list[tuple[str, Callable[[], dict[str, str]]]]:
-    """Blocking (reads git): call it in a worker thread."""
+def layers(town: "Town", rig: dict[str, Any] | None, kind: str, *, fetch: bool = False
+           ) -> list[tuple[str, Callable[[], dict[str, str]]]]:
+    """Blocking (reads git): call it in a worker thread. `fetch` first brings the rig's
+    clone up to date (a human asking for a formula expects the one just pushed)."""
+    if fetch and rig is not None:
+        try:
+            git.fetch(rig["repo_path"])
+        except git.GitError:
+            pass  # an unreachable origin: what the clone has is still versioned with the code
     builtin = formula.builtin_texts if kind == "formulas" else persona.builtin_texts
     out: list[tuple[str, Callable[[], dict[str, str]]]] = []
     if rig is not None:

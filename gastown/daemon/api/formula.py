@@ -21,13 +21,13 @@ async def _rig(town: Town, rig: str | None) -> dict[str, Any] | None:
 @rpc(Method.FORMULA_LIST)
 async def list_(ctx: Ctx, town: Town, *, rig: str | None = None) -> list[dict[str, Any]]:
     r = await _rig(town, rig)
-    return await asyncio.to_thread(formula.available, library.layers(town, r, "formulas"))
+    return await asyncio.to_thread(formula.available, library.layers(town, r, "formulas", fetch=True))
 
 
 @rpc(Method.FORMULA_SHOW)
 async def show(ctx: Ctx, town: Town, *, name: str, rig: str | None = None) -> dict[str, Any]:
     r = await _rig(town, rig)
-    f = await asyncio.to_thread(formula.resolve, name, library.layers(town, r, "formulas"))
+    f = await asyncio.to_thread(formula.resolve, name, library.layers(town, r, "formulas", fetch=True))
     return formula.to_dict(f)
 
 
@@ -52,7 +52,7 @@ async def check(ctx: Ctx, town: Town, *, text: str, path: str = "formula", rig: 
 def _spec(town: Town, rig: dict[str, Any], name: str, values: dict[str, str], mode: str, staged: bool,
           persona_name: str | None) -> dict[str, Any]:
     """Resolve, validate and render everything before the store is touched (blocking)."""
-    f, known = _checked(town, rig, formula.resolve(name, library.layers(town, rig, "formulas")))
+    f, known = _checked(town, rig, formula.resolve(name, library.layers(town, rig, "formulas", fetch=True)))
     bound = formula.bind(f, values, rig["name"])
     default = persona_name or str(town.config("agent.persona", rig["name"])[0]) or None
     if default and default not in known:
