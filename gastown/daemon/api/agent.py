@@ -153,7 +153,6 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
     agent = await town.call(town.store.agent_get, name)
     if not agent["hook"]:
         raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
-    await town.call(town.store.done_check, name)  # a single-mode molecule: every step done first
     rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
     base = f"origin/{rig['default_branch']}"
     if status != "done":
@@ -161,6 +160,7 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
         result = await town.call(finish.finish, town.store, name, status=status, summary=summary)
         ctx.daemon.wake(town)
         return result
+    await town.call(town.store.done_check, name)  # a single-mode molecule: every step done first
     try:
         head, commits, branch = await asyncio.to_thread(_done_checks, agent["worktree"], base)
     except git.GitError as exc:
