@@ -132,6 +132,7 @@ class Method:
     # transcripts (gastown.daemon.api.transcript)
     AGENT_TRANSCRIPT = "agent.transcript"
     BEAD_LOG = "bead.log"
+    CONVOY_DIFF = "convoy.diff"
 
     @classmethod
     def all(cls) -> frozenset[str]:

@@ -113,6 +113,10 @@ def test_serial_convoy_lands_with_one_polecat(gt_home: Path) -> None:
         assert (repo / "OPS.md").exists() and "def sub" in (repo / "ops.py").read_text()
         listed = gtj("convoy", "list")
         assert listed[0]["status"] == "closed" and listed[0]["progress"]["closed"] == 3
+        summed = gtj("convoy", "diff", convoy["id"])[0]  # what landed, per member and in sum
+        assert (summed["commits"], summed["files"]) == (3, 3) and summed["insertions"] >= 6
+        stat = run_gt("convoy", "diff", convoy["id"], "--stat", check=True).stdout
+        assert "ops.py" in stat and stat.splitlines()[-1].startswith("total: 3 commit(s), 3 file(s) changed, +")
     finally:
         os.environ.pop("GT_TOWN", None)
         run_gt("daemon", "stop")

@@ -218,3 +218,9 @@ def approve(bead_id: str = typer.Argument(..., metavar="ID"), town: TownOpt = No
         emit_json([bead])
     else:
         out.print(f"approved {bead['id']}: {bead['title']}", markup=False)
+
+
+from gastown.cli import changes  # noqa: E402
+
+app.command("commits")(changes.commits)
+app.command("diff")(changes.diff)

@@ -60,3 +60,8 @@ def close(convoy_id: str = typer.Argument(..., metavar="ID"),
     """Force-close a convoy: unfinished members close and their agents stop."""
     c = call(Method.CONVOY_CLOSE, town, id=convoy_id, reason=reason)
     out.print(f"closed convoy {c['id']}: {_progress(c)}", markup=False)
+
+
+from gastown.cli import changes  # noqa: E402
+
+app.command("diff")(changes.convoy_diff)

@@ -42,46 +42,16 @@ async def list_(
 
 
 @rpc(Method.BEAD_DIFF)
-async def diff(ctx: Ctx, town: Town, *, id: str, max_bytes: int = 200_000) -> dict[str, Any]:
-    """The work on a bead's branch against its base: commits, diffstat and the diff (capped)."""
-    from gastown.daemon import git
+async def diff(ctx: Ctx, town: Town, *, id: str, max_bytes: int = 200_000, text: bool = True) -> dict[str, Any]:
+    """A bead's commits, diffstat and diff (capped): the branch against its base while in
+    progress, the merge against its first parent once merged (`state`). `text=False`
+    leaves out the diff itself (commits and stat only)."""
+    from gastown.daemon import diffs
 
-    def locate() -> dict[str, Any] | None:
-        store = town.store
-        bead_id = store.resolve(id)
-        row = store._one("SELECT m.branch, m.target_branch, m.head_sha, m.rig FROM merge_requests m "
-                         "JOIN beads b ON b.id = m.bead_id WHERE m.source_bead_id = ? "
-                         "ORDER BY b.created_at DESC LIMIT 1", (bead_id,))
-        if row is None:
-            agent = store._one("SELECT branch, rig, worktree FROM agents WHERE hook_bead_id = ?", (bead_id,))
-            if agent is None or not agent["branch"]:
-                return None
-            rig = store.rig_get(agent["rig"])
-            return {"id": bead_id, "branch": agent["branch"], "target": rig["default_branch"],
-                    "head": agent["branch"], "repo": rig["repo_path"]}
-        rig = store.rig_get(row["rig"])
-        return {"id": bead_id, "branch": row["branch"], "target": row["target_branch"], "head": row["head_sha"],
-                "repo": rig["repo_path"]}
-
-    where = await town.call(locate)
+    where = await town.call(diffs.locate, town.store, id)
     if where is None:
         return {"id": id, "available": False, "reason": "no branch yet (not dispatched)"}
-
-    def read() -> dict[str, Any]:
-        base = f"origin/{where['target']}"
-        try:
-            merge_base = git._git_out(["merge-base", base, where["head"]], where["repo"])
-            commits = git.log(where["repo"], f"{merge_base}..{where['head']}", 200)
-            stat = git._git_out(["diff", "--stat", merge_base, where["head"]], where["repo"])
-            text = git._git_out(["diff", merge_base, where["head"]], where["repo"])
-        except git.GitError as exc:
-            return {"id": where["id"], "available": False, "reason": str(exc)}
-        cap = max(1, min(max_bytes, 500_000))
-        return {"id": where["id"], "available": True, "branch": where["branch"], "base": base,
-                "merge_base": merge_base, "head": where["head"], "commits": commits, "stat": stat,
-                "diff": text[:cap], "truncated": len(text) > cap}
-
-    return await asyncio.to_thread(read)
+    return await asyncio.to_thread(diffs.bead_diff, where, max_bytes, text)
 
 
 @rpc(Method.BEAD_SHOW)

@@ -60,3 +60,21 @@ async def close(ctx: Ctx, town: Town, *, id: str, reason: str = "closed by hand"
         if loop is not None and agent and agent["turn_dir"] and not agent["turn_ended_at"]:
             await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]), 5.0)
     return convoy
+
+
+@rpc(Method.CONVOY_DIFF)
+async def diff(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
+    """What a convoy changed: each member's commits and diffstat (see bead.diff) and the sums."""
+    from gastown.daemon import diffs
+
+    convoy = await town.call(town.store.convoy_get, id)
+    members = []
+    for member in convoy["members"]:
+        where = await town.call(diffs.locate, town.store, member["id"])
+        one = (await asyncio.to_thread(diffs.bead_diff, where, 1, False) if where
+               else {"id": member["id"], "available": False, "reason": "no branch yet (not dispatched)"})
+        members.append({**one, "title": member["title"], "status": member["status"]})
+    ok = [m for m in members if m.get("available")]
+    return {"id": convoy["id"], "title": convoy["title"], "members": members,
+            "commits": sum(len(m["commits"]) for m in ok), "files": sum(m["files"] for m in ok),
+            "insertions": sum(m["insertions"] for m in ok), "deletions": sum(m["deletions"] for m in ok)}
