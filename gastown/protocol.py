@@ -95,6 +95,8 @@ class Method:
     TOOL_ESCALATE = "tool.escalate"
     TOOL_REVIEW = "tool.review"
     TOOL_TRIAGE = "tool.triage"
+    TOOL_PR_REPLY = "tool.pr_reply"
+    FORGE_CHECK = "forge.check"
 
     COSTS = "town.costs"
     COSTS_BY = "costs.by"

@@ -51,7 +51,7 @@ FAST = {("bead", "show"): _fast_bead_show}
 
 def main() -> None:
     args = sys.argv[1:]
-    if args and args[0] in ("prime", "done", "status", "escalate", "review", "triage", "step"):
+    if args and args[0] in ("prime", "done", "status", "escalate", "review", "triage", "step", "pr"):
         from gastown.cli.tools import run as run_tool
 
         sys.exit(run_tool(args[0], args[1:]))

@@ -87,6 +87,20 @@ def _town_configs() -> list[dict[str, Any]]:
     return rows
 
 
+def _forge_rows() -> list[dict[str, Any]]:
+    """Each rig on the pr strategy in every town: its forge, and whether the token works."""
+    from gastown.client import Client
+    from gastown.protocol import Method
+
+    rows: list[dict[str, Any]] = []
+    with Client(autostart=False, timeout=5) as client:
+        towns = client.call(Method.TOWN_LIST, _town=False)
+    for t in towns:
+        with Client(town=t["name"], autostart=False, timeout=120) as client:
+            rows += client.call(Method.FORGE_CHECK)
+    return rows
+
+
 def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Check only podman or docker."),
            as_json: JsonOpt = False) -> None:
     """Check this host: git, the container engine (and what was configured for it, and why), the town
@@ -104,6 +118,7 @@ def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Che
             status = client.call("system.status", _town=False)
         rows.append({"check": "daemon", "ok": True, "detail": f"pid {status['pid']}, {status['socket']}"})
         rows += _town_configs()
+        rows += _forge_rows()
     except RpcError as exc:
         rows.append({"check": "daemon", "ok": exc.code == ErrorCode.UNAVAILABLE,
                      "detail": "not running (gt starts it on demand)" if exc.code == ErrorCode.UNAVAILABLE

@@ -123,7 +123,21 @@ def step(args: list[str]) -> int:
     return 1 if result["status"] == "run_failed" else 0
 
 
-TOOLS = {"step": step, "triage": triage, "prime": prime, "done": done, "status": status, "escalate": escalate, "review": review}
+def pr(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="gt pr", description="Answer the pull request your follow-up bead is about "
+                                "(polecat tool).")
+    sub = p.add_subparsers(dest="verb", required=True)
+    rp = sub.add_parser("reply", help="Reply to a review thread you addressed.")
+    rp.add_argument("thread", help="The thread number shown in brackets in your bead.")
+    rp.add_argument("body", help="What you changed (or why you did not).")
+    ns = p.parse_args(args)
+    reply = _call(Method.TOOL_PR_REPLY, thread=ns.thread, body=ns.body)
+    sys.stdout.write(f"replied in thread {reply['thread']}\n")
+    return 0
+
+
+TOOLS = {"step": step, "triage": triage, "prime": prime, "done": done, "status": status, "escalate": escalate,
+         "review": review, "pr": pr}
 
 
 def run(name: str, args: list[str]) -> int:

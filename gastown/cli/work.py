@@ -74,7 +74,7 @@ def mq_list(status: Optional[str] = typer.Option(None, "--status", help="open, i
     """List merge requests, in queue order."""
     rows = call(Method.MQ_LIST, town, status=status, rig=rig)
     show(rows, as_json, [("id", "MR"), ("status", "STATUS"), ("rig", "RIG"), ("source_bead_id", "BEAD"),
-                         ("branch", "BRANCH"), ("head_sha", "HEAD")], empty="merge queue is empty")
+                         ("branch", "BRANCH"), ("head_sha", "HEAD"), ("pr_url", "PR")], empty="merge queue is empty")
 
 
 @mq.command("show")
@@ -91,6 +91,18 @@ def mq_show(mr_id: str = typer.Argument(..., metavar="MR", help="Merge request b
     failure = mr.get("failure_reason")
     if failure:
         out.print(f"FAILED: [{failure['code']}] {failure['message']}", markup=False)
+    meta = mr.get("metadata") or {}
+    if meta.get("forge_error"):
+        forge = meta["forge_error"]
+        out.print(f"FORGE: [{forge['code']}] {forge['message']} (attempt {meta.get('forge_attempts')}, "
+                  f"next at {meta.get('forge_retry_at')})", markup=False)
+    if meta.get("pr_state"):
+        st = meta["pr_state"]
+        out.print(f"pr             checks {st.get('checks')}, approved {st.get('approved')}, mergeable "
+                  f"{st.get('mergeable')}" + (f", follow-up {meta['followup']}" if meta.get("followup") else ""),
+                  markup=False)
+    if mr.get("pr_url") and mr["gates"]:
+        out.print("the pull request was opened with these gate results:", markup=False)
     for gate in mr["gates"]:
         verdict = "ok" if gate["exit_code"] == 0 else f"exit {gate['exit_code']}"
         where = f" in {gate['ran_in']}" if gate.get("ran_in") else ""

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gastown.daemon.loop")
 ACTIVE_S, IDLE_S = 1.0, 30.0
-POLL_S = 10.0  # at most one PR poll per MR this often
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -53,7 +52,8 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
         scopes.append(budgets.BeadScopes(b["id"], b["rig"], b["metadata"].get("convoy"), b["requested_by"]))
         ready.append(ReadyBead(id=b["id"], rig=b["rig"], priority=b["priority"], attempts=b["dispatch_attempts"],
                                last_dispatch_at=_dt(b["last_dispatch_at"]), adapter=b["metadata"].get("agent"),
-                               since=_dt(b["updated_at"]), predecessors=_predecessors(store, b)))
+                               since=_dt(b["updated_at"]), predecessors=_predecessors(store, b),
+                               prefer=b["metadata"].get("polecat") if b["metadata"].get("followup") else None))
     agents = tuple(
         AgentSnap(name=a["name"], role=a["role"], rig=a["rig"], hook=a["hook_bead_id"],
                   last_bead_id=a["last_bead_id"], status=_effective_status(a))
@@ -69,7 +69,8 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
             parked=store.patrol_get(holds.parked_key(r["name"])) is not None)
     mrs = tuple(
         MRSnap(id=m["bead_id"], rig=m["rig"], target=m["target_branch"], status=m["status"], priority=m["priority"],
-               created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]))
+               created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]),
+               not_before=_dt(m["retry_at"]))
         for m in store.merge_requests(active=True))
     return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging,
                     paused=store.patrol_get(holds.PAUSED_KEY) is not None,
@@ -362,7 +363,8 @@ class TownLoop:
             await town.call(town.store.transition, action.mr_id, "closed", actor="refinery", reason=action.reason)
         elif isinstance(action, (ProcessMR, PollPR)):
             now = asyncio.get_running_loop().time()
-            if isinstance(action, PollPR) and now - self.last_poll.get(action.mr_id, -1e9) < POLL_S:
+            every = float(town.config("refinery.pr_poll_seconds")[0])
+            if isinstance(action, PollPR) and now - self.last_poll.get(action.mr_id, -1e9) < every:
                 return
             self.last_poll[action.mr_id] = now
             self.merging.add(action.mr_id)

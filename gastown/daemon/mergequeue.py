@@ -1,5 +1,6 @@
 """The merge-queue steps the alarm loop runs for one merge request, off the loop's tick:
-merge directly (through the refinery recipe) or push and poll a pull request, with the
+merge directly (through the refinery recipe) or gate, open and follow a pull request
+(`pullrequests`), with the
 optional review agent's verdict gating the merge. Outcomes land in the store in one
 transaction each."""
 
@@ -10,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gastown import persona
-from gastown.daemon import library, refinery, turns
+from gastown.daemon import library, pullrequests, refinery, turns
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -25,21 +26,10 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
     strategy = str(cfg("refinery.strategy", rig["name"])[0])
     branch, target = mr["branch"], mr["target_branch"]
     if strategy == "pr":
-        if not mr["pr_url"]:
-            url = await asyncio.to_thread(refinery.open_pr, rig["repo_path"], rig["source"], branch, target,
-                                          mr["title"], mr["body"])
-            await town.call(store.mr_set_pr, mr["id"], url)
-            return
-        state, sha = await asyncio.to_thread(refinery.poll_pr, rig["repo_path"], branch, target, mr["head_sha"],
-                                             mr["pr_url"])
-        if state == "merged" and sha:
-            await town.call(store.mr_merged, mr["id"], merge_commit=sha, landed_on=target, gates=[],
-                            message=f"pull request merged into {target}")
-            await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=True)
-        elif state == "closed":
-            await town.call(store.mr_failed, mr["id"], {"code": "pr_closed", "message": "the pull request was closed "
-                            "without merging", "source": "refinery"}, gates=[],
-                            max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+        if mr["pr_url"]:
+            await pullrequests.poll_step(town, mr, rig)
+        else:
+            await pullrequests.open_step(town, mr, rig, starter)
         return
     if bool(cfg("refinery.code_review", rig["name"])[0]) and not await review_gate(town, mr, rig, starter):
         return

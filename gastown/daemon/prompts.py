@@ -28,6 +28,10 @@ def failure_section(failure: dict[str, Any] | None) -> str:
         if details.get(key):
             value = details[key]
             lines.append(f"{key}:\n{value if isinstance(value, str) else json.dumps(value)}")
+    if failure.get("code") == "conflict" and details.get("target"):
+        from gastown.daemon.followups import bring_in_target
+
+        lines.append(bring_in_target(str(details["target"]), [str(f) for f in details.get("files") or []]))
     lines.append("Fix that first.")
     return "\n".join(lines) + "\n"
 

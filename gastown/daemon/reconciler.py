@@ -27,6 +27,7 @@ class ReadyBead:
     adapter: str | None = None  # an explicit --agent for this bead
     since: datetime | None = None  # when it last changed (ready at least since then)
     predecessors: tuple[str, ...] = ()  # its closed blockers in the same convoy (serial convoys)
+    prefer: str | None = None  # a PR follow-up goes to the polecat that opened the PR (its branch, its context)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class MRSnap:
     created_at: str
     source_status: str
     pr: bool = False  # pushed for a pull request: poll instead of merging
+    not_before: datetime | None = None  # a forge refused or rate-limited it: retry after this
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,16 @@ def reconcile(snap: Snapshot, now: datetime) -> list[Action]:
     if snap.paused:
         return actions
     actions += dispatch(snap, now)
-    actions += merge_queue(snap)
+    actions += merge_queue(snap, now)
     return actions
 
 
-def merge_queue(snap: Snapshot) -> list[Action]:
+def merge_queue(snap: Snapshot, now: datetime | None = None) -> list[Action]:
     """At most one merge in flight per rig target branch, highest priority then oldest
     first. An in-progress MR nobody is merging (the daemon restarted mid-merge) is taken
-    up again; an MR whose source is already closed or failed is never merged (gastown #4167)."""
+    up again; an MR whose source is already closed or failed is never merged (gastown #4167).
+    An open pull request does not hold its lane (many PRs in flight per rig): it is polled
+    on its own. An MR a forge turned away waits until its `not_before`."""
     out: list[Action] = []
     lanes: dict[tuple[str, str], list[MRSnap]] = {}
     for mr in snap.mrs:
@@ -136,16 +140,23 @@ def merge_queue(snap: Snapshot) -> list[Action]:
         rig = snap.rigs.get(rig_name)
         if rig is not None and rig.parked:
             continue  # a parked rig merges nothing, not even a merge the daemon was in the middle of
-        busy = [m for m in lane if m.status == "in_progress"]
+        for m in lane:
+            if m.status == "in_progress" and m.pr and m.id not in snap.merging and _due(m, now):
+                out.append(PollPR(m.id))
+        busy = [m for m in lane if m.status == "in_progress" and not m.pr]
         if busy:
             for m in busy:
-                if m.id not in snap.merging:
-                    out.append(PollPR(m.id) if m.pr else ProcessMR(m.id))
+                if m.id not in snap.merging and _due(m, now):
+                    out.append(ProcessMR(m.id))
             continue
         queued = sorted((m for m in lane if m.status == "open"), key=lambda m: (m.priority, m.created_at, m.id))
         if queued:
             out.append(ProcessMR(queued[0].id))
     return out
+
+
+def _due(mr: MRSnap, now: datetime | None) -> bool:
+    return mr.not_before is None or now is None or now >= mr.not_before
 
 
 def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
@@ -185,7 +196,10 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             continue
         if active.get(rig.name, 0) >= rig.max_polecats:
             continue
-        agent = _choose(bead, rig, idle, reserved)
+        owner = next((a for a in polecats if a.name == bead.prefer and a.status != "stopped"), None)
+        if owner is not None and owner.name not in idle:
+            continue  # a PR follow-up waits for the polecat whose branch and context it needs
+        agent = owner.name if owner is not None else _choose(bead, rig, idle, reserved)
         if agent is None and total.get(rig.name, 0) >= rig.max_polecats:
             continue
         if agent is not None:

@@ -41,6 +41,7 @@ class MergeResult:
     gates: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     retry: bool = False  # the target moved or the remote was unreachable: try again, not the branch's fault
+    target: str = ""  # on a conflict: the branch it conflicts with (the rework prompt says how to bring it in)
 
     def failure(self) -> dict[str, Any]:
         details: dict[str, Any] = {}
@@ -50,6 +51,8 @@ class MergeResult:
                            output_tail=failed[0]["output_tail"])
         if self.files:
             details["files"] = self.files
+        if self.target:
+            details["target"] = self.target
         return {"code": self.code, "message": self.message, "source": "refinery", "details": details}
 
 
@@ -153,11 +156,12 @@ def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str
             git._run(abort, wt, ok=(0, 1, 128))
         if files:
             return MergeResult(False, "conflict", f"{branch} conflicts with {target} in {', '.join(files)}",
-                               files=files)
+                               files=files, target=target)
         return MergeResult(False, "infra", str(exc))
     marked = _markers(wt, base)
     if marked:
-        return MergeResult(False, "conflict", f"conflict markers committed in {', '.join(marked)}", files=marked)
+        return MergeResult(False, "conflict", f"conflict markers committed in {', '.join(marked)}", files=marked,
+                           target=target)
     return None
 
 
@@ -202,9 +206,11 @@ def landing_base(repo: str, target: str) -> str:
 
 def process(repo: str, source: str, branch: str, target: str, *, mode: str, gates: list[Gate],
             identity: dict[str, str], expect_head: str | None = None, gate_runner: GateRunner = host_gate,
-            workdir: Path | None = None) -> MergeResult:
+            workdir: Path | None = None, land_it: bool = True) -> MergeResult:
     """The whole recipe for one merge request. `workdir`: where the temporary merge worktree
-    goes (a container town's gates need it inside the bind-mounted town directory)."""
+    goes (a container town's gates need it inside the bind-mounted town directory). With
+    land_it=False (the pr strategy) it stops after the gates: the result says whether the
+    branch merges cleanly and passes them."""
     try:
         git.fetch(repo)
     except git.GitError as exc:
@@ -232,6 +238,8 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
                 code = "gate_timeout" if result["timed_out"] else "gate_failed"
                 why = f"timed out after {gate.timeout:g}s" if result["timed_out"] else f"exited {result['exit_code']}"
                 return MergeResult(False, code, f"gate '{gate.name}' {why}", gates=results)
+        if not land_it:
+            return MergeResult(True, message="gates passed", gates=results)
         sha = git.head_sha(wt)
         landed = land(repo, wt, source, target, sha)
         landed.gates = results
@@ -264,6 +272,24 @@ def open_pr(repo: str, source: str, branch: str, target: str, title: str, body: 
         raise git.GitError(f"gh pr create failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}",
                            proc.stderr, proc.returncode)
     return proc.stdout.strip().splitlines()[-1]
+
+
+def conflict_files(repo: str, branch: str, target: str) -> list[str]:
+    """Files that conflict when `branch` meets origin/<target> (git merge-tree, no worktree)."""
+    try:
+        git.fetch(repo)
+    except git.GitError:
+        pass  # judge on what we have
+    proc = subprocess.run(["git", "-C", repo, "merge-tree", "--write-tree", "--name-only", "--no-messages",
+                           f"origin/{target}", branch], capture_output=True, text=True)
+    if proc.returncode != 1:
+        return []
+    return [f for f in proc.stdout.splitlines()[1:] if f]
+
+
+def push_branch(repo: str, branch: str) -> None:
+    git._run(["push", "--force", "origin", f"refs/heads/{branch}:refs/heads/{branch}"], repo, what="git push",
+             timeout=git.NETWORK_TIMEOUT)
 
 
 def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) -> tuple[str, str | None]:

@@ -77,8 +77,9 @@ class TurnStarter:
     def start(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], preamble: str = "") -> dict[str, Any]:
         """Blocking: runs in a worker thread. Returns what the store records on success."""
         name = agent["name"]
-        branch = f"gt/{name}/{bead['id']}"
         base = f"origin/{rig['default_branch']}"
+        # a PR follow-up works on the PR's own branch; everything else on a branch of its own
+        branch = str(bead["metadata"]["branch"]) if bead["metadata"].get("followup") else f"gt/{name}/{bead['id']}"
         worktree = self.worktree_path(rig["name"], name)
         self.prepare_worktree(rig["repo_path"], worktree, branch, base)
         prompt = preamble + prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
@@ -153,6 +154,8 @@ class TurnStarter:
             "GT_AGENT_TOKEN": token, "GT_AGENT_SOCKET": str(agent_socket(self.town.name)),
             "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": requested_by or "",
             "GT_PREVIOUS_FAILURE": (bead.get("failure_reason") or {}).get("code"),
+            "GT_PR_THREADS": " ".join(sorted({str(c["thread"]) for c in bead["metadata"].get("comments", [])}))
+            if bead["metadata"].get("followup") == "pr_feedback" else None,
             "GIT_AUTHOR_NAME": human, "GIT_AUTHOR_EMAIL": email,
             "GT_CO_AUTHOR": co_author(name, agent["adapter"], ctx.model, self.town.name),
             "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",

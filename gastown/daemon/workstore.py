@@ -318,7 +318,8 @@ class WorkStore(TownStore):
         if rig:
             where.append("m.rig = ?")
             args.append(rig)
-        sql = ("SELECT m.*, b.status, b.title, b.priority, b.created_at, b.updated_at, s.status AS source_status "
+        sql = ("SELECT m.*, b.status, b.title, b.priority, b.created_at, b.updated_at, s.status AS source_status, "
+               "json_extract(b.metadata, '$.forge_retry_at') AS retry_at "
                "FROM merge_requests m JOIN beads b ON b.id = m.bead_id JOIN beads s ON s.id = m.source_bead_id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY b.priority, b.created_at")
         out = []

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, git, prompts, steps
+from gastown.daemon import finish, git, prompts, prstore, steps
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -18,7 +18,7 @@ from gastown.protocol import ErrorCode, Method, RpcError
 ROLE_METHODS: dict[str, frozenset[str]] = {
     "polecat": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS,
                           Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
-                          Method.MAIL_READ, Method.TOOL_STEP_DONE}),
+                          Method.MAIL_READ, Method.TOOL_STEP_DONE, Method.TOOL_PR_REPLY}),
     "refinery": frozenset({Method.HELLO, Method.PING, Method.TOOL_PRIME, Method.TOOL_REVIEW, Method.TOOL_STATUS,
                            Method.TOOL_ESCALATE, Method.BEAD_SHOW, Method.MAIL_SEND, Method.MAIL_INBOX,
                            Method.MAIL_READ}),
@@ -165,10 +165,53 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
         head, commits, branch = await asyncio.to_thread(_done_checks, agent["worktree"], base)
     except git.GitError as exc:
         raise RpcError(ErrorCode.EXTERNAL, str(exc)) from None
+    if agent["hook"]["metadata"].get("followup"):  # a PR follow-up: push the branch; the PR updates itself
+        return await _followup_done(ctx, town, agent, head, summary)
     mr = await town.call(town.store.agent_done, name, summary=summary, head_sha=head,
                          branch=branch or agent["branch"], target_branch=rig["default_branch"], commits=commits)
     ctx.daemon.wake(town)
     return mr
+
+
+async def _followup_done(ctx: Ctx, town: Town, agent: dict[str, Any], head: str, summary: str) -> dict[str, Any]:
+    branch = str(agent["hook"]["metadata"]["branch"])
+    try:
+        await asyncio.to_thread(git._run, ["push", "origin", f"HEAD:refs/heads/{branch}"], agent["worktree"],
+                                what="git push", timeout=git.NETWORK_TIMEOUT)
+    except git.GitError as exc:
+        raise RpcError(ErrorCode.EXTERNAL, f"pushing {branch} failed (merge origin/<target> first if it moved): "
+                                           f"{exc}") from None
+    bead = await town.call(prstore.followup_done, town.store, agent["name"], head=head, summary=summary)
+    ctx.daemon.wake(town)
+    return {**bead, "metadata": {**bead["metadata"], "source_bead_id": bead["id"], "head_sha": head}}
+
+
+@rpc(Method.TOOL_PR_REPLY)
+async def pr_reply(ctx: Ctx, town: Town, *, thread: str, body: str) -> dict[str, Any]:
+    """Answer a review thread of the pull request your follow-up bead is about."""
+    from gastown.daemon import pullrequests
+    from gastown.forge import ForgeError
+
+    name = _me(ctx)
+    if not body.strip():
+        raise RpcError(ErrorCode.INVALID_PARAMS, "the reply is empty")
+    bead = await town.call(prstore.followup_of, town.store, name)
+    meta = bead["metadata"]
+    threads = {str(c["thread"]) for c in meta.get("comments", [])}
+    if str(thread) not in threads:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"no thread {thread} in {bead['id']}; threads: "
+                                                 f"{', '.join(sorted(threads)) or 'none'}")
+    rig = await town.call(town.store.rig_get, bead["rig"])
+    try:
+        api = await asyncio.to_thread(pullrequests.forge_for, town, rig)
+        if api is None:
+            raise RpcError(ErrorCode.INVALID_STATE, f"rig {rig['name']} has no forge API to reply through")
+        comment = await asyncio.to_thread(api.reply, int(meta["pr_number"]), str(thread), body)
+    except (ForgeError, ValueError) as exc:
+        raise RpcError(ErrorCode.EXTERNAL, f"replying on the forge failed: {exc}") from None
+    reply = {"thread": str(thread), "id": comment.id, "body": body, "agent": name}
+    await town.call(prstore.reply_recorded, town.store, bead["id"], reply)
+    return reply
 
 
 @rpc(Method.TOOL_STATUS)

@@ -107,12 +107,24 @@ async def config_set(ctx: Ctx, town: Town, *, key: str, value: str | None = None
         raise RpcError(ErrorCode.INVALID_PARAMS, "config.set needs a value (or unset)")
     else:
         parsed = config.check_type(key, config.parse_value(value))
+    if key == "refinery.strategy" and parsed == "pr":
+        await _check_forge_first(town, rig)
     path = town.rig_dir(rig) / "config.toml" if rig else town.config_path
     await town.call(config.set_dotted, path, key, parsed)
     effective, source = town.config(key, rig)
     if key in config.SECRETS and effective:
         effective = "********"  # never echoed back
     return {"key": key, "value": effective, "source": source}
+
+
+async def _check_forge_first(town: Town, rig: str | None) -> None:
+    """Switching to pull requests with no or wrong forge credentials is refused at once."""
+    from gastown.daemon.api.forge import check_rigs
+
+    bad = [r for r in await check_rigs(town, rig, all_rigs=True) if not r["ok"]]
+    if bad:
+        raise RpcError(ErrorCode.INVALID_STATE, f"refinery.strategy pr: rig {bad[0]['rig']}: {bad[0]['detail']} "
+                                                "(fix the forge settings first, then set the strategy)")
 
 
 @rpc(Method.COSTS)
