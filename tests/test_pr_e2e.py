@@ -59,8 +59,9 @@ def pulls(fake: FakeForge) -> list[dict[str, Any]]:
         return [fake.state.pull_view(p) for p in fake.state.pulls.values()]
 
 
-def mr_of(source_id: str) -> dict[str, Any]:
-    return [m for m in gtj("mq", "list") if m["source_bead_id"] == source_id][-1]
+def mr_of(source_id: str) -> dict[str, Any] | None:
+    mrs = [m for m in gtj("mq", "list") if m["source_bead_id"] == source_id]
+    return mrs[-1] if mrs else None
 
 
 def test_credentials_are_checked_and_a_403_is_reported_then_retried(forge_town: tuple[Path, FakeForge]) -> None:
@@ -99,7 +100,7 @@ def test_prs_in_flight_feedback_conflict_merge_and_close(forge_town: tuple[Path,
         assert pr["state"] == "open" and "### Gates" in pr["body"] and f"`{GATE}`" in pr["body"] \
             and "| passed |" in pr["body"]
     mr_a, mr_b = mr_of(a["id"]), mr_of(b["id"])
-    assert mr_a["status"] == mr_b["status"] == "in_progress"
+    assert mr_a and mr_b and mr_a["status"] == mr_b["status"] == "in_progress"
     by_branch = {p["head"]["ref"]: p for p in pulls(fake)}
     assert mr_a["pr_url"] == by_branch[mr_a["branch"]]["html_url"] and mr_a["gates"][0]["exit_code"] == 0
     num_a, num_b = by_branch[mr_a["branch"]]["number"], by_branch[mr_b["branch"]]["number"]
