@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from gastown.protocol import ErrorCode, Method, RpcError
+from gastown.tui import messages as m
 from gastown.tui.app import GastownApp, make_app
 from gastown.tui.screens.agent import AgentDrawer
 from gastown.tui.screens.drawers import BeadDrawer, MergeRequestDrawer
@@ -159,6 +160,10 @@ class FakeClient:
             return self._convoy(p["id"])
         if method == Method.ESCALATION_LIST:
             return [dict(e) for e in self.escalations.values() if p.get("all") or not e["acknowledged"]]
+        if method == Method.BEAD_APPROVE:
+            self.beads[p["id"]].update(status="closed", close_reason="approved")
+            self.emit(p["id"], "approved")
+            return dict(self.beads[p["id"]])
         if method == Method.ESCALATION_ACK:
             self.escalations[p["id"]]["acknowledged"] = True
             return dict(self.escalations[p["id"]])
@@ -553,6 +558,25 @@ async def test_escalations_page_acknowledges_and_the_header_counts() -> None:
         await until(pilot, lambda: fake.escalations["gt-x7"]["acknowledged"], what="acked")
         await until(pilot, lambda: not app.has_class("-escalated") and "1 escalation " in app.sub_title,
                     what="header after the ack")
+
+
+async def test_bead_drawer_approves_a_molecule_approval_step() -> None:
+    fake = town()
+    fake.add_bead("gt-ap1", "a human approves the notes", metadata={"step": "approve", "step_kind": "approval",
+                                                                     "molecule": "gt-mo1", "worker": "human"})
+    app = make_app(fake, start="board")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app), what="board")
+        app.post_message(m.OpenBead("gt-b2"))
+        await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.key == "gt-b2", what="drawer")
+        await pilot.press("p")  # not an approval step: nothing is sent
+        app.post_message(m.OpenBead("gt-ap1"))
+        await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.approvable, what="approvable")
+        assert "press p to approve" in str(app.screen.query_one("#fields").render())
+        await pilot.press("p")
+        await until(pilot, lambda: fake.beads["gt-ap1"]["status"] == "closed", what="approved")
+        assert fake.beads["gt-b2"]["status"] == "open"
+        await until(pilot, lambda: not app.screen.approvable, what="drawer reloaded")
 
 
 async def test_mail_inbox_reads_a_message() -> None:

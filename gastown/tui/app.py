@@ -410,6 +410,23 @@ class GastownApp(App[None]):
     def ack_escalation(self, msg: m.AckEscalation) -> None:
         self.acknowledge(msg.escalation_id)
 
+    @on(m.ApproveStep)
+    def approve_step(self, msg: m.ApproveStep) -> None:
+        self.approve(msg.bead_id)
+
+    @work(thread=True, group="approve", exit_on_error=False)
+    def approve(self, bead_id: str) -> None:
+        try:
+            self.remote.call(Method.BEAD_APPROVE, id=bead_id)
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"Could not approve {bead_id}: {_message(exc)}", severity="error",
+                                  title="gastown")
+            return
+        self.call_from_thread(self.notify, f"{bead_id} approved", timeout=2)
+        reload = getattr(self.screen, "action_reload", None)
+        if reload is not None:
+            self.call_from_thread(reload)
+
     @work(thread=True, group="ack", exit_on_error=False)
     def acknowledge(self, esc_id: str) -> None:
         try:

@@ -97,6 +97,13 @@ class AckEscalation(Message):
 
 
 @dataclass
+class ApproveStep(Message):
+    """A human approves a molecule's approval step from its bead drawer."""
+
+    bead_id: str
+
+
+@dataclass
 class MayorSend(Message):
     """The chat page's input was submitted."""
 

@@ -134,13 +134,15 @@ class Drawer(ModalScreen[None]):
 
 
 class BeadDrawer(Drawer):
-    BINDINGS = [Binding("a", "agent", "agent"), Binding("m", "merge_request", "merge request")]
+    BINDINGS = [Binding("a", "agent", "agent"), Binding("m", "merge_request", "merge request"),
+                Binding("p", "approve", "approve step")]
 
     def __init__(self, bead_id: str) -> None:
         super().__init__()
         self.key = bead_id
         self.agent: str | None = None
         self.mr: str | None = None
+        self.approvable = False  # an open approval step of a molecule
 
     def body(self) -> ComposeResult:
         yield Static(id="fields")
@@ -176,6 +178,8 @@ class BeadDrawer(Drawer):
         hooked = [e.get("new_value") for e in timeline if e.get("event_type") == "hooked"]
         self.agent = bead.get("assignee") or (hooked[-1] if hooked else None)
         self.mr = mr["id"] if mr else (bead["id"] if bead.get("type") == "merge_request" else None)
+        meta = bead.get("metadata") or {}
+        self.approvable = meta.get("step_kind") == "approval" and bead.get("status") == "open"
         head = Text(f"{bead['id']}  ", style="bold")
         head.append_text(fmt.status(bead.get("status")))
         head.append(f"  {bead.get('title', '')}", style="bold")
@@ -190,6 +194,8 @@ class BeadDrawer(Drawer):
             ("requested by", bead.get("requested_by")), ("created", bead.get("created_at")),
             ("updated", bead.get("updated_at")), ("closed", bead.get("closed_at")),
             ("close reason", bead.get("close_reason")), ("attempts", bead.get("dispatch_attempts") or None),
+            ("step", f"{meta['step']} ({meta.get('step_kind')}) of molecule {meta.get('molecule')}"
+             + (": press p to approve" if self.approvable else "") if meta.get("step") else None),
             ("body", fmt.short(bead.get("body"), 400)),
         ]))
         deps = self.query_one("#deps", OptionList)
@@ -254,6 +260,12 @@ class BeadDrawer(Drawer):
             self.post_message(m.OpenAgent(self.agent))
         else:
             self.notify("no agent has worked on this bead", timeout=2)
+
+    def action_approve(self) -> None:
+        if self.approvable:
+            self.post_message(m.ApproveStep(self.key))
+        else:
+            self.notify("this bead is not an open approval step", timeout=2)
 
     def action_merge_request(self) -> None:
         if self.mr:
