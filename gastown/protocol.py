@@ -135,6 +135,7 @@ class Method:
     AGENT_TRANSCRIPT = "agent.transcript"
     BEAD_LOG = "bead.log"
     CONVOY_DIFF = "convoy.diff"
+    TOWN_FEED = "town.feed"
 
     @classmethod
     def all(cls) -> frozenset[str]:

@@ -45,6 +45,9 @@ app.command("stats")(costs_cli.stats)
 app.add_typer(formula.formula_app, name="formula")
 app.add_typer(formula.molecule_app, name="molecule")
 app.add_typer(formula.persona_app, name="persona")
+from gastown.cli import feed as feed_cli  # noqa: E402
+
+app.command("feed")(feed_cli.feed)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

@@ -4,5 +4,6 @@ from gastown.daemon.api import agent, bead, comms, convoy, events, formula, mayo
 from gastown.daemon.api import forge  # noqa: F401,E402
 from gastown.daemon.api import steer  # noqa: F401,E402
 from gastown.daemon.api import transcript  # noqa: F401,E402
+from gastown.daemon.api import feed  # noqa: F401,E402
 from gastown.daemon.api import ledger  # noqa: F401
 from gastown.daemon.api import notices  # noqa: F401,E402
