@@ -104,6 +104,8 @@ class Method:
     BUDGET_SHOW = "budget.show"
     BUDGET_CLEAR = "budget.clear"
     STATS = "town.stats"
+    BEAD_IMPORT = "bead.import"
+    BEAD_EXPORT = "bead.export"
     MAYOR_SEND = "mayor.send"
     MAYOR_REPLY = "mayor.reply"
 

@@ -9,6 +9,7 @@ from gastown.cli import (
     agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tools, tui, work,
 )
 from gastown.cli import costs as costs_cli
+from gastown.cli import interop as interop_cli
 
 app = typer.Typer(
     name="gt",
@@ -48,6 +49,9 @@ app.add_typer(formula.persona_app, name="persona")
 from gastown.cli import feed as feed_cli  # noqa: E402
 
 app.command("feed")(feed_cli.feed)
+bead.app.command("import")(interop_cli.import_)
+bead.app.command("export")(interop_cli.export)
+app.command("mcp")(interop_cli.mcp)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

@@ -86,6 +86,11 @@ def release(store: "ConvoyStore", key: str, *, actor: str | None = None) -> Row:
     return store.bead_get(bead["id"])
 
 
+def unmark(store: "ConvoyStore", bead: Row, actor: str | None) -> None:
+    """Inside a transaction: drop the hold (label, metadata) with a `released` event."""
+    _unmark(store, bead, actor)
+
+
 def _unmark(store: "ConvoyStore", bead: Row, actor: str | None) -> None:
     store.conn.execute("DELETE FROM bead_labels WHERE bead_id = ? AND label = ?", (bead["id"], HELD))
     meta = {k: v for k, v in bead["metadata"].items() if k != "hold"}

@@ -233,6 +233,21 @@ class TownStore:
                 self._dep_insert(bead_id, dep, DepType.BLOCKS, created_by)
         return self.bead_get(bead_id)
 
+    def bead_count(self) -> int:
+        return self._bead_count
+
+    def note_created(self, n: int = 1) -> None:
+        """Beads inserted by a module composed over the store (the importer) count for ids."""
+        self._bead_count += n
+
+    def add_label(self, bead_id: str, label: str) -> None:
+        self._add_label(bead_id, label)
+
+    def set_status(self, bead: Row, new: str, *, actor: str | None, reason: str | None = None,
+                   reopen: bool = False) -> bool:
+        """The public face of `_set_status` for composed modules; the caller holds the transaction."""
+        return self._set_status(bead, BeadStatus(new), actor=actor, reason=reason, reopen=reopen)
+
     def _exists(self, bead_id: str) -> bool:
         return bool(self.conn.execute("SELECT 1 FROM beads WHERE id = ?", (bead_id,)).get)
 

@@ -7,3 +7,4 @@ from gastown.daemon.api import transcript  # noqa: F401,E402
 from gastown.daemon.api import feed  # noqa: F401,E402
 from gastown.daemon.api import ledger  # noqa: F401
 from gastown.daemon.api import notices  # noqa: F401,E402
+from gastown.daemon.api import interop  # noqa: F401,E402
