@@ -5,18 +5,18 @@ Each tool is a typed function, so its input schema is explicit (the SDK derives 
 validates arguments before the call: invalid arguments are refused with a schema error and
 the town is untouched). Each tool is one RPC through the ordinary client, with the caller's
 identity as for any `gt` command; daemon errors come back as MCP tool errors carrying the
-same one-line message the CLI prints.
+same one-line message the CLI prints, as MCP (JSON-RPC) errors with the daemon's code.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Callable, Literal, TypeVar, cast
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
 from gastown import transcript as tr
 from gastown.client import Client
-from gastown.protocol import Method, RpcError
+from gastown.protocol import ErrorCode, Method, RpcError
 
 Priority = Annotated[int, "0 (highest) to 4"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,7 +30,9 @@ class Town:
         self.client: Client | None = None
 
     def call(self, method: str, **params: Any) -> Any:
-        from mcp.server.mcpserver.exceptions import ToolError
+        """One RPC; a daemon error becomes an MCP error with the daemon's code and the exact
+        one-line message the CLI prints."""
+        from mcp.shared.exceptions import MCPError
 
         params = {k: v for k, v in params.items() if v is not None}
         for attempt in (1, 2):
@@ -39,11 +41,11 @@ class Town:
                     self.client = Client(town=self.town)
                 return self.client.call(method, **params)
             except RpcError as exc:
-                raise ToolError(exc.message) from None
+                raise MCPError(int(exc.code), exc.message) from None
             except OSError as exc:
                 self.client = None
                 if attempt == 2:
-                    raise ToolError(f"cannot reach the daemon: {exc}") from None
+                    raise MCPError(int(ErrorCode.UNAVAILABLE), f"cannot reach the daemon: {exc}") from None
         raise AssertionError("unreachable")
 
 
@@ -63,11 +65,10 @@ def build(town_name: str | None) -> Any:
         "board, sling to add work, mayor_ask to delegate planning."), log_level="WARNING")
 
     def tool(description: str) -> Callable[[F], F]:
-        return cast(Callable[[F], F], server.tool(description=description))
+        return server.tool(description=description)
 
     def resource(uri: str, name: str, description: str) -> Callable[[F], F]:
-        return cast(Callable[[F], F], server.resource(uri, name=name, mime_type="application/json",
-                                                      description=description))
+        return server.resource(uri, name=name, mime_type="application/json", description=description)
 
     @tool(description="Create a bead (an issue) for a rig and let an agent pick it up when it is ready.")
     def sling(title: str, rig: str | None = None, body: str = "", depends_on: list[str] | None = None,
