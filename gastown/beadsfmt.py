@@ -8,7 +8,7 @@ transaction. One JSON object per line with `id`, `title`, `description`, `status
 
 Mapping (what Gastown cannot hold natively is kept under `metadata.beads` so an export
 gives it back):
-- status `open` → open; `closed` → closed; `tombstone` → not imported; `in_progress`,
+- status `open` → open; `closed` → closed; `tombstone` → not imported (nor dependencies on it); `in_progress`,
   `blocked`, `deferred`, `hooked`, `pinned` (and a future `defer_until`) → open and held
   (`gt:held`), so nothing dispatches work beads itself says is not ready.
 - `blocks`, `conditional-blocks`, `waits-for` → a Gastown `blocks` dependency; `parent-child`

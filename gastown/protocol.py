@@ -106,6 +106,7 @@ class Method:
     STATS = "town.stats"
     BEAD_IMPORT = "bead.import"
     BEAD_EXPORT = "bead.export"
+    IMPORT_ISSUES = "import.issues"
     MAYOR_SEND = "mayor.send"
     MAYOR_REPLY = "mayor.reply"
 

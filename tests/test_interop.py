@@ -155,3 +155,13 @@ def test_import_and_export_through_gt(town: Path, gt_home: Path) -> None:
     res = run_gt("bead", "import", str(bad))
     assert res.returncode == 2 and res.stderr.strip() == "gt: line 2 (x-2): missing 'title'"
     assert "x-1" not in run_gt("bead", "export", check=True).stdout
+
+
+def test_tombstones_are_skipped_with_the_dependencies_on_them(store: ConvoyStore) -> None:
+    text = "\n".join([json.dumps({"id": "t-1", "title": "gone", "status": "tombstone"}),
+                      json.dumps({"id": "t-2", "title": "stays", "dependencies": [{"depends_on_id": "t-1"}]})])
+    result = interop.import_text(store, text, rig=None, actor="a")
+    assert result["skipped"] == ["t-1"] and result["created"] == 1
+    assert store.bead_get("t-2")["status"] == "open" and set(readiness.ready_ids(store.conn)) == {"t-2"}
+    with pytest.raises(RpcError):
+        store.bead_get("t-1")

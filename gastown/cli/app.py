@@ -52,6 +52,7 @@ app.command("feed")(feed_cli.feed)
 bead.app.command("import")(interop_cli.import_)
 bead.app.command("export")(interop_cli.export)
 app.command("mcp")(interop_cli.mcp)
+app.add_typer(interop_cli.imports, name="import")
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -73,3 +74,34 @@ def mcp(town: TownOpt = None) -> None:
     except ImportError as exc:  # the SDK is a dependency; a broken install says so in one line
         fail(f"the MCP SDK is not importable ({exc}); reinstall gastown", 9)
     mcp_server.serve(town)
+
+
+imports = typer.Typer(help="Bring work in from other tools.\n\nExample: gt import issues --repo acme/app --label gastown",
+                      no_args_is_help=True)
+
+
+@imports.command("issues")
+def import_issues(repo: Optional[str] = typer.Option(None, "--repo", help="OWNER/NAME (default: the rig's forge repo)."),
+                  rig: Optional[str] = typer.Option(None, "--rig", help="The rig the work is for (default: the only rig)."),
+                  label: List[str] = typer.Option([], "--label", help="Only issues with this label (repeatable)."),
+                  watch: bool = typer.Option(False, "--watch", help="Keep polling for new issues until interrupted."),
+                  interval: float = typer.Option(60.0, "--interval", min=5.0, help="Seconds between polls with --watch."),
+                  town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Each open issue of a GitHub/GitLab/Gitea repository becomes a bead (once), linked back;
+    when the bead lands, the issue gets a comment with the merge (forge.close_issues closes it).
+
+    Example: gt import issues --repo acme/app --label gastown --watch
+    """
+    while True:
+        result = call(Method.IMPORT_ISSUES, town, repo=repo, rig=rig, labels=label or None)
+        if as_json:
+            emit_json([result])
+        else:
+            out.print(f"{result['id']}: {len(result['created'])} new bead(s) from {result['total']} open issue(s)"
+                      + (f": {', '.join(result['created'])}" if result["created"] else ""), markup=False)
+        if not watch:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return

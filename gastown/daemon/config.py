@@ -73,6 +73,7 @@ SETTINGS: dict[str, Setting] = {
     "forge.api_url": Setting("", "forge REST API base URL (enterprise hosts, compatible servers)"),
     "forge.repo": Setting("", "OWNER/NAME on the forge, when the remote URL does not name it"),
     "forge.token": Setting("", "forge API token (default: GITHUB_TOKEN/GITLAB_TOKEN, then gh or glab)"),
+    "forge.close_issues": Setting(False, "close an imported issue when its bead lands (else only comment)"),
     "refinery.pr_poll_seconds": Setting(10.0, "pr strategy: seconds between two looks at one open pull request",
                                         rig=False),
     "refinery.auto_merge": Setting(False, "pr strategy: merge the PR once it is approved and its checks are green"),

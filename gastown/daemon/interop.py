@@ -39,15 +39,17 @@ def _known(store: Any) -> dict[str, tuple[str, str | None]]:
 def import_text(store: Any, text: str, *, rig: str | None, actor: str | None) -> Row:
     """Parse, check and import a whole beads file; all or nothing."""
     try:
-        issues = beadsfmt.parse(text)
+        parsed = beadsfmt.parse(text)
     except FormatError as exc:
         raise RpcError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+    gone = {i.id for i in parsed if i.status == "tombstone"}  # soft-deleted in beads: not work
+    issues = [i for i in parsed if i.id not in gone]
     if rig is not None:
         store.rig_get(rig)
     with store.conn:
         known = _known(store)
         try:
-            beadsfmt.check_graph(issues, set(known))
+            beadsfmt.check_graph(issues, set(known) | gone)
         except FormatError as exc:
             raise RpcError(ErrorCode.INVALID_PARAMS, str(exc)) from None
         id_of, mapped = _assign_ids(store, issues, known)
@@ -70,7 +72,7 @@ def import_text(store: Any, text: str, *, rig: str | None, actor: str | None) ->
             _link(store, issue, id_of, ours)
             _hold_state(store, issue, id_of[issue.id], now)
     return {"id": "import", "created": created, "updated": updated, "unchanged": len(issues) - created - updated,
-            "mapped": mapped, "total": len(issues)}
+            "mapped": mapped, "total": len(issues), "skipped": sorted(gone)}
 
 
 def _assign_ids(store: Any, issues: list[Issue], known: dict[str, tuple[str, str | None]]) -> tuple[dict[str, str], dict[str, str]]:
@@ -139,6 +141,8 @@ def _link(store: Any, issue: Issue, id_of: dict[str, str], ours: set[str]) -> No
         if kind not in BLOCKING and kind != "parent-child":
             continue
         dep = id_of.get(target, target)
+        if dep not in ours and not store.conn.execute("SELECT 1 FROM beads WHERE id = ?", (dep,)).get:
+            continue  # a tombstoned (skipped) issue
         if dep not in ours and readiness.path(store.conn, dep, bead_id):
             raise RpcError(ErrorCode.CONFLICT, f"{issue.id}: depending on {target} would make a cycle")
         gt_kind = "parent-child" if kind == "parent-child" else "blocks"

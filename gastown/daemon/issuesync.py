@@ -98,11 +98,15 @@ def mark(store: Any, bead_id: str, state: str) -> None:
                     new=state, meta={"url": meta["issue"].get("url")})
 
 
-async def announce(town: "Town") -> int:
-    """Tell each landed issue where its work went; returns how many were told."""
+async def announce(town: "Town", retry_at: dict[str, float]) -> int:
+    """Tell each landed issue where its work went; returns how many were told. A forge error
+    backs off per bead (`retry_at`: bead -> loop time of the next try, doubling to an hour)."""
     pending = await town.call(landed_unannounced, town.store)
     told = 0
+    now = asyncio.get_running_loop().time()
     for item in pending:
+        if retry_at.get(item["id"], 0.0) > now:
+            continue
         rig = await town.call(town.store.rig_get, item["rig"]) if item["rig"] else None
         if rig is None:
             continue
@@ -117,6 +121,8 @@ async def announce(town: "Town") -> int:
         except (fg.ForgeError, RpcError, OSError) as exc:
             log.warning("telling issue %s about %s failed (will retry): %s", item["issue"].get("url"), item["id"], exc)
             await town.call(_unmark, town.store, item["id"])
+            wait = min(3600.0, 2 * max(30.0, retry_at.get(item["id"] + ":wait", 15.0)))
+            retry_at[item["id"] + ":wait"], retry_at[item["id"]] = wait, now + wait
             continue
         await town.call(mark, town.store, item["id"], "posted")
         told += 1

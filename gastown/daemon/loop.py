@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gastown import persona
 from gastown import transcript as tr
 from gastown.daemon import (
-    adapters, budgets, holds, library, mergequeue, patrol, prompts, reconciler, spending, steps, transcripts, turns,
+    adapters, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, spending, steps, transcripts, turns,
     witness,
 )
 from gastown.daemon.reconciler import (
@@ -110,6 +110,7 @@ class TownLoop:
         self.active = True
         self.ticks = 0
         self.budgets = spending.Spending()
+        self.issue_retry: dict[str, float] = {}
         self.reported: set[str] = set()
         self.merging: set[str] = set()
         self.steps_running: set[str] = set()  # molecule run steps being executed now
@@ -211,6 +212,7 @@ class TownLoop:
         """Nudge expiry, human notification of high escalations, and the periodic orphan sweep."""
         town = self.town
         await town.call(town.store.expire_nudges)
+        await issuesync.announce(town, self.issue_retry)
         loud = await town.call(town.store.escalations_to_notify)
         if loud:
             await asyncio.to_thread(witness.notify_human, town, loud)

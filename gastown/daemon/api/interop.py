@@ -50,3 +50,25 @@ async def export(ctx: Ctx, town: Town, *, rig: str | None = None, offset: int = 
     if rig is not None:
         await town.call(town.store.rig_get, rig)
     return await town.call(interop.export_page, town.store, rig=rig, offset=offset, limit=limit)
+
+
+@rpc(Method.IMPORT_ISSUES)
+async def import_issues(ctx: Ctx, town: Town, *, repo: str | None = None, rig: str | None = None,
+                        labels: list[str] | None = None) -> dict[str, Any]:
+    """A forge's open issues (with every given label) become beads on a rig, each once."""
+    from gastown.daemon import issuesync
+
+    rigs = await town.call(town.store.rig_list)
+    if rig is None:
+        if len(rigs) != 1:
+            raise RpcError(ErrorCode.INVALID_PARAMS, "name the rig the issues are for (--rig)")
+        rig = rigs[0]["name"]
+    row = await town.call(town.store.rig_get, rig)
+    if repo is not None and (repo.count("/") < 1 or any(not p for p in repo.split("/"))):
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"--repo takes OWNER/NAME, not '{repo}'")
+    forge = await asyncio.to_thread(issuesync.forge_of, town, row, repo)
+    issues = await asyncio.to_thread(issuesync.fetch, forge, labels or [])
+    result = await town.call(issuesync.add_beads, town.store, issues, rig=rig, repo=forge.repo, kind=forge.kind,
+                             actor=ctx.conn.actor)
+    ctx.daemon.wake(town)
+    return result
