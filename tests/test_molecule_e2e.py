@@ -271,3 +271,25 @@ run = "{CHECK}"
     assert done["steps"][0]["summary"] == "added mul" and done["steps"][1]["result"]["exit_code"] == 0
     assert gtj("agent", "show", "toast")[0]["adapter"] == "opencode"
     assert "def mul" in main_file(town, "arith.py")
+
+
+def test_formula_check_and_bad_input_create_nothing(town: Path, gt_home: Path, tmp_path: Path) -> None:
+    good = tmp_path / "mul.toml"
+    good.write_text(WORKFLOW)
+    res = run_gt("formula", "check", str(good), check=True)
+    assert "ok, 4 steps in order implement -> tests -> check -> docs" in res.stdout
+    bad = tmp_path / "loop.toml"
+    bad.write_text(WORKFLOW.replace('id = "implement"', 'id = "implement"\nneeds = ["docs"]'))
+    res = run_gt("formula", "check", str(bad))
+    assert res.returncode == 4 and res.stderr.strip().count("\n") == 0
+    assert f"{bad}: step implement: `needs` cycle" in res.stderr
+    add_formula(gt_home, "ghost", WORKFLOW.replace('id = "tests"', 'id = "tests"\npersona = "ghost"'))
+    res = run_gt("formula", "run", "ghost", "--rig", "app", "--var", "fn=mul")
+    assert res.returncode == 2 and "town formula ghost: step tests: unknown persona 'ghost'" in res.stderr
+    res = run_gt("formula", "run", "mul-missing", "--rig", "app")
+    assert res.returncode == 3
+    assert gtj("bead", "list") == [] and gtj("molecule", "list") == []
+    personas = {p["name"]: p for p in gtj("persona", "list")}
+    assert {"polecat", "reviewer", "triage"} <= set(personas)
+    res = run_gt("sling", "x", "--rig", "app", "--persona", "ghost")
+    assert res.returncode == 2 and "unknown persona 'ghost'" in res.stderr

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown.daemon import git, refinery
 from gastown.daemon.molecules import MoleculeStore, mode_single
+from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
     from gastown.daemon.loop import TownLoop
@@ -32,8 +33,8 @@ def _step_text(step: dict[str, Any], index: int, total: int) -> str:
     m = step["metadata"]
     lines = [f"### Step {index}/{total}: {m.get('step')} -- {step['title']}"]
     if m.get("step_kind") == "run":
-        lines.append(f"A check the daemon runs for you: `{m.get('run')}` (its exit code decides). "
-                     "Run `gt step done` to run it.")
+        lines.append(f"A check the daemon runs for you on your committed work: `{m.get('run')}` (its exit code "
+                     "decides). Run `gt step done` to run it.")
     elif m.get("step_kind") == "approval":
         lines.append("A human approves this step (`gt bead approve`); your turn ends here.")
     if step.get("body"):
@@ -87,6 +88,7 @@ def prompt_view(store: MoleculeStore, bead: dict[str, Any]) -> dict[str, Any]:
                 break
             if m.get("step_kind") == "agent" or i == current:
                 script += list(m.get("script") or [])
+                script.append(f'git add -A && (git diff --cached --quiet || git commit -qm "{m.get("step")}")')
                 script.append(f'"${{GT_BIN:-gt}}" step done --summary "scripted: {m.get("step")}"')
         meta = {**meta, "script": script}
     if meta.get("persona_instructions"):
@@ -111,17 +113,20 @@ def run_command(cmd: str, cwd: Path, timeout: float) -> dict[str, Any]:
     return refinery.run_gate(refinery.Gate(name="step", cmd=cmd, timeout=timeout), cwd, refinery._gate_env())
 
 
-def run_on_target(rig: dict[str, Any], cmd: str, timeout: float) -> dict[str, Any]:
-    """Beads mode: a detached worktree of the rig's target branch, removed afterwards."""
+def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None = None) -> dict[str, Any]:
+    """A detached worktree of `ref` (default: the rig's target branch, fetched first),
+    removed afterwards: the check sees exactly the committed work and leaves nothing behind
+    (no caches or build output in a polecat's worktree)."""
     repo = rig["repo_path"]
-    try:
-        git.fetch(repo)
-    except git.GitError as exc:
-        log.warning("fetch of %s failed: %s", repo, exc)
+    if ref is None:
+        try:
+            git.fetch(repo)
+        except git.GitError as exc:
+            log.warning("fetch of %s failed: %s", repo, exc)
     tmp = Path(tempfile.mkdtemp(prefix="gt-step-"))
     wt = tmp / "wt"
     try:
-        git._run(["worktree", "add", "--detach", str(wt), f"origin/{rig['default_branch']}"], repo)
+        git._run(["worktree", "add", "--detach", str(wt), ref or f"origin/{rig['default_branch']}"], repo)
         return run_command(cmd, wt, timeout)
     finally:
         git._run(["worktree", "remove", "--force", str(wt)], repo, ok=(0, 128))
@@ -167,13 +172,19 @@ async def advance(town: "Town", agent_name: str, summary: str) -> dict[str, Any]
     """`gt step done`: close the current step, run the run steps that follow in the agent's
     worktree, stop at an approval, and say what comes next."""
     store = town.store
-    nxt = await town.call(store.step_done, agent_name, summary)
     agent = await town.call(store.agent_get, agent_name)
+    await town.call(store.hooked_molecule, agent_name)
+    state = await asyncio.to_thread(git.worktree_state, agent["worktree"], "HEAD")
+    if state.dirty:
+        raise RpcError(ErrorCode.INVALID_STATE, f"uncommitted changes ({', '.join(state.dirty_files[:5])}): "
+                       "commit the step's work first")
+    nxt = await town.call(store.step_done, agent_name, summary)
     mol_id = agent["hook_bead_id"]
+    rig = await town.call(store.rig_get, agent["rig"])
     while nxt is not None and nxt["metadata"].get("step_kind") == "run":
         m = nxt["metadata"]
         await town.call(store.step_run_begin, nxt["id"])
-        result = await asyncio.to_thread(run_command, m["run"], Path(agent["worktree"]), float(m.get("timeout", 600)))
+        result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)), state.head)
         await town.call(store.step_run_result, nxt["id"], result, fail=False)
         if result["exit_code"] != 0:
             return {"id": mol_id, "status": "run_failed", "step": m["step"], "exit_code": result["exit_code"],
