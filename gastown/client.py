@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +23,11 @@ from gastown.protocol import MAX_FRAME, NOTIFY_EVENT, PROTOCOL_VERSION, ErrorCod
 
 START_TIMEOUT = 15.0
 AGENT_CONNECT_WAIT = float(os.environ.get("GT_AGENT_CONNECT_WAIT", "60"))
+AGENT_RETRY_S = float(os.environ.get("GT_AGENT_RETRY_S", "120"))
+RETRYABLE = frozenset({Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS, Method.TOOL_ESCALATE,
+                       Method.BEAD_SHOW, Method.MAIL_INBOX, Method.PING})
+"""Agent tool calls that are retried, with the same request id, when a daemon restart cuts
+them: the daemon answers a repeated `done` with the first one's merge request."""
 
 
 def login() -> str:
@@ -122,6 +128,7 @@ class Client:
 
     def reconnect(self) -> None:
         self.sock.close()
+        self.buf = b""
         self.sock = self._connect(self.autostart, self.timeout, wait=AGENT_CONNECT_WAIT if self.token else 0.0)
         self.buf = b""
         self.server = self._hello()
@@ -176,6 +183,35 @@ class Client:
         params = {k: v for k, v in params.items() if v is not None}
         if _town and self.town and "town" not in params:
             params["town"] = self.town
+        if self.token and method in RETRYABLE:
+            params.setdefault("request_id", uuid.uuid4().hex)
+            return self._call_retrying(method, params)
+        return self._call_once(method, params)
+
+    def _call_retrying(self, method: str, params: dict[str, Any]) -> Any:
+        """An agent's tool call survives a daemon restart: a cut call is sent again (same
+        request id) until it is answered or AGENT_RETRY_S have passed."""
+        deadline = time.monotonic() + AGENT_RETRY_S
+        while True:
+            try:
+                return self._call_once(method, params)
+            except (OSError, RpcError) as exc:
+                if isinstance(exc, RpcError) and exc.code != ErrorCode.UNAVAILABLE:
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                sys.stderr.write(f"gt: the daemon went away during {method}; retrying\n")
+            while True:
+                time.sleep(0.2)
+                try:
+                    self.reconnect()
+                    break
+                except (OSError, RpcError) as exc:
+                    if (isinstance(exc, RpcError) and exc.code != ErrorCode.UNAVAILABLE) \
+                            or time.monotonic() > deadline:
+                        raise
+
+    def _call_once(self, method: str, params: dict[str, Any]) -> Any:
         if method != Method.HELLO and not self.buf and self._peer_closed():
             self.reconnect()
         self.next_id += 1

@@ -17,6 +17,21 @@ import sys
 DONE_STEP = re.compile(r'(?:^|[;&|]\s*)(?:\S*/)?(?:gt|"?\$GT_BIN"?)\s+done\b')
 
 
+CONTINUE_AFTER = ("", "never_started", "agent_crashed", "exited_without_done", "dispatch_failed", "stopped",
+                  "reset")
+"""Previous failures after which committed work is still good (the turn was cut, not the
+work rejected): like a real agent reading its prompt, the stand-in continues, not redoes."""
+
+
+def _work_already_committed() -> bool:
+    bead = os.environ.get("GT_BEAD_ID")
+    if not bead or os.environ.get("GT_PREVIOUS_FAILURE", "") not in CONTINUE_AFTER:
+        return False
+    out = subprocess.run(["git", "log", "-1", "--format=%(trailers:key=Bead-ID,valueonly)"],
+                         capture_output=True, text=True)
+    return out.returncode == 0 and bead in out.stdout.split()
+
+
 def main() -> int:
     script = json.loads(os.environ.get("GT_SCRIPT") or "[]")
     role = os.environ.get("GT_ROLE")
@@ -27,6 +42,9 @@ def main() -> int:
         script = [f"{os.environ.get('GT_BIN', 'gt')} triage wait 'scripted triage: let it run'"]
     title = os.environ.get("GT_BEAD_TITLE") or "scripted work"
     print(f"[scripted agent {os.environ.get('GT_AGENT', '?')}] {len(script)} step(s) for: {title}", flush=True)
+    if not reviewer and _work_already_committed():
+        print("[scripted agent] this bead's work is already committed on my branch; handing it in", flush=True)
+        script = []
     for step in script:
         print(f"$ {step}", flush=True)
         sys.stdout.flush()

@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown import persona
+from gastown import persona, runner
 from gastown import transcript as tr
 from gastown.daemon import (
-    adapters, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, spending, steps, transcripts, turns,
-    witness,
+    adapters, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, refinery, spending,
+    steps, transcripts, turnlog, turns, witness,
 )
+from gastown.daemon.crashpoints import crash_point
 from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
 )
@@ -77,6 +78,11 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
                     budget_held=budgets.blocked(scopes, set(exhausted)))
 
 
+def _older_than(stamp: str | None, seconds: float) -> bool:
+    when = _dt(stamp)
+    return when is None or (datetime.now(timezone.utc) - when).total_seconds() > seconds
+
+
 def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
     """Closed blockers of a convoy member that belong to the same convoy."""
     convoy = bead["metadata"].get("convoy")
@@ -118,6 +124,7 @@ class TownLoop:
         self.last_poll: dict[str, float] = {}
         self.last_sweep = 0.0
         self.stranded: list[tuple[str, datetime]] = []
+        self.dispatching: set[str] = set()  # agents this daemon is starting a turn for right now
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")
@@ -153,7 +160,10 @@ class TownLoop:
     async def tick(self) -> None:
         self.ticks += 1
         town = self.town
+        if self.ticks == 1:
+            await self.sweep_merge_worktrees()
         await self.observe()
+        await self.check_turns()
         await self.drain()
         now = datetime.now(timezone.utc)
         # the patrol first: an agent it quarantines or resets must not be dispatched this tick
@@ -183,6 +193,18 @@ class TownLoop:
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
         await self.container_care(busy or bool(actions))
         self.hub.poke(town)
+
+    async def sweep_merge_worktrees(self) -> None:
+        """At start nothing merges yet: temp merge worktrees still registered in a rig clone
+        are a killed refinery's leftovers; remove them."""
+        for rig in await self.town.call(self.town.store.rig_list):
+            try:
+                removed = await asyncio.to_thread(refinery.sweep_merge_worktrees, rig["repo_path"])
+            except Exception as exc:  # a broken clone must not stop the loop
+                log.warning("sweeping merge worktrees of rig %s failed: %s", rig["name"], exc)
+                continue
+            if removed:
+                log.info("removed leftover merge worktrees of rig %s: %s", rig["name"], removed)
 
     async def container_care(self, busy: bool) -> None:
         """Follow a runtime change in config; put an idle town container to sleep after
@@ -292,8 +314,20 @@ class TownLoop:
             turn_dir = agent["turn_dir"]
             if not turn_dir or agent["turn_ended_at"] or turn_dir in self.reported:
                 continue
+            if agent["name"] in self.dispatching:
+                continue  # being spawned right now: dispatch() marks it running
             status = await asyncio.to_thread(turns.finished_turn, self.runtime, turn_dir)
             if status is None:
+                if agent["status"] == "starting":  # spawned, then the daemon died: adopt it
+                    await town.call(turnlog.turn_running, town.store, agent["name"], turn_dir)
+                continue
+            if not status and await asyncio.to_thread(runner.read_status, Path(turn_dir)) is None:
+                if not _older_than(agent["turn_started_at"], turnlog.START_GRACE_S):
+                    continue  # recorded, its runner may still be writing its first status
+                await asyncio.to_thread(self.runtime.stop_turn, Path(turn_dir))
+                if await town.call(turnlog.release_never_started, town.store, agent["name"],
+                                   "the turn was recorded but its runner never started"):
+                    log.warning("turn %s of %s never started; bead released", turn_dir, agent["name"])
                 continue
             self.reported.add(turn_dir)
             await town.call(town.store.inbox_add, "turn_exited", agent=agent["name"],
@@ -393,6 +427,9 @@ class TownLoop:
             self.wake()
 
     async def dispatch(self, action: Dispatch) -> None:
+        """Hook, prepare, record the turn, spawn it, mark it running: each step is committed
+        before the next has an effect, so a crash anywhere leaves a state the next tick (or
+        the restarted daemon) resolves (gastown.daemon.turnlog, tests/test_crash_points.py)."""
         town = self.town
         try:
             agent, bead = await town.call(town.store.dispatch_begin, action.bead_id, action.agent,
@@ -400,17 +437,46 @@ class TownLoop:
         except Exception as exc:
             log.info("dispatch of %s skipped: %s", action.bead_id, exc)
             return
+        name = agent["name"]
+        self.dispatching.add(name)
+        crash_point("dispatch.hooked")
+        loop = asyncio.get_running_loop()
+
+        def record(turn: dict[str, Any]) -> None:  # on the starter's worker thread
+            crash_point("dispatch.recording")
+            asyncio.run_coroutine_threadsafe(town.call(
+                turnlog.turn_recorded, town.store, name, attempt=bead["dispatch_attempts"], **turn), loop).result()
+            crash_point("dispatch.recorded")
+
         try:
             rig = await town.call(town.store.rig_get, action.rig)
-            preamble, mail_ids, nudge_ids = await self.inbox_for(agent["name"])
+            preamble, mail_ids, nudge_ids = await self.inbox_for(name)
             bead["predecessors"] = await town.call(_predecessors, town.store, bead)
             bead = await town.call(steps.prompt_view, town.store, bead)
-            started = await asyncio.to_thread(self.starter.start, agent, bead, rig, preamble)
-            await town.call(town.store.turn_started, agent["name"], **started)
-            await town.call(town.store.mark_delivered, agent["name"], mail_ids, nudge_ids)
+            bead["prior_work"] = await asyncio.to_thread(self.starter.prior_work, agent, bead, rig)
+            started = await asyncio.to_thread(self.starter.start, agent, bead, rig, preamble, record)
+            crash_point("dispatch.spawned")
+            await town.call(turnlog.turn_running, town.store, name, started["turn_dir"])
+            await town.call(town.store.mark_delivered, name, mail_ids, nudge_ids)
         except Exception as exc:
-            log.warning("starting %s on %s failed: %s", agent["name"], action.bead_id, exc)
-            await town.call(town.store.dispatch_failed, agent["name"], turns.failure_from(exc))
+            log.warning("starting %s on %s failed: %s", name, action.bead_id, exc)
+            await town.call(town.store.dispatch_failed, name, turns.failure_from(exc))
+        finally:
+            self.dispatching.discard(name)
+
+    async def check_turns(self) -> None:
+        """The invariant, every tick: an agent `starting` with no recorded turn of its own,
+        and not being started by this daemon right now, never started (its dispatcher died
+        before recording the turn): release its bead. Recorded turns are resolved by
+        observe() (adopted, finished, or never started after the start-up grace)."""
+        town = self.town
+        for agent in await town.call(turnlog.stranded_agents, town.store):
+            if agent["name"] in self.dispatching:
+                continue
+            if await town.call(turnlog.release_never_started, town.store, agent["name"],
+                               "the dispatch was interrupted before the turn was recorded"):
+                log.warning("agent %s: dispatch never recorded a turn; bead %s released",
+                            agent["name"], agent["hook_bead_id"])
 
 
 def _ending(p: dict[str, Any]) -> dict[str, Any]:

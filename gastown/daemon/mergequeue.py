@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import persona
 from gastown.daemon import library, pullrequests, refinery, turns
+from gastown.daemon.crashpoints import crash_point
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -42,8 +43,13 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
         identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"],
         gate_runner=in_container or refinery.host_gate, workdir=town.root / "merges" if in_container else None)
     if result.ok and result.merge_commit and result.landed_on:
+        convoy = bool((await town.call(store.bead_row, mr["source_bead_id"]))["metadata"].get("convoy"))
+        if convoy:
+            crash_point("convoy.before_land")
         await town.call(store.mr_merged, mr["id"], merge_commit=result.merge_commit, landed_on=result.landed_on,
                         gates=result.gates, message=result.message)
+        if convoy:
+            crash_point("convoy.landed")
         await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=False)
     elif result.retry and mr["retry_count"] < MAX_REQUEUES:
         await town.call(store.mr_requeue, mr["id"], result.message)

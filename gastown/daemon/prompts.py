@@ -36,6 +36,15 @@ def failure_section(failure: dict[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prior_work(prior: dict[str, Any]) -> str:
+    """Commits an earlier attempt left on this bead's branch: the turn continues from them
+    (its branch starts there) instead of redoing the work; the failure follows below."""
+    lines = [f"## Work already done on this bead (branch {prior['branch']})",
+             "These commits are already on your branch; build on them, do not redo them:"]
+    lines += [f"- {c['sha'][:12]} {c['subject']}" for c in prior["commits"]]
+    return "\n".join(lines) + "\n\n"
+
+
 def polecat(*, agent: str, town: str, bead: dict[str, Any], branch: str, base: str, instructions: str = "") -> str:
     return template("polecat").format_map(_Safe(
         agent=agent, town=town, rig=bead.get("rig") or "", bead_id=bead["id"], title=bead["title"],

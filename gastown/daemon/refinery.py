@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gastown.daemon import git
+from gastown.daemon.crashpoints import crash_point
 
 TAIL = 4000
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
@@ -179,6 +180,7 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
                 dest = f"gastown/{target}"
             else:  # the user's clean checkout follows the branch (git refuses if that changes)
                 receive_pack = ["--receive-pack", "git -c receive.denyCurrentBranch=updateInstead receive-pack"]
+    crash_point("merge.before_push")
     try:
         git._run(["push", *receive_pack, "origin", f"{sha}:refs/heads/{dest}"], wt, what="git push",
                  timeout=git.NETWORK_TIMEOUT)
@@ -189,9 +191,30 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     remote = git._git_out(["ls-remote", "origin", f"refs/heads/{dest}"], wt).split()
     if not remote or remote[0] != sha:
         return MergeResult(False, "push_unverified", f"origin/{dest} is not at {sha[:12]} after the push", retry=True)
+    crash_point("merge.pushed")
     git._run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
     note = "" if dest == target else f" (target checkout has uncommitted changes: landed on {dest} instead)"
     return MergeResult(True, merge_commit=sha, landed_on=dest, message=f"merged into {dest}{note}")
+
+
+MERGE_PREFIX = "gt-merge-"
+
+
+def sweep_merge_worktrees(repo: str) -> list[str]:
+    """Remove the temporary merge worktrees a killed refinery left registered in this rig
+    clone (`gt-merge-*`, in the temp or the town's merge directory). Only called when no merge of the rig is running (the loop's
+    start), so every such worktree is a leftover."""
+    removed = []
+    for wt in git.list_worktrees(repo):
+        path = Path(wt.path)
+        if wt.bare or not path.name.startswith(MERGE_PREFIX):
+            continue
+        git._run(["worktree", "remove", "--force", "--force", str(path)], repo, ok=(0, 128))
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    if removed:
+        git._run(["worktree", "prune"], repo, ok=(0, 128))
+    return removed
 
 
 def landing_base(repo: str, target: str) -> str:
@@ -222,7 +245,7 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
         return MergeResult(False, "head_moved", f"{branch} is at {head[:12]}, not the {expect_head[:12]} handed in")
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-    wt = Path(tempfile.mkdtemp(prefix="gt-merge-", dir=workdir))
+    wt = Path(tempfile.mkdtemp(prefix=MERGE_PREFIX, dir=workdir))
     shutil.rmtree(wt)
     try:
         base = landing_base(repo, target)

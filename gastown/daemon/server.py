@@ -270,8 +270,11 @@ class Daemon:
                 raise RpcError(ErrorCode.INVALID_REQUEST, f"say {Method.HELLO} first")
             if conn.agent_town is not None and conn.hello and name not in ROLE_METHODS.get(conn.role or "", ()):
                 raise RpcError(ErrorCode.FORBIDDEN, f"a {conn.role} may not call {name}")
+            request_id = params.pop("request_id", None)  # any call may carry one: retries are idempotent
             params = check_params(method, params)
             ctx = Ctx(daemon=self, conn=conn)
+            if isinstance(request_id, str) and request_id:
+                ctx.extra["request_id"] = request_id[:100]
             if method.town:
                 town_name = conn.agent_town if conn.agent_town is not None else params.get("town")
                 params.pop("town", None)

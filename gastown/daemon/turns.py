@@ -15,7 +15,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from gastown import paths, runner
 from gastown.daemon import adapters, git, prompts, transcripts
@@ -74,14 +74,36 @@ class TurnStarter:
         else:
             git.add_worktree(repo, path, branch, base)
 
-    def start(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], preamble: str = "") -> dict[str, Any]:
-        """Blocking: runs in a worker thread. Returns what the store records on success."""
+    def prior_work(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest branch of this bead (`gt/<any polecat>/<bead>`) that holds commits not
+        on the target: work a crashed or failed attempt left, to be continued, not redone."""
+        repo, base = rig["repo_path"], f"origin/{rig['default_branch']}"
+        try:
+            refs = git._git_out(["for-each-ref", "--sort=-committerdate", "--format=%(refname:short)",
+                                 f"refs/heads/gt/*/{bead['id']}"], repo).split()
+            for ref in refs:
+                commits = git.log(repo, f"{base}..{ref}", 20)
+                if commits:
+                    return {"branch": ref, "commits": commits}
+        except git.GitError as exc:
+            log.warning("looking for earlier work on %s failed: %s", bead["id"], exc)
+        return None
+
+    def start(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any], preamble: str = "",
+              record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Blocking: runs in a worker thread. Returns what the store records on success.
+        `record` gets that same dict after the token is minted and BEFORE the runner is
+        spawned (intent before effect: see gastown.daemon.turnlog)."""
         name = agent["name"]
         base = f"origin/{rig['default_branch']}"
         # a PR follow-up works on the PR's own branch; everything else on a branch of its own
         branch = str(bead["metadata"]["branch"]) if bead["metadata"].get("followup") else f"gt/{name}/{bead['id']}"
         worktree = self.worktree_path(rig["name"], name)
+        prior = bead.get("prior_work")
+        if prior and prior["branch"] != branch and not git.branch_exists(rig["repo_path"], branch):
+            base = prior["branch"]  # another polecat's commits: continue from them, never from scratch
         self.prepare_worktree(rig["repo_path"], worktree, branch, base)
+        preamble += prompts.prior_work(prior) if prior else ""
         prompt = preamble + prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
                                             instructions=str(self.town.config("agent.instructions", rig["name"])[0]))
         # resume the native session for rework of the same bead, or for the next step of a
@@ -89,8 +111,11 @@ class TurnStarter:
         same_convoy = bool(bead["metadata"].get("convoy")) and agent.get("session_bead_id") in bead.get(
             "predecessors", ())
         resume = agent["session_id"] if agent.get("session_bead_id") == bead["id"] or same_convoy else None
-        token = self._launch(agent, bead, rig, worktree, prompt, resume, requested_by=bead.get("requested_by"))
-        return {"turn_dir": token[0], "token_hash": token[1], "worktree": str(worktree), "branch": branch}
+        where = {"worktree": str(worktree), "branch": branch}
+        intent = None if record is None else (lambda d, h: record({"turn_dir": d, "token_hash": h, **where}))
+        token = self._launch(agent, bead, rig, worktree, prompt, resume, requested_by=bead.get("requested_by"),
+                             record=intent)
+        return {"turn_dir": token[0], "token_hash": token[1], **where}
 
     def start_review(self, agent: dict[str, Any], mr: dict[str, Any], source: dict[str, Any],
                      rig: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +155,8 @@ class TurnStarter:
         return {"turn_dir": turn_dir, "token_hash": digest, "worktree": str(path), "branch": ""}
 
     def _launch(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any] | None, worktree: Path,
-                prompt: str, resume: str | None, *, requested_by: str | None) -> tuple[str, str]:
+                prompt: str, resume: str | None, *, requested_by: str | None,
+                record: Callable[[str, str], None] | None = None) -> tuple[str, str]:
         """Mint the token, build the adapter's command and environment, start the turn."""
         name = agent["name"]
         adapter = adapters.get(agent["adapter"])
@@ -168,6 +194,8 @@ class TurnStarter:
         (turn_dir / "prompt.md").write_text(prompt)
         transcripts.write_turn_info(turn_dir, agent=name, adapter=agent["adapter"], role=agent["role"],
                                     bead=str(bead.get("id") or ""), title=str(bead.get("title") or ""))
+        if record is not None:
+            record(str(turn_dir), token_hash(token))
         minutes = float((bead.get("metadata") or {}).get("turn_minutes") or 0)  # a persona's turn time limit
         self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env,
                                          timeout=minutes * 60 if minutes > 0 else None))

@@ -227,8 +227,9 @@ class WorkStore(TownStore):
 
     # ---------------------------------------------------------------- agent tools
     def agent_done(self, agent_name: str, *, summary: str, head_sha: str, branch: str, target_branch: str,
-                   commits: int) -> Row:
-        """`gt done`: the merge request and the hand-off, in one transaction (gascity #1289)."""
+                   commits: int, turn_dir: str | None = None, request_id: str | None = None) -> Row:
+        """`gt done`: the merge request and the hand-off, in one transaction (gascity #1289).
+        The turn and request id are kept on the MR so a repeated `done` finds it (turnlog)."""
         with self.conn:
             agent = self._agent(agent_name)
             bead_id = agent["hook_bead_id"]
@@ -239,6 +240,8 @@ class WorkStore(TownStore):
                                   body=summary, created_by=agent_name, requested_by=bead["requested_by"],
                                   priority=bead["priority"],
                                   metadata={"source_bead_id": bead_id, "head_sha": head_sha, "commits": commits,
+                                            **({"turn_dir": turn_dir} if turn_dir else {}),
+                                            **({"request_id": request_id} if request_id else {}),
                                             **({"script": bead["metadata"]["review_script"]}
                                                if bead["metadata"].get("review_script") else {})})
             self.conn.execute(

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, git, prompts, prstore, steps
+from gastown.daemon import finish, git, prompts, prstore, steps, turnlog
+from gastown.daemon.crashpoints import crash_point
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -147,10 +148,20 @@ def _finish_checks(worktree: str, base: str, status: str) -> None:
 @rpc(Method.TOOL_DONE)
 async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done") -> dict[str, Any]:
     """Hand the branch to the merge queue, with evidence: the head SHA and commit count; or
-    (`status` no-change, deferred, escalated) finish without a merge (gastown.daemon.finish)."""
+    (`status` no-change, deferred, escalated) finish without a merge (gastown.daemon.finish).
+
+    Idempotent: a repeated `done` of the same turn at the same head (or with the same
+    request id: the agent's client retries a call a daemon restart cut) answers with the
+    merge request the first one made (gastown.daemon.turnlog.done_replay)."""
     name = _me(ctx)
     finish.check(status, summary)
     agent = await town.call(town.store.agent_get, name)
+    request_id = ctx.extra.get("request_id")
+    if status == "done" and (not agent["hook"] or request_id):
+        head = await asyncio.to_thread(_head_or_none, agent["worktree"])
+        prior = await town.call(turnlog.done_replay, town.store, name, agent["turn_dir"], head, request_id)
+        if prior is not None:
+            return prior
     if not agent["hook"]:
         raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
     rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
@@ -167,8 +178,11 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
         raise RpcError(ErrorCode.EXTERNAL, str(exc)) from None
     if agent["hook"]["metadata"].get("followup"):  # a PR follow-up: push the branch; the PR updates itself
         return await _followup_done(ctx, town, agent, head, summary)
+    crash_point("done.before_commit")
     mr = await town.call(town.store.agent_done, name, summary=summary, head_sha=head,
-                         branch=branch or agent["branch"], target_branch=rig["default_branch"], commits=commits)
+                         branch=branch or agent["branch"], target_branch=rig["default_branch"], commits=commits,
+                         turn_dir=agent["turn_dir"], request_id=request_id)
+    crash_point("done.committed")
     ctx.daemon.wake(town)
     return mr
 
@@ -212,6 +226,13 @@ async def pr_reply(ctx: Ctx, town: Town, *, thread: str, body: str) -> dict[str,
     reply = {"thread": str(thread), "id": comment.id, "body": body, "agent": name}
     await town.call(prstore.reply_recorded, town.store, bead["id"], reply)
     return reply
+def _head_or_none(worktree: str | None) -> str | None:
+    if not worktree:
+        return None
+    try:
+        return git.head_sha(worktree)
+    except git.GitError:
+        return None
 
 
 @rpc(Method.TOOL_STATUS)

@@ -1,0 +1,104 @@
+"""Intent before effect for agent turns, and the idempotent `gt done`.
+
+A dispatch writes the turn (its directory, the token's hash, the bead's attempt) into the
+store BEFORE the runner is spawned, so a daemon that dies at any moment of a dispatch
+finds, on restart, either:
+- no recorded turn on a `starting` agent: the turn never started; the bead is released
+  (open again, reason `never_started`) and the agent idles (`release_never_started`);
+- a recorded turn: the runner is alive (adopted: the agent is marked working), finished
+  (its status is read as usual), or it left no status at all within the start-up grace
+  (never started: released the same way, its token revoked).
+
+The alarm loop checks this every tick (`stranded_agents`): no agent stays `starting` or
+`working` without a live or finished turn for more than a few seconds.
+
+`gt done` is keyed by the turn: the merge request records the turn directory and the head
+it was handed in at, and a repeated `done` of the same turn (the agent's call was cut by a
+daemon restart and retried) gets the original merge request back (`done_replay`).
+
+These are store functions (each one transaction) kept out of the big store classes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gastown.model import AgentStatus
+
+if TYPE_CHECKING:
+    from gastown.daemon.convoys import ConvoyStore
+
+Row = dict[str, Any]
+START_GRACE_S = 15.0
+"""A recorded turn whose runner has written no status this long after it was recorded
+never started (spawning writes the status within 5 s, see runner.spawn_detached)."""
+
+
+def turn_recorded(store: "ConvoyStore", agent_name: str, *, turn_dir: str, token_hash: str, worktree: str,
+                  branch: str, attempt: int | None = None) -> None:
+    """Record the turn about to be spawned; the agent stays `starting` until it runs."""
+    with store.conn:
+        agent = store._agent(agent_name)
+        store.conn.execute(
+            "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
+            "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
+            (turn_dir, store.now(), token_hash, worktree, branch, agent_name))
+        store._event(agent["bead_id"], "turn_recorded", actor="system", new=turn_dir,
+                     meta={"agent": agent_name, "bead": agent["hook_bead_id"], "attempt": attempt})
+
+
+def turn_running(store: "ConvoyStore", agent_name: str, turn_dir: str) -> bool:
+    """The recorded turn runs: `starting` becomes `working`. False if the turn is no longer
+    the agent's current one (released meanwhile)."""
+    with store.conn:
+        agent = store._agent(agent_name)
+        current = agent["turn_dir"] == turn_dir and not agent["turn_ended_at"]
+        if current and agent["status"] == AgentStatus.STARTING.value:
+            store._set_agent_status(agent, AgentStatus.WORKING)
+    return current
+
+
+def release_never_started(store: "ConvoyStore", agent_name: str, reason: str) -> bool:
+    """A turn that never started: the bead goes back to open with the reason (not counted
+    as the agent's crash), the token is revoked, the agent idles. False if the agent was
+    no longer `starting`/`working` (nothing to release)."""
+    with store.conn:
+        agent = store._agent(agent_name)
+        releasable = agent["status"] in (AgentStatus.STARTING.value, AgentStatus.WORKING.value)
+        if releasable:
+            _release(store, agent, reason)
+    return releasable
+
+
+def _release(store: "ConvoyStore", agent: Row, reason: str) -> None:
+    failure = {"code": "never_started", "message": reason, "source": "dispatcher"}
+    store.conn.execute("UPDATE agents SET token_hash = NULL, turn_ended_at = coalesce(turn_ended_at, ?) "
+                       "WHERE name = ?", (store.now(), agent["name"]))
+    if agent["hook_bead_id"]:
+        store._unhook_to_open(agent, failure, restart=False)
+    else:
+        store._set_agent_status(agent, AgentStatus.IDLE, reason=reason)
+
+
+def stranded_agents(store: "ConvoyStore") -> list[Row]:
+    """Agents `starting` with no recorded turn of their own (the recorded one, if any, is
+    from an earlier turn): the invariant's suspects; the loop skips those it is starting."""
+    return [a for a in store.agent_list()
+            if a["status"] == AgentStatus.STARTING.value and (not a["turn_dir"] or a["turn_ended_at"])]
+
+
+def done_replay(store: "ConvoyStore", agent_name: str, turn_dir: str | None, head: str | None,
+                request_id: str | None) -> Row | None:
+    """The merge request this turn already handed in at this head (or under this request
+    id), if any: a repeated `gt done` gets it back instead of a second one."""
+    if not turn_dir:
+        return None
+    row = store._one(
+        "SELECT id, json_extract(metadata, '$.head_sha') AS head, json_extract(metadata, '$.request_id') AS rid "
+        "FROM beads WHERE type = 'merge_request' AND created_by = ? AND json_extract(metadata, '$.turn_dir') = ? "
+        "ORDER BY created_at DESC LIMIT 1", (agent_name, turn_dir))
+    if row is None:
+        return None
+    if (head is not None and row["head"] == head) or (request_id and row["rid"] == request_id):
+        return store.bead_get(row["id"])
+    return None
