@@ -158,8 +158,8 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
     agent = await town.call(town.store.agent_get, name)
     request_id = ctx.extra.get("request_id")
     if status == "done" and (not agent["hook"] or request_id):
-        head = await asyncio.to_thread(_head_or_none, agent["worktree"])
-        prior = await town.call(turnlog.done_replay, town.store, name, agent["turn_dir"], head, request_id)
+        current = await asyncio.to_thread(_head_or_none, agent["worktree"])
+        prior = await town.call(turnlog.done_replay, town.store, name, agent["turn_dir"], current, request_id)
         if prior is not None:
             return prior
     if not agent["hook"]:
