@@ -201,3 +201,32 @@ def test_deterministic_and_does_not_mutate_the_snapshot() -> None:
     assert first == second and first
     assert snap == before
     assert snap.rigs == before.rigs and list(snap.rigs) == ["app", "web"]
+
+
+# ------------------------------------------------------------------ the pr strategy
+def test_open_pull_requests_do_not_hold_the_lane() -> None:
+    from gastown.daemon.reconciler import MRSnap, PollPR, ProcessMR, merge_queue
+
+    def mr(id: str, status: str, pr: bool = False, not_before: datetime | None = None) -> MRSnap:
+        return MRSnap(id, "app", "main", status, 2, f"2026-01-01T00:00:0{id[-1]}", "in_review", pr, not_before)
+
+    snap = Snapshot(rigs=RIGS, mrs=(mr("m1", "in_progress", pr=True), mr("m2", "in_progress", pr=True),
+                                    mr("m3", "open"), mr("m4", "open")))
+    assert merge_queue(snap, NOW) == [PollPR("m1"), PollPR("m2"), ProcessMR("m3")]  # one merge, every PR polled
+    busy = Snapshot(rigs=RIGS, mrs=(mr("m1", "in_progress"), mr("m3", "open")))
+    assert merge_queue(busy, NOW) == [ProcessMR("m1")]  # a merge (or a PR being opened) still holds it
+    later = NOW + timedelta(seconds=30)
+    waiting = Snapshot(rigs=RIGS, mrs=(mr("m1", "in_progress", not_before=later),
+                                       mr("m2", "in_progress", pr=True, not_before=later), mr("m3", "open")))
+    assert merge_queue(waiting, NOW) == []  # a forge asked us to wait: nothing, and the lane stays held
+    assert merge_queue(waiting, later) == [PollPR("m2"), ProcessMR("m1")]
+
+
+def test_a_pr_follow_up_waits_for_the_polecat_that_opened_it() -> None:
+    followup = ReadyBead("gt-f", "app", 2, 0, None, prefer="toast")
+    busy = (polecat("toast", status="working", hook="gt-x"), polecat("maple"))
+    assert run(followup, agents=busy) == []  # maple is idle, but the branch and context are toast's
+    free = (polecat("toast"), polecat("maple"))
+    assert run(followup, agents=free) == [Dispatch("gt-f", "app", "toast", "scripted")]
+    gone = (polecat("toast", status="stopped"), polecat("maple"))
+    assert run(followup, agents=gone) == [Dispatch("gt-f", "app", "maple", "scripted")]  # stopped: anyone
