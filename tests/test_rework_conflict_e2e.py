@@ -15,20 +15,22 @@ from tests.helpers import bead, gtj, wait_for
 pytestmark = pytest.mark.slow
 
 
-def follow_the_prompt(mine: str) -> str:
-    """Write `mine` to shared.txt; on a conflict rework, run the merge command the prompt gives,
-    keep both sides, commit."""
+def follow_the_prompt(mine: str, other: str, marks: Path) -> str:
+    """Write `mine` to shared.txt once the other polecat has started too (both branch from the
+    same main, so the second to merge conflicts); on the conflict rework, run the merge command
+    the prompt gives, keep both sides, commit."""
     return ('if [ "$GT_PREVIOUS_FAILURE" = conflict ]; then '
             "step=$(gt prime | grep -o 'git merge origin/[A-Za-z0-9_./-]*' | head -1); "
             'test -n "$step" || exit 3; $step || true; '
             "printf 'a\\nb\\n' > shared.txt; git add -A; git commit -q --no-edit; "
-            f"else echo {mine} > shared.txt; fi")
+            f"else touch {marks}/{mine}; while [ ! -f {marks}/{other} ]; do sleep 0.05; done; "
+            f"echo {mine} > shared.txt; fi")
 
 
-def test_conflict_rework_brings_the_target_in(town: Path) -> None:
+def test_conflict_rework_brings_the_target_in(town: Path, tmp_path: Path) -> None:
     run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
-    a = gtj("sling", "shared a", "--rig", "app", "--script", follow_the_prompt("a"))[0]
-    b = gtj("sling", "shared b", "--rig", "app", "--script", follow_the_prompt("b"))[0]
+    a = gtj("sling", "shared a", "--rig", "app", "--script", follow_the_prompt("a", "b", tmp_path))[0]
+    b = gtj("sling", "shared b", "--rig", "app", "--script", follow_the_prompt("b", "a", tmp_path))[0]
     wait_for(lambda: bead(a["id"])["status"] == "closed" and bead(b["id"])["status"] == "closed", 120,
              "both beads merged")
     failed = [m for m in gtj("mq", "list") if m["status"] == "failed"]
