@@ -135,10 +135,19 @@ def build(town_name: str | None) -> Any:
     def mq_list(status: str | None = None, rig: str | None = None) -> list[dict[str, Any]]:
         return list(town.call(Method.MQ_LIST, status=status, rig=rig))
 
-    @tool(description="Recent town activity as readable lines (what was slung, dispatched, merged, failed).")
-    def feed(limit: int = 50) -> str:
-        rows = town.call(Method.BEAD_LIST, limit=max(1, min(limit, 500)), newest_first=True, type="issue")
-        return "\n".join(f"{b['updated_at'][:19]}  {b['id']}  {b['status']:<11} {b['title']}" for b in rows)
+    @tool(description="Town activity as readable lines (slung, dispatched, merged, failed, escalated), "
+                      "oldest first; `since` is a duration (30m, 2h, 1d) or a time.")
+    def feed(since: str = "1h", limit: int = 100) -> str:
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        from gastown import feed as fd
+
+        try:
+            start = fd.iso(fd.parse_since(since))
+        except ValueError:
+            raise ToolError(f"since takes a duration (30m, 2h, 1d) or a time, not '{since}'") from None
+        page = town.call(Method.TOWN_FEED, since=start, limit=max(1, min(limit, 1000)))
+        return "\n".join(fd.line(e) for e in page["events"]) or "(nothing happened)"
 
     @tool(description="Ask the Mayor (the planning agent) and wait for its answer.")
     def mayor_ask(message: str, timeout_s: float = 300.0) -> str:

@@ -51,13 +51,14 @@ def test_tools_sling_and_the_board(town: Path) -> None:
         slung = await client.call_tool("sling", {"title": "add a mul function", "rig": "app", "priority": 1})
         ready = await client.call_tool("ready", {})
         board = await client.read_resource("gastown://board")
+        feed = await client.call_tool("feed", {"since": "10m"})
         try:
             await client.call_tool("bead_show", {"id": "zz-nope"})
             missing = None
         except MCPError as exc:
             missing = exc
         invalid = await client.call_tool("sling", {"title": "x", "rig": "app", "priority": "urgent"})
-        return {"tools": tools, "slung": slung, "ready": ready, "board": board, "missing": missing,
+        return {"feed": feed, "tools": tools, "slung": slung, "ready": ready, "board": board, "missing": missing,
                 "invalid": invalid}
 
     r = session(body)
@@ -70,6 +71,7 @@ def test_tools_sling_and_the_board(town: Path) -> None:
     assert bead["id"] in text_of(r["ready"])
     board = json.loads(r["board"].contents[0].text)
     assert [b["id"] for b in board["open"]] == [bead["id"]]
+    assert bead["id"] in text_of(r["feed"]) and "add a mul function" in text_of(r["feed"])
     # errors: the CLI's own one-line message; invalid arguments never reach the town
     cli = run_gt("bead", "show", "zz-nope")
     assert r["missing"].error.message == cli.stderr.strip().removeprefix("gt: ") == "no bead 'zz-nope'"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
 import typer
 
+from gastown import feed
 from gastown.cli.common import JsonOpt, TownOpt, call, fail, out, show
 from gastown.cli.render import emit_json
 from gastown.protocol import Method
@@ -15,23 +14,17 @@ from gastown.protocol import Method
 budget = typer.Typer(help="Caps on tokens or dollars per town, rig, convoy, bead or human.\n\n"
                           "Example: gt budget set --rig app --dollars 20", no_args_is_help=True)
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 BY = ("bead", "convoy", "agent", "human", "rig", "model", "day", "role", "persona", "turn")
 
 
 def parse_since(value: str | None) -> str | None:
-    """`90m`, `1h`, `2d`, `1w`, a date or an ISO time -> an ISO timestamp (UTC)."""
+    """`90m`, `1h`, `2d`, `1w`, `14:30`, a date or an ISO time -> an ISO timestamp (UTC)."""
     if not value:
         return None
-    m = DURATION.match(value)
-    if m:
-        return (datetime.now(timezone.utc) - timedelta(seconds=float(m[1]) * UNIT_S[m[2]])).isoformat()
     try:
-        dt = datetime.fromisoformat(value)
+        return feed.parse_since(value).isoformat()
     except ValueError:
         fail(f"--since takes a duration (30m, 1h, 2d, 1w) or a date/time, not '{value}'")
-    return (dt if dt.tzinfo else dt.astimezone()).astimezone(timezone.utc).isoformat()
 
 
 def _money(v: float | None) -> str:
