@@ -139,6 +139,7 @@ class Method:
     BEAD_LOG = "bead.log"
     CONVOY_DIFF = "convoy.diff"
     TOWN_FEED = "town.feed"
+    TOWN_GLANCE = "town.glance"
 
     @classmethod
     def all(cls) -> frozenset[str]:

@@ -70,7 +70,7 @@ def _tool(name: str, doc: str) -> None:
 
 _tool("prime", "Agent tool: print your identity, hooked bead and instructions.")
 _tool("done", "Agent tool: hand your committed branch to the merge queue.")
-_tool("status", "Agent tool: tell the humans what you are doing.")
+_tool("status", "The town at a glance; agents: 'gt status MESSAGE' tells the humans what you are doing.")
 _tool("escalate", "Agent tool: ask for help when you are stuck.")
 _tool("triage", "Triage agent tool: 'gt triage wait|restart|escalate WHY'.")
 _tool("review", "Refinery agent tool: 'gt review approve' or 'gt review request-changes WHY'.")

@@ -56,9 +56,25 @@ def done(args: list[str]) -> int:
 
 
 def status(args: list[str]) -> int:
-    p = _parser("status", "Tell the humans what you are doing (agent tool).")
-    p.add_argument("message", help="One line.")
+    p = _parser("status", "Agents: tell the humans what you are doing (`gt status MESSAGE`). "
+                "People: without a message, the town at a glance (working, needs you, waiting to retry).")
+    p.add_argument("message", nargs="?", help="One line (agents).")
+    p.add_argument("--town", help="Town to show (default: GT_TOWN or the only town).")
     ns = p.parse_args(args)
+    import os
+
+    if ns.message is None:
+        if os.environ.get("GT_AGENT_TOKEN"):
+            p.error("agents: say what you are doing, e.g. gt status 'running the tests'")
+        from gastown.cli.glance import glance_text
+
+        with Client(town=ns.town) as client:
+            glance = client.call(Method.TOWN_GLANCE)
+        if ns.json:
+            emit_json([glance])
+        else:
+            sys.stdout.write(glance_text(glance))
+        return 0
     result = _call(Method.TOOL_STATUS, message=ns.message)
     if ns.json:
         emit_json([result])

@@ -32,3 +32,11 @@ async def feed(ctx: Ctx, town: Town, *, since: str | None = None, after: int = 0
         raise RpcError(ErrorCode.INVALID_PARAMS, f"limit must be 1-{FEED_MAX}")
     rows = await town.call(feed_rows, town.store, since, max(0, after), limit)
     return {"town": town.name, "events": rows, "seq": rows[-1]["seq"] if rows else max(0, after)}
+
+
+@rpc(Method.TOWN_GLANCE)
+async def glance(ctx: Ctx, town: Town) -> dict[str, Any]:
+    """The town at a glance (gastown.daemon.glance): working, needs you, retrying."""
+    from gastown.daemon import glance as g
+
+    return {"town": town.name, **await town.call(g.glance, town.store, town.config)}
