@@ -64,7 +64,10 @@ SETTINGS: dict[str, Setting] = {
     "nudge.ttl_minutes": Setting(30.0, "how long an undelivered nudge stays queued", rig=False),
     "escalation.reescalate_hours": Setting(4.0, "hours before an unacknowledged escalation is raised a level",
                                            rig=False),
-    "notify.command": Setting("", "command run for high and critical escalations", rig=False),
+    "notify.command": Setting("", "command run for high and critical escalations (and the alerts of notify.level)",
+                              rig=False),
+    "notify.level": Setting("needs_me", "alerts to the human: off, needs_me (a bead failed for good) or all (also "
+                            "beads and convoys that landed)", rig=False, choices=("off", "needs_me", "all")),
     "container.sleep_after_minutes": Setting(30.0, "idle minutes before the town container stops", rig=False),
     "container.network": Setting("bridge", "container network: bridge, none or host", rig=False,
                                  choices=("bridge", "none", "host")),

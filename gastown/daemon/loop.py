@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gastown import persona, runner
 from gastown import transcript as tr
 from gastown.daemon import (
-    adapters, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, refinery, spending,
+    adapters, alerts, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, refinery, spending,
     steps, transcripts, turnlog, turns, witness,
 )
 from gastown.daemon.crashpoints import crash_point
@@ -238,6 +238,9 @@ class TownLoop:
         loud = await town.call(town.store.escalations_to_notify)
         if loud:
             await asyncio.to_thread(witness.notify_human, town, loud)
+        news = await town.call(alerts.pending, town.store, str(town.config("notify.level")[0]))
+        if news:
+            await asyncio.to_thread(alerts.send, town, news)
         now = asyncio.get_running_loop().time()
         if now - self.last_sweep >= witness.SWEEP_S:
             self.last_sweep = now
