@@ -25,7 +25,7 @@ def main() -> None:
         from gastown.client import Client
 
         with Client() as c:
-            c.call("town.create", name="bench", _town=False)
+            c.call("town.create", name="bench", runtime="local", agent="scripted", _town=False)
             bead = c.call("bead.create", title="benchmark bead")["id"]
         gt = str(VENV_BIN / "gt")
         bare, show, typer_list = [], [], []

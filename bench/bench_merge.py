@@ -16,7 +16,7 @@ def main() -> None:
         from gastown.client import Client
 
         with Client() as c:
-            c.call("town.create", name="bench", _town=False)
+            c.call("town.create", name="bench", runtime="local", agent="scripted", _town=False)
             c.call("rig.add", name="app", source=str(make_rig(home)))
             c.call("config.set", key="refinery.gates", value='["true"]', rig="app")
             c.call("config.set", key="rig.max_polecats", value="4")

@@ -45,7 +45,7 @@ def main() -> None:
         from gastown.client import Client
 
         with Client() as c:
-            c.call("town.create", name="bench", _town=False)
+            c.call("town.create", name="bench", runtime="local", agent="scripted", _town=False)
             bead = c.call("bead.create", title="x")["id"]
         ping = measure("system.ping", {"_town": False})
         show = measure("bead.show", {"id": bead})

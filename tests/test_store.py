@@ -210,3 +210,19 @@ def test_check_constraints_guard_the_vocabulary(store: TownStore) -> None:
     with pytest.raises(apsw.ConstraintError):
         store.conn.execute(
             "INSERT INTO beads(id, type, title, created_at, updated_at, status) VALUES ('x', 'issue', 't', 'n', 'n', 'closed')")
+
+
+def test_frozen_schema_checks_match_the_enums() -> None:
+    """Migrations are frozen text; the enums must still fit what the schema allows (a new
+    value needs a migration that widens the CHECK, never an edit of V1)."""
+    import re
+
+    from gastown.daemon import schema
+    from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, Severity, values
+
+    lists: dict[str, list[set[str]]] = {}
+    for column, body in re.findall(r"CHECK \((\w+) IN \(([^)]*)\)\)", schema.V1):
+        lists.setdefault(column, []).append({v.strip().strip("'") for v in body.split(",")})
+    for column, enum_cls in (("type", BeadType), ("type", DepType), ("status", BeadStatus),
+                             ("status", AgentStatus), ("role", Role), ("severity", Severity)):
+        assert set(values(enum_cls)) in lists[column], f"{enum_cls.__name__} no longer matches the schema"

@@ -1,22 +1,18 @@
 """The town store's schema, as ordered migrations keyed by `PRAGMA user_version`.
 
 Each step runs inside one transaction. A file whose version is newer than the code is
-refused rather than guessed at. CHECK constraints are built from the enums in
-`gastown.model`, so the database and the code cannot disagree about a status name.
+refused rather than guessed at. Every migration is frozen text, exactly what shipped: the
+CHECK lists spell out the enums of `gastown.model` as they were, and a test fails when an enum
+and the schema disagree, so a new status arrives with a migration instead of silently
+changing an old one.
 """
 
 from __future__ import annotations
 
-from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, Severity, values
-
 APPLICATION_ID = 0x67746F77  # "gtow"
 
 
-def _in(enum_cls: type) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values(enum_cls)) + ")"
-
-
-V1 = f"""
+V1 = """
 CREATE TABLE rigs (
     name            TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 40),
     source          TEXT NOT NULL,
@@ -27,15 +23,15 @@ CREATE TABLE rigs (
 
 CREATE TABLE beads (
     id              TEXT PRIMARY KEY,
-    type            TEXT NOT NULL CHECK (type IN {_in(BeadType)}),
-    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN {_in(BeadStatus)}),
+    type            TEXT NOT NULL CHECK (type IN ('issue', 'message', 'merge_request', 'convoy', 'escalation', 'molecule', 'agent')),
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'in_progress', 'in_review', 'closed', 'failed')),
     title           TEXT NOT NULL CHECK (length(title) BETWEEN 1 AND 500),
     body            TEXT NOT NULL DEFAULT '',
     rig             TEXT,
     parent          TEXT REFERENCES beads(id) ON DELETE SET NULL,
     assignee        TEXT,
     priority        INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
-    metadata        TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(metadata)),
+    metadata        TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
     created_by      TEXT,
     requested_by    TEXT,
     created_at      TEXT NOT NULL,
@@ -62,7 +58,7 @@ CREATE INDEX bead_labels_label ON bead_labels(label, bead_id);
 CREATE TABLE bead_dependencies (
     bead_id     TEXT NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
     depends_on  TEXT NOT NULL REFERENCES beads(id) ON DELETE CASCADE,
-    type        TEXT NOT NULL CHECK (type IN {_in(DepType)}),
+    type        TEXT NOT NULL CHECK (type IN ('blocks', 'parent-child', 'tracks')),
     created_at  TEXT NOT NULL,
     PRIMARY KEY (bead_id, depends_on),
     CHECK (bead_id != depends_on)
@@ -76,7 +72,7 @@ CREATE TABLE bead_events (
     actor       TEXT,
     old_value   TEXT,
     new_value   TEXT,
-    metadata    TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(metadata)),
+    metadata    TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
     created_at  TEXT NOT NULL
 ) STRICT;
 CREATE INDEX bead_events_bead ON bead_events(bead_id, seq);
@@ -86,7 +82,7 @@ CREATE TABLE town_events (
     event_type   TEXT NOT NULL,
     agent_id     TEXT,
     bead_id      TEXT,
-    payload      TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(payload)),
+    payload      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(payload)),
     created_at   TEXT NOT NULL,
     processed_at TEXT
 ) STRICT;
@@ -95,10 +91,10 @@ CREATE INDEX town_events_pending ON town_events(event_id) WHERE processed_at IS 
 CREATE TABLE agents (
     bead_id         TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
     name            TEXT NOT NULL UNIQUE,
-    role            TEXT NOT NULL CHECK (role IN {_in(Role)}),
+    role            TEXT NOT NULL CHECK (role IN ('mayor', 'polecat', 'refinery', 'triage')),
     rig             TEXT,
     adapter         TEXT NOT NULL,
-    status          TEXT NOT NULL DEFAULT 'idle' CHECK (status IN {_in(AgentStatus)}),
+    status          TEXT NOT NULL DEFAULT 'idle' CHECK (status IN ('starting', 'working', 'idle', 'stalled', 'failed', 'quarantined', 'stopped')),
     hook_bead_id    TEXT REFERENCES beads(id) ON DELETE SET NULL,
     worktree        TEXT,
     branch          TEXT,
@@ -164,7 +160,7 @@ CREATE TABLE patrol_state (
 
 CREATE TABLE escalations (
     bead_id            TEXT PRIMARY KEY REFERENCES beads(id) ON DELETE CASCADE,
-    severity           TEXT NOT NULL CHECK (severity IN {_in(Severity)}),
+    severity           TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
     category           TEXT,
     acknowledged       INTEGER NOT NULL DEFAULT 0 CHECK (acknowledged IN (0, 1)),
     reescalation_count INTEGER NOT NULL DEFAULT 0,

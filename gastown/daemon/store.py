@@ -22,7 +22,17 @@ from gastown.daemon import ids, readiness, schema
 from gastown.model import BeadStatus, BeadType, DepType, bead_transition_allowed
 from gastown.protocol import ErrorCode, RpcError
 
-apsw.bestpractice.apply(apsw.bestpractice.recommended)
+_APSW_READY = False
+
+
+def _apsw_best_practice() -> None:
+    """apsw's recommended setup (WAL, foreign keys, …) once per process, when the first store
+    opens, not as a side effect of importing this module."""
+    global _APSW_READY
+    if not _APSW_READY:
+        apsw.bestpractice.apply(apsw.bestpractice.recommended)
+        _APSW_READY = True
+
 
 Clock = Callable[[], datetime]
 Row = dict[str, Any]
@@ -64,6 +74,7 @@ class TownStore:
         self.prefix = prefix
         self.clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
+        _apsw_best_practice()
         flags = apsw.SQLITE_OPEN_READONLY if read_only else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
         self.conn = apsw.Connection(str(path), flags=flags)
         self.conn.set_busy_timeout(5000)
