@@ -192,3 +192,35 @@ def test_single_mode_molecule_is_the_dispatched_bead(store: MoleculeStore) -> No
     store.molecule_start(mol["id"], actor="h")
     assert [r["id"] for r in store.ready()] == [mol["id"]]  # not its steps
     assert store.molecule_get(mol["id"])["current"] == "a"
+
+
+def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
+    """A container town's gate runner gets the run step, in a worktree under the town
+    directory (mounted into the container); elsewhere the host runner runs it for real."""
+    import subprocess
+
+    from gastown.daemon import refinery, steps
+    from tests.conftest import make_repo
+
+    src = make_repo(tmp_path / "src")
+    repo = tmp_path / "clone.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"],
+                   check=True)
+    subprocess.run(["git", "-C", str(repo), "fetch", "-q", "origin"], check=True)
+    rig = {"name": "app", "repo_path": str(repo), "default_branch": "main"}
+    seen: list[tuple[str, Path]] = []
+
+    class ContainerRuntime:
+        def run_gate(self, gate: refinery.Gate, cwd: Path) -> dict[str, object]:
+            seen.append((gate.cmd, cwd))
+            assert (cwd / "README.md").exists()
+            return {"name": gate.name, "cmd": gate.cmd, "exit_code": 0, "timed_out": False, "duration_s": 0.0,
+                    "output_tail": "", "ran_in": "container gt-t"}
+
+    town_root = tmp_path / "town"
+    result = steps.run_on_target(rig, "make check", 5, **steps.gate_runner(ContainerRuntime(), town_root))
+    assert result["ran_in"] == "container gt-t" and seen[0][0] == "make check"
+    assert seen[0][1].is_relative_to(town_root / "merges") and not seen[0][1].exists()  # removed afterwards
+    host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(object(), town_root))
+    assert host["exit_code"] == 3 and "# sample" in host["output_tail"] and host["ran_in"] == "host"

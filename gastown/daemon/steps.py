@@ -1,9 +1,9 @@
 """Working molecule steps: what a polecat's prompt shows of its molecule, typed `run`
 steps executed by the daemon, and `gt step done` in single mode.
 
-Run steps go through the refinery's gate runner (`refinery.run_gate`: same environment,
-same timeout handling, same output capture), so a formula's checks run exactly where and
-how the merge gates run. Beads mode runs them in a fresh detached worktree of the rig's
+Run steps go through the town's gate runner (the town container's `run_gate` in a
+container town, else `refinery.host_gate`: same environment, timeout handling and output
+capture), so a formula's checks run exactly where and how the merge gates run. Beads mode runs them in a fresh detached worktree of the rig's
 target branch (every earlier step has merged there); single mode in the polecat's own
 worktree (the molecule's one branch).
 """
@@ -108,26 +108,33 @@ def next_step_text(store: MoleculeStore, mol_id: str) -> str:
 
 
 # -------------------------------------------------------------------- run steps
-def run_command(cmd: str, cwd: Path, timeout: float) -> dict[str, Any]:
-    """One run step through the gate runner (blocking)."""
-    return refinery.run_gate(refinery.Gate(name="step", cmd=cmd, timeout=timeout), cwd, refinery._gate_env())
+def gate_runner(runtime: object, town_root: Path) -> dict[str, Any]:
+    """Where the town's gates run, and so its run steps: the town container (in a worktree
+    under the town directory, which it mounts at the same path) or the host."""
+    in_container = getattr(runtime, "run_gate", None)
+    if in_container is not None:
+        return {"runner": in_container, "workdir": town_root / "merges"}
+    return {"runner": refinery.host_gate, "workdir": None}
 
 
-def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None = None) -> dict[str, Any]:
+def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None = None, *,
+                  runner: refinery.GateRunner = refinery.host_gate, workdir: Path | None = None) -> dict[str, Any]:
     """A detached worktree of `ref` (default: the rig's target branch, fetched first),
     removed afterwards: the check sees exactly the committed work and leaves nothing behind
-    (no caches or build output in a polecat's worktree)."""
+    (no caches or build output in a polecat's worktree). Blocking."""
     repo = rig["repo_path"]
     if ref is None:
         try:
             git.fetch(repo)
         except git.GitError as exc:
             log.warning("fetch of %s failed: %s", repo, exc)
-    tmp = Path(tempfile.mkdtemp(prefix="gt-step-"))
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="gt-step-", dir=workdir))
     wt = tmp / "wt"
     try:
         git._run(["worktree", "add", "--detach", str(wt), ref or f"origin/{rig['default_branch']}"], repo)
-        return run_command(cmd, wt, timeout)
+        return runner(refinery.Gate(name="step", cmd=cmd, timeout=timeout), wt)
     finally:
         git._run(["worktree", "remove", "--force", str(wt)], repo, ok=(0, 128))
         shutil.rmtree(tmp, ignore_errors=True)
@@ -155,7 +162,8 @@ async def _run_step(loop: "TownLoop", step: dict[str, Any]) -> None:
         await town.call(town.store.step_run_begin, step["id"])
         rig = await town.call(town.store.rig_get, step["rig"])
         m = step["metadata"]
-        result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)))
+        result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)),
+                                         **gate_runner(loop.runtime, town.root))
         await town.call(town.store.step_run_result, step["id"], result, fail=True)
     except Exception as exc:
         log.exception("run step %s failed", step["id"])
@@ -168,7 +176,7 @@ async def _run_step(loop: "TownLoop", step: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------ single-mode advance
-async def advance(town: "Town", agent_name: str, summary: str) -> dict[str, Any]:
+async def advance(town: "Town", runtime: object, agent_name: str, summary: str) -> dict[str, Any]:
     """`gt step done`: close the current step, run the run steps that follow in the agent's
     worktree, stop at an approval, and say what comes next."""
     store = town.store
@@ -184,7 +192,8 @@ async def advance(town: "Town", agent_name: str, summary: str) -> dict[str, Any]
     while nxt is not None and nxt["metadata"].get("step_kind") == "run":
         m = nxt["metadata"]
         await town.call(store.step_run_begin, nxt["id"])
-        result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)), state.head)
+        result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)), state.head,
+                                         **gate_runner(runtime, town.root))
         await town.call(store.step_run_result, nxt["id"], result, fail=False)
         if result["exit_code"] != 0:
             return {"id": mol_id, "status": "run_failed", "step": m["step"], "exit_code": result["exit_code"],

@@ -133,6 +133,7 @@ async def step_done(ctx: Ctx, town: Town, *, summary: str = "") -> dict[str, Any
     """Single mode: close the current step, run the checks that follow, say what is next."""
     from gastown.daemon.api.agent import _me
 
-    result = await steps.advance(town, _me(ctx), summary.strip()[:2000])
+    loop = ctx.daemon.loops.get(town.name)
+    result = await steps.advance(town, loop.runtime if loop else None, _me(ctx), summary.strip()[:2000])
     ctx.daemon.wake(town)
     return result
