@@ -1,10 +1,9 @@
-"""The dashboard against a fake daemon client: pilots, the live event path, and its budgets
-(10,000 beads open in under a second; 1,000 events a second do not stall input)."""
+"""The dashboard against a fake daemon client: pilots, the live event path, scale (10,000
+beads, floods of events) and snapshots. Timings live in bench/bench_tui.py, not here."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -351,7 +350,10 @@ async def test_pages_switch_from_the_keyboard_with_visible_bindings() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: loaded(app), what="loaded")
         shown = {key for key, b in app.screen.active_bindings.items() if b.binding.show}
-        assert {"o", "b", "m", "r", "q"} <= shown
+        assert {"question_mark", "space", "q"} <= shown  # the footer: help, actions, quit
+        nav = str(app.screen.query_one("#nav").render())  # the pages, on their own line
+        for label in ("o overview", "b board", "m merge queue", "c convoys", "e escalations", "i inbox", "y mayor"):
+            assert label in nav
         for key, name in (("b", "BoardScreen"), ("m", "MergeQueueScreen"), ("o", "OverviewScreen")):
             await pilot.press(key)
             await until(pilot, lambda: type(app.screen).__name__ == name, what=name)
@@ -386,7 +388,7 @@ async def test_mouse_filters_selects_and_opens() -> None:
     app = make_app(town(20), start="board")
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: loaded(app) and ids(app, "in_review"), what="board")
-        await pilot.click("#col-in_review", offset=(3, 1))  # the second row
+        await pilot.click("#col-in_review", offset=(3, 2))  # the second card (two lines each)
         assert column(app, "in_review").cursor == 1 and app.focused is column(app, "in_review")
         await pilot.click("#rig")  # the rig chip cycles: app
         await until(pilot, lambda: app.state.board.filter.rig == "app" and ids(app, "in_review")[0] == "gt-c3",
@@ -660,34 +662,16 @@ async def test_survives_a_daemon_restart_and_replays_what_it_missed() -> None:
         assert any("Reconnected" in n for n in notes) and fake.subscriptions >= 2
 
 
-# ------------------------------------------------------------------ budgets
-# Keys go in with `simulate_key` (what a terminal delivers) and time is read until the
-# screen shows the result: `pilot.press` also waits for the whole app to go idle, which
-# is a harness artefact, not what a user waits for.
-async def painted(pilot: Any, app: GastownApp, pred: Callable[[], Any], timeout: float = 5.0) -> float:
-    """Until `pred` holds, then until the screen has been refreshed: the time of that paint."""
-    await until(pilot, pred, timeout, what="the screen")
-    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-    app.call_after_refresh(lambda: done.set_result(time.perf_counter()))
-    return await done
-
-
-async def test_ten_thousand_bead_board_opens_in_under_a_second() -> None:
+# ------------------------------------------------------------------ scale
+# Functional checks only: the time budgets (10,000 beads painted in under a second, keys
+# under 1,000 events/s) are measured by bench/bench_tui.py, never asserted here.
+async def test_ten_thousand_bead_board_opens_windowed_and_loads_more() -> None:
     fake = town(10_000)
     app = make_app(fake)
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: loaded(app), 10, what="loaded")
-        gc.collect()
-        gc.freeze()  # the fake daemon's 10,000 beads live in this process: keep their GC out of the timing
-        try:
-            start = time.perf_counter()
-            app.simulate_key("b")
-            elapsed = await painted(pilot, app, lambda: filled(app)) - start
-        finally:
-            gc.unfreeze()
-        assert "gt-00000" in app.export_screenshot()
-        print(f"\n10,000-bead board opened (key to rendered columns) in {elapsed * 1000:.0f} ms")
-        assert elapsed < 1.0
+        await pilot.press("b")
+        await until(pilot, lambda: filled(app), 10, what="the columns")
         assert head(app, "open") == "open (300/2,001)"  # a window, with the real count
         assert len(column(app, "open").rows) == 300
         column(app, "open").focus()
@@ -695,17 +679,7 @@ async def test_ten_thousand_bead_board_opens_in_under_a_second() -> None:
         await until(pilot, lambda: len(column(app, "open").rows) == 600, 5, what="load more")
 
 
-async def test_ten_thousand_bead_board_cold_start() -> None:
-    fake = town(10_000)
-    start = time.perf_counter()
-    app = make_app(fake, start="board")
-    async with app.run_test(size=(160, 50)) as pilot:
-        elapsed = await painted(pilot, app, lambda: filled(app), 10) - start
-        print(f"\n10,000-bead board cold start (launch to rendered columns) {elapsed * 1000:.0f} ms")
-        assert elapsed < 3.0  # a regression guard: it includes Textual's start-up; the budget is the open above
-
-
-async def test_thousand_events_a_second_do_not_stall_input() -> None:
+async def test_keys_keep_working_while_events_flood_in() -> None:
     fake = town(2_000)
     app = make_app(fake, start="board")
     async with app.run_test(size=(160, 50)) as pilot:
@@ -715,48 +689,30 @@ async def test_thousand_events_a_second_do_not_stall_input() -> None:
         stop = threading.Event()
         sent = [0]
 
-        def produce() -> None:  # 1,000 status changes a second, released every 10 ms
-            t0 = time.monotonic()
-            while not stop.is_set():
-                due = int((time.monotonic() - t0) * 1000)
-                while sent[0] < due:
+        def produce() -> None:  # as fast as the fake takes them, in bursts of 100
+            while not stop.is_set() and sent[0] < 20_000:
+                for _ in range(100):
                     fake.move(beads[(sent[0] * 7) % len(beads)], cycle[sent[0] % 5])
                     sent[0] += 1
-                time.sleep(0.01)
+                stop.wait(0.001)
 
         producer = threading.Thread(target=produce, daemon=True)
-        latencies: list[float] = []
         column(app, "open").focus()
-        await pilot.pause(0.1)
-        gc.freeze()  # pytest's and the fake daemon's heap are not the dashboard's: keep them out of GC pauses
-        t_start = time.monotonic()
         producer.start()
         try:
-            for i in range(40):
+            for i in range(20):
                 col = app.focused
                 assert isinstance(col, BeadList)
                 before = col.current_id
-                t = time.perf_counter()
                 app.simulate_key("down" if i % 4 else "right")
-                await until(pilot, lambda: app.focused is not col or col.current_id != before, 2, what="key handled")
-                latencies.append(time.perf_counter() - t)
-                await asyncio.sleep(0.05)
+                await until(pilot, lambda: app.focused is not col or col.current_id != before, 10, what="key handled")
         finally:
             stop.set()
             producer.join()
-            gc.unfreeze()
-        duration = time.monotonic() - t_start
-        await until(pilot, lambda: app.state.events_seen >= sent[0], 10, what="all events applied")
-        latencies.sort()
-        median, p95, worst = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95) - 1], latencies[-1]
-        print(f"\n{sent[0]} events in {duration:.1f} s ({sent[0] / duration:.0f}/s) applied in {app.batches} "
-              f"batches; key handled in: median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-              f"worst {worst * 1000:.0f} ms")
-        assert sent[0] / duration >= 900
-        assert median < 0.15 and p95 < 0.5 and worst < 1.0
-        await pilot.pause(0.3)
-        for s in STATUSES:  # the board agrees with the daemon
-            assert all(fake.beads[b]["status"] == s for b in ids(app, s))
+        await until(pilot, lambda: app.state.events_seen >= sent[0], 20, what="all events applied")
+        assert app.batches < sent[0]  # events were applied in batches, not one redraw each
+        await until(pilot, lambda: all(fake.beads[b]["status"] == s for s in STATUSES for b in ids(app, s)),
+                    10, what="the board to agree with the daemon")
 
 
 # ------------------------------------------------------------------ plumbing

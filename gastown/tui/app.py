@@ -20,6 +20,9 @@ from textual.worker import get_current_worker
 
 from gastown.protocol import ErrorCode, Method, RpcError
 from gastown.tui import messages as m
+from gastown.tui.acting import Acting, bindings
+from gastown.tui.actions import Subject
+from gastown.tui.palette import ActionCommands
 from gastown.tui.remote import ClientLike, Connect, Remote, is_disconnect
 from gastown.tui.screens.board import BoardScreen
 from gastown.tui.screens.agent import AgentDrawer
@@ -50,19 +53,21 @@ BASE_SCREENS: dict[str, type[Page]] = {
     "escalations": EscalationsScreen, "mail": MailScreen, "chat": ChatScreen}
 
 
-class GastownApp(App[None]):
+class GastownApp(Acting, App[None]):
     CSS_PATH = "gastown.tcss"
     TITLE = "Gastown"
+    COMMANDS = App.COMMANDS | {ActionCommands}
     BINDINGS = [
-        Binding("o", "show('overview')", "overview"),
-        Binding("b", "show('board')", "board"),
-        Binding("m", "show('mq')", "merge queue"),
-        Binding("c", "show('convoys')", "convoys"),
-        Binding("e", "show('escalations')", "escalations"),
-        Binding("i", "show('mail')", "inbox"),
-        Binding("y", "show('chat')", "mayor"),
-        Binding("r", "reload", "refresh"),
         Binding("q", "quit", "quit"),
+        Binding("o", "show('overview')", "overview", show=False),
+        Binding("b", "show('board')", "board", show=False),
+        Binding("m", "show('mq')", "merge queue", show=False),
+        Binding("c", "show('convoys')", "convoys", show=False),
+        Binding("e", "show('escalations')", "escalations", show=False),
+        Binding("i", "show('mail')", "inbox", show=False),
+        Binding("y", "show('chat')", "mayor", show=False),
+        Binding("r", "reload", "refresh", show=False),
+        *bindings(""),
     ]
 
     def __init__(self, client: ClientLike, connect: Connect | None = None, start: str = "overview") -> None:
@@ -87,6 +92,10 @@ class GastownApp(App[None]):
         self.loading_more: set[str] = set()
 
     # ------------------------------------------------------------------ life
+        self.actions_done: list[tuple[str, list[Any], list[Any]]] = []
+        self.looking_at: Subject | None = None
+        """The last selection on a page other than the Mayor's: it travels with Mayor messages."""
+
     def on_mount(self) -> None:
         for name, cls in BASE_SCREENS.items():
             self.install_screen(cls(), name)
@@ -100,6 +109,7 @@ class GastownApp(App[None]):
     def action_show(self, name: str) -> None:
         """Close every drawer, then show the page (stack changes are synchronous; the
         returned awaitables run on their own, awaiting them inside an action deadlocks)."""
+        self.remember_subject()
         while isinstance(self.screen, Drawer):
             self.pop_screen()
         if self.screen is not self.get_screen(name):

@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 
 from gastown.protocol import Method
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject
 from gastown.tui.screens import fmt
 from gastown.tui.screens.drawers import Drawer
 from gastown.tui.widgets.terminal import Terminal
@@ -58,6 +59,9 @@ class AgentDrawer(Drawer):
 
     def fetch(self, call: Any) -> dict[str, Any]:
         return {"agent": call(Method.AGENT_SHOW, name=self.key)}
+
+    def subject(self) -> Subject | None:
+        return Subject("agent", self.key, self.agent)
 
     def show(self, data: dict[str, Any]) -> None:
         a = self.agent = data["agent"]

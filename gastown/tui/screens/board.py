@@ -12,7 +12,9 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import STATUS_TITLES, STATUSES, TYPES, Changes, TownState
 from gastown.tui.widgets.bead_list import BeadList
 
@@ -46,9 +48,13 @@ class BoardScreen(Page):
         self.rigs: tuple[str, ...] = ()
         self.convoys: tuple[str, ...] = ()
         self.values: dict[str, str | None] = {"rig": None, "type": "issue", "convoy": None}
+        self.last_column: BeadList | None = None
+        self.placed = False
+        """Whether focus has found a column with beads (or the person moved it themselves)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("board")
         with Horizontal(id="filters"):
             yield Chip(self.chip_text("rig"), id="rig", classes="chip")
             yield Chip(self.chip_text("type"), id="type", classes="chip")
@@ -63,6 +69,11 @@ class BoardScreen(Page):
 
     def on_mount(self) -> None:
         self.focus_column(0)
+        self.placed = False
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, BeadList):
+            self.last_column = event.widget
 
     def column(self, status: str) -> BeadList:
         return self.query_one(f"#col-{status}", BeadList)
@@ -80,6 +91,22 @@ class BoardScreen(Page):
             if head != self.heads.get(status):
                 self.heads[status] = head
                 self.query_one(f"#head-{status}", Static).update(head, layout=False)  # one line, fixed size
+        if not self.placed:
+            self.place_focus()
+
+    def place_focus(self) -> None:
+        """Start on the first column that has beads: Enter on an empty column does nothing."""
+        focused = self.focused
+        if isinstance(focused, BeadList) and focused.rows:
+            self.placed = True
+            return
+        if focused is not None and not isinstance(focused, BeadList):
+            return  # typing in the filter
+        for i, status in enumerate(STATUSES):
+            if self.column(status).rows:
+                self.focus_column(i)
+                self.placed = True
+                return
 
     # --------------------------------------------------------------- filters
     def chip_text(self, which: str) -> str:
@@ -129,9 +156,15 @@ class BoardScreen(Page):
         self.column(STATUSES[index % len(STATUSES)]).focus()
 
     def action_column(self, delta: int) -> None:
+        self.placed = True
         focused = self.focused
         index = STATUSES.index(focused.status) if isinstance(focused, BeadList) else -delta
         self.focus_column(index + delta)
+
+    def subject(self) -> Subject | None:
+        col = self.focused if isinstance(self.focused, BeadList) else self.last_column
+        row = col.current_row if col is not None else None
+        return subject_of_bead(row) if row else None
 
     def on_bead_list_selected(self, event: BeadList.Selected) -> None:
         self.post_message(m.OpenBead(event.bead_id))

@@ -9,11 +9,13 @@ from rich.markdown import Markdown
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Static
 
 from gastown.tui import messages as m
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import Changes, TownState
 
 
@@ -28,12 +30,15 @@ def entry(role: str, text: str, done: bool = True, error: str | None = None) -> 
 
 
 class ChatScreen(Page):
+    BINDINGS = [Binding("escape", "leave", "leave input"), Binding("enter", "type", "type", show=False),
+                Binding("slash", "type", "type", show=False)]
     def __init__(self) -> None:
         super().__init__()
         self.drawn: list[tuple[str, str, bool, str | None]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("chat")
         yield Static("Mayor", classes="section")
         yield VerticalScroll(id="chat-log")
         yield Input(placeholder="message the mayor (Enter sends)", id="chat-input")
@@ -61,6 +66,13 @@ class ChatScreen(Page):
             log.mount_all(new)
             log.scroll_end(animate=False)
         self.drawn = want
+
+    def action_leave(self) -> None:
+        """Esc: out of the input, so the page keys work again (Enter or / goes back in)."""
+        self.query_one("#chat-log", VerticalScroll).focus()
+
+    def action_type(self) -> None:
+        self.query_one("#chat-input", Input).focus()
 
     @on(Input.Submitted, "#chat-input")
     def send(self, event: Input.Submitted) -> None:

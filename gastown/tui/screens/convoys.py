@@ -10,8 +10,10 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import Changes, TownState
 
 COLUMNS = (("id", "id"), ("status", "status"), ("progress", "progress"), ("title", "title"), ("state", "state"))
@@ -26,6 +28,7 @@ def convoy_state(c: dict[str, Any]) -> str:
 class ConvoysScreen(Page):
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("convoys")
         yield Static("Convoys", id="convoys-title", classes="section")
         yield DataTable(id="convoys", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -49,6 +52,11 @@ class ConvoysScreen(Page):
             table.move_cursor(row=ids.index(current), animate=False)
         self.query_one("#convoys-title", Static).update(f"Convoys ({len(ids)})" if ids else
                                                         "Convoys (none: gt sling --batch PLAN)")
+
+    def subject(self) -> Subject | None:
+        key = fmt.selected_key(self.query_one("#convoys", DataTable))
+        rows = {c["id"]: c for c in self.app.state.convoys}  # type: ignore[attr-defined]
+        return subject_of_bead({"type": "convoy", **rows[key]}) if key in rows else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:

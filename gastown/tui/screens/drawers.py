@@ -26,6 +26,8 @@ from textual.worker import get_current_worker
 from gastown.cli.render import retry_line
 from gastown.protocol import Method, RpcError
 from gastown.tui import messages as m
+from gastown.tui.acting import bindings
+from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens import fmt
 
 Row = dict[str, Any]
@@ -54,8 +56,14 @@ class Drawer(ModalScreen[None]):
         Binding("y", "app.show('chat')", "mayor"),
         Binding("r", "reload", "refresh"),
         Binding("q", "app.quit", "quit"),
+        *bindings("app."),
     ]
     key = ""
+    row: Row = {}
+    """The subject as last loaded (what the actions see)."""
+
+    def subject(self) -> Subject | None:
+        return subject_of_bead({**self.row, "id": self.key}) if self.key else None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="drawer") as box:
@@ -175,6 +183,7 @@ class BeadDrawer(Drawer):
     def show(self, data: dict[str, Any]) -> None:
         bead, timeline, mr, done = data["bead"], data["events"], data["mr"], data["done"]
         self.key = bead["id"]
+        self.row = bead
         hooked = [e.get("new_value") for e in timeline if e.get("event_type") == "hooked"]
         self.agent = bead.get("assignee") or (hooked[-1] if hooked else None)
         self.mr = mr["id"] if mr else (bead["id"] if bead.get("type") == "merge_request" else None)
@@ -298,7 +307,7 @@ class MergeRequestDrawer(Drawer):
         return {"mr": call(Method.MQ_SHOW, id=self.key)}
 
     def show(self, data: dict[str, Any]) -> None:
-        mr = self.mr = data["mr"]
+        mr = self.mr = self.row = {"type": "merge_request", **data["mr"]}
         head = Text(f"{mr['id']}  ", style="bold")
         head.append_text(fmt.status(mr.get("status")))
         head.append(f"  {mr.get('title', '')}", style="bold")
@@ -358,7 +367,7 @@ class ConvoyDrawer(Drawer):
         return {"convoy": call(Method.CONVOY_SHOW, id=self.key)}
 
     def show(self, data: dict[str, Any]) -> None:
-        c = data["convoy"]
+        c = self.row = {"type": "convoy", **data["convoy"]}
         head = Text(f"{c['id']}  ", style="bold")
         head.append_text(fmt.status(c.get("status")))
         head.append(f"  {c.get('title', '')}", style="bold")
@@ -388,6 +397,16 @@ class ConvoyDrawer(Drawer):
     def touched(self, keys: set[str]) -> None:
         super().touched(keys | ({self.key} if self.members & keys else set()))
 
+    def subject(self) -> Subject | None:
+        """The highlighted member when the member list has focus (remove it), else the convoy."""
+        members = self.query_one("#members", OptionList)
+        if self.focused is members and members.highlighted is not None:
+            member_id = members.get_option_at_index(members.highlighted).id
+            rows = {r["id"]: r for r in self.row.get("members") or []}
+            if member_id in rows:
+                return subject_of_bead(rows[member_id], parent=self.key)
+        return super().subject()
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.post_message(m.OpenBead(event.option.id))
@@ -408,7 +427,7 @@ class MailDrawer(Drawer):
         return {"mail": call(Method.MAIL_READ, id=self.key)}
 
     def show(self, data: dict[str, Any]) -> None:
-        msg = data["mail"]
+        msg = self.row = data["mail"]
         meta = msg.get("metadata") or {}
         self.query_one("#head", Static).update(Text(f"{msg['id']}  {msg.get('title', '')}", style="bold"))
         self.query_one("#fields", Static).update(fmt.fields([

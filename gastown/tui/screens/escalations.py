@@ -8,8 +8,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import Changes, TownState
 
 COLUMNS = (("severity", "severity"), ("id", "id"), ("title", "title"), ("category", "category"),
@@ -25,6 +27,7 @@ class EscalationsScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("escalations")
         yield Static("Escalations", id="esc-title", classes="section")
         yield DataTable(id="esc-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="esc-body")
@@ -68,6 +71,10 @@ class EscalationsScreen(Page):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_body()
+
+    def subject(self) -> Subject | None:
+        esc = self.rows.get(self.current() or "")
+        return subject_of_bead({"type": "escalation", **esc}) if esc else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:

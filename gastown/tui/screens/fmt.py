@@ -66,3 +66,45 @@ def bar(progress: dict[str, int], total: int, width: int = 24) -> Text:
 
 def severity(value: str | None) -> Text:
     return Text(value or "", style=SEVERITY_STYLE.get(value or "", ""))
+
+
+def selected_key(table: Any) -> str | None:
+    """The row key under a DataTable's cursor (rows are keyed by id everywhere)."""
+    if not table.row_count or table.cursor_row < 0:
+        return None
+    value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return str(value) if value is not None else None
+
+
+def refill(table: Any, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Replace a DataTable's rows, keeping the cursor on the same key when the rows re-sort
+    (the person acts on what they selected, not on whatever slid under the cursor)."""
+    current = selected_key(table)
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    keys = [k for k, _ in rows]
+    if current in keys:
+        table.move_cursor(row=keys.index(current), animate=False, scroll=True)
+
+
+NOW: list[Any] = []
+"""Tests pin the clock here (one datetime) so ages in snapshots do not drift."""
+
+
+def age(stamp: Any) -> str:
+    """`2026-05-01T12:00:00Z` → `5m`, `3h`, `2d`: coarse, so a card repaints rarely."""
+    from datetime import datetime, timezone
+
+    if not stamp:
+        return ""
+    try:
+        then = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    now = NOW[0] if NOW else datetime.now(timezone.utc)
+    secs = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return "now"

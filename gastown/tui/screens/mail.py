@@ -8,8 +8,10 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import TERMINAL, Changes, TownState
 
 COLUMNS = (("", "unread"), ("from", "from"), ("kind", "kind"), ("subject", "title"), ("id", "id"),
@@ -19,6 +21,7 @@ COLUMNS = (("", "unread"), ("from", "from"), ("kind", "kind"), ("subject", "titl
 class MailScreen(Page):
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("mail")
         yield Static("Inbox", id="mail-title", classes="section")
         yield DataTable(id="mail", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -47,6 +50,11 @@ class MailScreen(Page):
         if current in ids:
             table.move_cursor(row=ids.index(current), animate=False)
         self.query_one("#mail-title", Static).update(f"Inbox ({len(ids)}, {unread} unread)")
+
+    def subject(self) -> Subject | None:
+        key = fmt.selected_key(self.query_one("#mail", DataTable))
+        rows = {r["id"]: r for r in self.app.state.mail}  # type: ignore[attr-defined]
+        return subject_of_bead(rows[key]) if key in rows else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:

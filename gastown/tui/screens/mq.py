@@ -8,8 +8,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, RichLog, Static
 
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import TERMINAL, Changes, TownState
 
 TABLES = {
@@ -23,6 +25,7 @@ TABLES = {
 class MergeQueueScreen(Page):
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("mq")
         yield Static("Needs attention", classes="section attention")
         yield DataTable(id="attention", cursor_type="row", zebra_stripes=True)
         yield Static("Queue", classes="section")
@@ -62,17 +65,22 @@ class MergeQueueScreen(Page):
             log.write(line)
 
     def fill(self, name: str, rows: list[dict[str, object]], key: str) -> None:
-        table = self.query_one(f"#{name}", DataTable)
-        current = None
-        if table.row_count:
-            current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        for row in rows:
-            table.add_row(*[row.get(k) if not isinstance(row.get(k), str) else fmt.short(row.get(k), 70)
-                            for _, k in TABLES[name]], key=str(row[key]))
-        ids = [str(r[key]) for r in rows]
-        if current in ids:
-            table.move_cursor(row=ids.index(current), animate=False)
+        fmt.refill(self.query_one(f"#{name}", DataTable), [
+            (str(row[key]), tuple(row.get(k) if not isinstance(row.get(k), str) else fmt.short(row.get(k), 70)
+                                  for _, k in TABLES[name])) for row in rows])
+
+    def subject(self) -> Subject | None:
+        """The focused table's row: a merge request in the queue (or a merge failure), else a bead."""
+        table = self.focused if isinstance(self.focused, DataTable) else self.query_one("#attention", DataTable)
+        key = fmt.selected_key(table)
+        if key is None:
+            return None
+        state = self.app.state  # type: ignore[attr-defined]
+        mrs = {r["id"]: r for r in state.mrs}
+        if key in mrs:
+            return subject_of_bead({"type": "merge_request", **mrs[key]})
+        rows = {r["id"]: r for r in state.escalations}
+        return subject_of_bead(rows.get(key) or {"id": key})
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         row_id = str(event.row_key.value or "")

@@ -8,8 +8,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, RichLog, Static
 
 from gastown.tui import messages as m
+from gastown.tui.actions import Subject
 from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
+from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import STATUS_TITLES, STATUSES, Changes, TownState
 
 
@@ -20,6 +22,7 @@ class OverviewScreen(Page):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield NavBar("overview")
         yield Static(id="counters")
         with Horizontal(id="ov-main"):
             with Vertical(id="ov-rigs"):
@@ -71,16 +74,15 @@ class OverviewScreen(Page):
         return text
 
     def draw_agents(self, state: TownState) -> None:
-        table = self.query_one("#agents", DataTable)
-        current = None
-        if table.row_count and table.cursor_row >= 0:
-            current = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        for a in state.sorted_agents():
-            table.add_row(a["name"], a.get("role") or "", a.get("rig") or "", fmt.status(a.get("status")),
-                          a.get("hook_bead_id") or "", fmt.short(a.get("status_message") or "", 70), key=a["name"])
-        if current is not None and current in state.agents:
-            table.move_cursor(row=table.get_row_index(current), animate=False)
+        fmt.refill(self.query_one("#agents", DataTable), [
+            (a["name"], (a["name"], a.get("role") or "", a.get("rig") or "", fmt.status(a.get("status")),
+                         a.get("hook_bead_id") or "", fmt.short(a.get("status_message") or "", 70)))
+            for a in state.sorted_agents()])
+
+    def subject(self) -> Subject | None:
+        name = fmt.selected_key(self.query_one("#agents", DataTable))
+        agents = self.app.state.agents  # type: ignore[attr-defined]
+        return Subject("agent", name, agents[name]) if name is not None and name in agents else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:

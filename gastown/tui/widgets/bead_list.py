@@ -1,5 +1,8 @@
-"""A board column: a virtualised list of beads (Line API), so a column of any length
-costs only the lines on screen, and replacing its rows is a list assignment."""
+"""A board column: a virtualised list of two-line cards (Line API), so a column of any
+length costs only the lines on screen, and replacing its rows is a list assignment.
+
+A card is the title, then `id @assignee · attempt N · age` (dim): a long title never
+pushes the assignee off the card, and a narrow column still shows the title."""
 
 from __future__ import annotations
 
@@ -16,9 +19,13 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from gastown.tui.screens.fmt import age
+
 Row = dict[str, Any]
 PRIORITY_MARK = {0: "!! ", 1: "! "}
 SLACK_LINES = 32
+CARD = 2
+"""Lines per card."""
 
 
 class BeadList(ScrollView, can_focus=True):
@@ -27,10 +34,12 @@ class BeadList(ScrollView, can_focus=True):
     BeadList > .bead-list--cursor { background: $accent 30%; }
     BeadList:focus > .bead-list--cursor { background: $accent 70%; text-style: bold; }
     BeadList > .bead-list--id { color: $text-muted; }
+    BeadList > .bead-list--meta { color: $text-muted; }
     BeadList > .bead-list--stub { color: $text-disabled; }
     BeadList > .bead-list--failed { color: $error; }
     """
-    COMPONENT_CLASSES = {"bead-list--cursor", "bead-list--id", "bead-list--stub", "bead-list--failed"}
+    COMPONENT_CLASSES = {"bead-list--cursor", "bead-list--id", "bead-list--stub", "bead-list--failed",
+                         "bead-list--meta"}
     BINDINGS = [
         Binding("up", "cursor(-1)", "up", show=False),
         Binding("down", "cursor(1)", "down", show=False),
@@ -39,7 +48,7 @@ class BeadList(ScrollView, can_focus=True):
         Binding("home", "jump(0)", show=False),
         Binding("end", "jump(-1)", show=False),
         Binding("enter", "select", "open", show=True),
-        Binding("left", "screen.column(-1)", "column", show=False),  # not the container's scroll_left
+        Binding("left", "screen.column(-1)", "column", key_display="←→"),  # not the container's scroll_left
         Binding("right", "screen.column(1)", "column", show=False),
     ]
 
@@ -61,14 +70,14 @@ class BeadList(ScrollView, can_focus=True):
         self.rows: list[Row] = []
         self._style_key: tuple[object, ...] = ()
         self._styles: dict[tuple[bool, str], Style] = {}
-        self._strips: dict[tuple[object, ...], Strip] = {}
+        self._strips: dict[tuple[object, ...], tuple[Strip, Strip]] = {}
 
     # ------------------------------------------------------------------- data
     def set_rows(self, rows: list[Row]) -> None:
         """Replace the rows, keep the cursor on the same bead, repaint only changed lines."""
         current = self.current_id
         top, height = int(self.scroll_offset.y), self.scrollable_content_region.height
-        before = [self._line_key(i) for i in range(top, top + height)]
+        before = [self._line_key(i) for i in range(top // CARD, (top + height) // CARD + 1)]
         self.rows = rows
         self._fit()
         index = next((i for i, r in enumerate(rows) if r["id"] == current), None) if current else None
@@ -77,9 +86,9 @@ class BeadList(ScrollView, can_focus=True):
         if int(self.scroll_offset.y) != top:
             self.refresh()
             return
-        for y, key in enumerate(before):
-            if key != self._line_key(top + y):
-                self.refresh_lines(top + y)
+        for i, key in enumerate(before, start=top // CARD):
+            if key != self._line_key(i):
+                self.refresh_lines(i * CARD, CARD)
 
     def _line_key(self, index: int) -> tuple[object, ...] | None:
         if index >= len(self.rows):
@@ -87,8 +96,17 @@ class BeadList(ScrollView, can_focus=True):
         row = self.rows[index]
         kind = "stub" if row.get("_stub") else "failed" if row.get("failure_reason") else "plain"
         mark = PRIORITY_MARK.get(row.get("priority", 2), "")
-        who = f" @{row['assignee']}" if row.get("assignee") and row.get("status") == "in_progress" else ""
-        return (row["id"], row.get("title"), mark, who, kind, index == self.cursor)
+        meta = [f"@{row['assignee']}" if row.get("assignee") else "unassigned"]
+        if row.get("dispatch_attempts"):
+            meta.append(f"attempt {row['dispatch_attempts']}")
+        when = age(row.get("updated_at") or row.get("created_at"))
+        if when:
+            meta.append(when)
+        return (row["id"], row.get("title"), mark, " · ".join(meta), kind, index == self.cursor)
+
+    @property
+    def current_row(self) -> Row | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     @property
     def current_id(self) -> str | None:
@@ -102,10 +120,11 @@ class BeadList(ScrollView, can_focus=True):
         if key != self._style_key:
             base = self.rich_style
             cursor = base + self.get_component_rich_style("bead-list--cursor")
-            part = {name: self.get_component_rich_style(f"bead-list--{name}") for name in ("id", "stub", "failed")}
+            part = {name: self.get_component_rich_style(f"bead-list--{name}")
+                    for name in ("id", "stub", "failed", "meta")}
             self._styles = {(c, k): line + (part[k] if k != "plain" else Style())
                             for c, line in ((False, base), (True, cursor))
-                            for k in ("id", "stub", "failed", "plain")}
+                            for k in ("id", "stub", "failed", "meta", "plain")}
             self._style_key = key
             self._strips.clear()
         if len(self._strips) > 4000:
@@ -114,32 +133,35 @@ class BeadList(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        index = int(self.scroll_offset.y) + y
+        line = int(self.scroll_offset.y) + y
+        index = line // CARD
         if index >= len(self.rows):
             return Strip.blank(width, self._styles[(False, "plain")])
         key = self._line_key(index)
         assert key is not None
-        bead_id, title, mark, who, kind, is_cursor = key
+        bead_id, title, mark, meta, kind, is_cursor = key
         strip = self._strips.get((*key, width))
         if strip is None:
-            strip = self._strips[(*key, width)] = self._line(str(bead_id), f"{mark}{title or ''}{who}", str(kind),
-                                                             bool(is_cursor), width)
-        return strip
+            strip = self._strips[(*key, width)] = self._card(str(bead_id), f"{mark}{title or ''}", str(meta),
+                                                             str(kind), bool(is_cursor), width)
+        return strip[line % CARD]
 
-    def _line(self, bead_id: str, rest: str, kind: str, is_cursor: bool, width: int) -> Strip:
-        head = f"{bead_id} "
-        segments = [Segment(head[:width], self._styles[(is_cursor, "id")])]
-        room = width - len(head)
-        if room > 0:
-            text = rest if len(rest) <= room else rest[: max(0, room - 1)] + "…"
-            segments.append(Segment(text.ljust(room), self._styles[(is_cursor, kind)]))
-        return Strip(segments, width)
+    def _card(self, bead_id: str, rest: str, meta: str, kind: str, is_cursor: bool,
+              width: int) -> tuple[Strip, Strip]:
+        """The title gets the whole first line (narrow columns still show it); the id leads the second."""
+        title = rest if len(rest) <= width else rest[: max(0, width - 1)] + "…"
+        first = Strip([Segment(title.ljust(width), self._styles[(is_cursor, kind)])], width)
+        head = f"{bead_id} "[:width]
+        tail = meta[: max(0, width - len(head))].ljust(width - len(head))
+        second = Strip([Segment(head, self._styles[(is_cursor, "id")]),
+                        Segment(tail, self._styles[(is_cursor, "meta")])], width)
+        return first, second
 
     def _fit(self, force: bool = False) -> None:
         """Size the scrollable area with some slack: `virtual_size` is a layout-changing
         reactive, and a relayout repaints the whole screen, which a flood of events that
         only reshuffles rows must not cause on every redraw."""
-        height, rows = self.virtual_size.height, len(self.rows)
+        height, rows = self.virtual_size.height, len(self.rows) * CARD
         if force or rows > height or rows < height - 2 * SLACK_LINES:
             self.virtual_size = Size(0, rows + (SLACK_LINES if rows > self.size.height else 0))
 
@@ -152,11 +174,11 @@ class BeadList(ScrollView, can_focus=True):
             top = int(self.scroll_offset.y)
             self._scroll_to_cursor()
             if int(self.scroll_offset.y) == top:
-                self.refresh_lines(old)
-                self.refresh_lines(new)
+                self.refresh_lines(old * CARD, CARD)
+                self.refresh_lines(new * CARD, CARD)
 
     def _scroll_to_cursor(self) -> None:
-        self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, immediate=True)
+        self.scroll_to_region(Region(0, self.cursor * CARD, 1, CARD), animate=False, immediate=True)
 
     def move_to(self, index: int) -> None:
         """A move by the user; reaching the last row asks for more."""
@@ -170,7 +192,7 @@ class BeadList(ScrollView, can_focus=True):
         self.move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
-        self.action_cursor(direction * max(1, self.scrollable_content_region.height - 1))
+        self.action_cursor(direction * max(1, self.scrollable_content_region.height // CARD - 1))
 
     def action_jump(self, where: int) -> None:
         self.move_to(0 if where == 0 else len(self.rows) - 1)
@@ -183,7 +205,7 @@ class BeadList(ScrollView, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None:
             return
-        index = int(self.scroll_offset.y) + offset.y
+        index = (int(self.scroll_offset.y) + offset.y) // CARD
         if 0 <= index < len(self.rows):
             self.move_to(index)
             if event.chain >= 2:
