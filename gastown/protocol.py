@@ -141,6 +141,12 @@ class Method:
     TOWN_FEED = "town.feed"
     TOWN_GLANCE = "town.glance"
 
+    # staged convoy membership and archival (gastown.daemon.api.archive)
+    CONVOY_ADD = "convoy.add"
+    CONVOY_REMOVE = "convoy.remove"
+    BEAD_ARCHIVE = "bead.archive"
+    BEAD_UNARCHIVE = "bead.unarchive"
+
     @classmethod
     def all(cls) -> frozenset[str]:
         return frozenset(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))

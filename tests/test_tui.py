@@ -758,19 +758,37 @@ def _snap(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue("snap_compare")
 
 
-@pytest.mark.parametrize("page,keys", [("overview", []), ("board", []), ("mq", []),
-                                       ("board", ["right", "right", "enter"])])
-def test_snapshot(request: pytest.FixtureRequest, page: str, keys: list[str]) -> None:
+SCREENS = {  # name: (start page, keys pressed once loaded)
+    "overview": ("overview", []), "board": ("board", []), "mq": ("mq", []), "convoys": ("convoys", []),
+    "escalations": ("escalations", []), "inbox": ("mail", []), "mayor": ("chat", []),
+    "bead-drawer": ("board", ["right", "right", "enter"]), "agent-drawer": ("overview", ["enter"]),
+    "help": ("board", ["question_mark"]), "sling-form": ("board", ["S"]), "action-menu": ("board", ["space"]),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, name: str,
+                  size: tuple[int, int]) -> None:
+    from gastown.tui.screens import fmt
+
     snap_compare = _snap(request)
+    monkeypatch.setattr(fmt, "NOW", [T0 + timedelta(hours=3)])  # card ages do not drift
+    page, keys = SCREENS[name]
     app = make_app(town(), start=page)
 
     async def settle(pilot: Any) -> None:
-        await until(pilot, lambda: loaded(app) and app.state.mrs and app.state.agents, what="loaded")
+        await until(pilot, lambda: loaded(app) and app.state.mrs and app.state.agents and app.state.convoys
+                    and app.state.mail, what="loaded")
+        if page == "overview":
+            await until(pilot, lambda: agent_rows(app), what="agents")
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.3)
         if isinstance(app.screen, BeadDrawer):
             await until(pilot, lambda: app.screen.mr, what="drawer")
+        if isinstance(app.screen, AgentDrawer):
+            await until(pilot, lambda: "step 1 ok" in app.screen.query_one(Terminal).text(), what="terminal")
         await pilot.pause(0.1)
 
-    assert snap_compare(app, terminal_size=(120, 36), run_before=settle)
+    assert snap_compare(app, terminal_size=size, run_before=settle)

@@ -8,6 +8,7 @@ from gastown import __version__
 from gastown.cli import (
     agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tools, tui, work,
 )
+from gastown.cli import archive
 from gastown.cli import costs as costs_cli
 from gastown.cli import interop as interop_cli
 
@@ -53,6 +54,10 @@ bead.app.command("import")(interop_cli.import_)
 bead.app.command("export")(interop_cli.export)
 app.command("mcp")(interop_cli.mcp)
 app.add_typer(interop_cli.imports, name="import")
+bead.app.command("archive")(archive.archive)
+bead.app.command("unarchive")(archive.unarchive)
+convoy.app.command("add")(archive.add)
+convoy.app.command("remove")(archive.remove)
 
 _TOOL = {"context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}, "add_help_option": False}
 

@@ -83,11 +83,13 @@ def list_(
     label: Optional[str] = typer.Option(None, "--label", help="Only beads with this label."),
     parent: Optional[str] = typer.Option(None, "--parent", help="Only children of this epic."),
     limit: int = typer.Option(200, "--limit", help="At most this many (0: all)."),
+    archived: bool = typer.Option(False, "--archived", help="List archived beads instead of live ones."),
     town: TownOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List beads, oldest first."""
-    rows = call(Method.BEAD_LIST, town, status=status, type=type_, rig=rig, label=label, parent=parent, limit=limit)
+    """List beads, oldest first (archived beads only with --archived)."""
+    rows = call(Method.BEAD_LIST, town, status=status, type=type_, rig=rig, label=label, parent=parent, limit=limit,
+                **({"archived": True} if archived else {}))
     show_rows(rows, as_json, COLUMNS, empty="no beads")
 
 

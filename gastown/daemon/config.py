@@ -89,6 +89,8 @@ SETTINGS: dict[str, Setting] = {
     "container.base": Setting("", "the town image's base: an image reference or a Containerfile path "
                               "(default: Debian bookworm)", rig=False),
     "agent.persona": Setting("", "persona of polecats when a sling or a formula step names none (gt persona list)"),
+    "archive.after_days": Setting(0.0, "archive beads closed this many days ago (0: never); gt bead list --archived "
+                                  "still shows them", rig=False),
 }
 
 SECRETS = frozenset({"agent.api_key", "forge.token"})

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import persona, runner
 from gastown import transcript as tr
+from gastown.daemon import archive
 from gastown.daemon import (
     adapters, alerts, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, refinery, spending,
     steps, transcripts, turnlog, turns, witness,
@@ -249,6 +250,9 @@ class TownLoop:
             removed = await asyncio.to_thread(witness.sweep, town, agents, rigs)
             if removed:
                 log.info("sweep removed %s", removed)
+            archived = await town.call(archive.sweep, town.store, float(town.config("archive.after_days")[0]))
+            if archived:
+                log.info("archived %d beads closed over archive.after_days ago", len(archived))
 
     async def inbox_for(self, agent: str) -> tuple[str, list[str], list[int]]:
         """Undelivered mail and nudges as a prompt preamble, with their ids to mark delivered."""

@@ -227,7 +227,15 @@ CREATE TABLE stats_samples (
 """Turn usage as its own table (costs and gauges over 100k turns need an index, not a scan of
 events), budgets with their last notified state, and sampled gauges with bounded retention."""
 
-MIGRATIONS: list[str] = [V1, V2_LEDGER]
+
+V3_ARCHIVE = """
+ALTER TABLE beads ADD COLUMN archived_at TEXT;
+CREATE INDEX beads_live ON beads(type, status, created_at, id) WHERE archived_at IS NULL;
+"""
+"""Archival: an archived bead keeps every row but leaves the board and default lists; the
+partial index keeps those lists (and the dashboard's first paint) fast on years of history."""
+
+MIGRATIONS: list[str] = [V1, V2_LEDGER, V3_ARCHIVE]
 """MIGRATIONS[i] takes the file from user_version i to i + 1. Append; never edit."""
 
 LATEST = len(MIGRATIONS)

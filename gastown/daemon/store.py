@@ -48,7 +48,8 @@ _RANDOM_PART = re.compile(r"^[0-9a-z]+$")
 
 BEAD_COLUMNS = (
     "id, type, status, title, body, rig, parent, assignee, priority, metadata, created_by, "
-    "requested_by, created_at, updated_at, closed_at, close_reason, failure_reason, dispatch_attempts, last_dispatch_at"
+    "requested_by, created_at, updated_at, closed_at, close_reason, failure_reason, dispatch_attempts, last_dispatch_at, "
+    "archived_at"
 )
 _LABELS = "(SELECT json_group_array(label) FROM bead_labels l WHERE l.bead_id = beads.id) AS labels"
 
@@ -302,10 +303,13 @@ class TownStore:
         newest_first: bool = False,
         text: str | None = None,
         brief: bool = False,
+        archived: bool = False,
     ) -> list[Row]:
         """Beads, oldest first (or newest first), paged with limit/offset; `text` matches the
-        title or id; `brief` leaves out the body (a board of thousands fits one frame)."""
-        where, args = [], []
+        title or id; `brief` leaves out the body (a board of thousands fits one frame);
+        `archived` lists the archived beads instead of the live ones."""
+        where: list[str] = ["archived_at IS NOT NULL" if archived else "archived_at IS NULL"]
+        args: list[Any] = []
         for col, val in (("status", status), ("type", type), ("rig", rig), ("assignee", assignee)):
             if val is not None:
                 where.append(f"{col} = ?")
@@ -543,7 +547,7 @@ class TownStore:
 
     def counts(self) -> dict[str, int]:
         return {str(s): int(n) for s, n in self.conn.execute(
-            "SELECT status, count(*) FROM beads WHERE type = 'issue' GROUP BY status")}
+            "SELECT status, count(*) FROM beads WHERE type = 'issue' AND archived_at IS NULL GROUP BY status")}
 
 
 def _check_title(title: str) -> None:

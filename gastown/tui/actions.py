@@ -17,17 +17,8 @@ from gastown.protocol import Method
 Row = dict[str, Any]
 Call = tuple[str, dict[str, Any]]
 
-# Owned by the steering work (issue 16); the names are final, the constants may land later.
-BEAD_HOLD = getattr(Method, "BEAD_HOLD", "bead.hold")
-BEAD_RELEASE = getattr(Method, "BEAD_RELEASE", "bead.release")
-BEAD_RETRY = getattr(Method, "BEAD_RETRY", "bead.retry")
-TOWN_PAUSE = getattr(Method, "TOWN_PAUSE", "town.pause")
-TOWN_RESUME = getattr(Method, "TOWN_RESUME", "town.resume")
-RIG_PARK = getattr(Method, "RIG_PARK", "rig.park")
-RIG_UNPARK = getattr(Method, "RIG_UNPARK", "rig.unpark")
-CONVOY_ADD = getattr(Method, "CONVOY_ADD", "convoy.add")
-CONVOY_REMOVE = getattr(Method, "CONVOY_REMOVE", "convoy.remove")
-BEAD_ARCHIVE = getattr(Method, "BEAD_ARCHIVE", "bead.archive")
+HELD = "gt:held"
+"""The label a held bead carries (the daemon's `holds` module)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +188,10 @@ def _staged(s: Subject) -> bool:
     return bool(s.row.get("staged")) and not s.row.get("landed_at")
 
 
+def _held(s: Subject) -> bool:
+    return HELD in (s.row.get("labels") or [])
+
+
 def _closed(s: Subject) -> bool:
     return _status(s) in ("closed", "failed")
 
@@ -204,15 +199,17 @@ def _closed(s: Subject) -> bool:
 ACTIONS: tuple[Action, ...] = (
     Action("sling", "S", "Sling new work", (), build_sling, form=sling_form),
     Action("edit", "E", "Edit bead", ("bead",), build_edit, form=edit_form, prefill=True),
-    Action("hold", "H", "Hold bead (keep it from dispatch)", ("bead",), one(BEAD_HOLD),
-           when=lambda s: not _closed(s)),
-    Action("release", "U", "Release a held bead", ("bead",), one(BEAD_RELEASE), when=lambda s: not _closed(s)),
-    Action("retry", "R", "Retry bead", ("bead",), one(BEAD_RETRY)),
+    Action("hold", "H", "Hold bead (keep it from dispatch)", ("bead",), one(Method.BEAD_HOLD),
+           when=lambda s: not _closed(s) and not _held(s)),
+    Action("release", "U", "Release a held bead", ("bead",), one(Method.BEAD_RELEASE), when=_held),
+    Action("retry", "R", "Retry bead now", ("bead",), one(Method.BEAD_RETRY, reason="reason"),
+           form=lambda s: [Field("reason", "reason", required=_status(s) == "failed" if s else False,
+                                 placeholder="why run it again (needed for a failed bead)")]),
     Action("close", "X", "Close bead", ("bead", "mr"), one(Method.BEAD_CLOSE, reason="reason"),
            confirm="Close {subject}?", form=reason_form("reason (optional)"), when=lambda s: not _closed(s)),
     Action("reopen", "O", "Reopen bead", ("bead",), one(Method.BEAD_REOPEN, reason="reason"),
            form=reason_form("why reopen"), when=_closed),
-    Action("archive", "A", "Archive bead", ("bead", "mr", "convoy"), lambda s, v: [(BEAD_ARCHIVE, {"ids": [_id(s)]})],
+    Action("archive", "A", "Archive bead", ("bead", "mr", "convoy"), lambda s, v: [(Method.BEAD_ARCHIVE, {"ids": [_id(s)]})],
            confirm="Archive {subject}? It leaves the board (gt bead list --archived still shows it).",
            when=_closed),
     Action("mq-retry", "R", "Retry merge request", ("mr",), one(Method.MQ_RETRY)),
@@ -226,18 +223,18 @@ ACTIONS: tuple[Action, ...] = (
     Action("convoy-close", "X", "Close convoy", ("convoy",), one(Method.CONVOY_CLOSE),
            confirm="Close {subject}? Unfinished members close and their turns stop.",
            when=lambda s: not _closed(s)),
-    Action("convoy-add", "plus", "Add beads to staged convoy", ("convoy",), build_member(CONVOY_ADD),
+    Action("convoy-add", "plus", "Add beads to staged convoy", ("convoy",), build_member(Method.CONVOY_ADD),
            form=lambda s: [Field("beads", "bead ids", required=True, placeholder="comma-separated")], when=_staged),
     Action("convoy-remove", "minus", "Remove bead from staged convoy", ("convoy", "bead"),
-           build_member(CONVOY_REMOVE),
+           build_member(Method.CONVOY_REMOVE),
            form=lambda s: [Field("beads", "bead ids", s.id if s and s.kind == "bead" else "", required=True)],
            when=lambda s: s.kind == "convoy" and _staged(s) or s.kind == "bead" and s.parent is not None),
-    Action("town-pause", "P", "Pause the town (no new dispatch)", (), lambda s, v: [(TOWN_PAUSE, {})],
+    Action("town-pause", "P", "Pause the town (no new dispatch)", (), lambda s, v: [(Method.TOWN_PAUSE, {})],
            confirm="Pause the town? Nothing new is dispatched until you resume."),
-    Action("town-resume", "W", "Resume the town", (), lambda s, v: [(TOWN_RESUME, {})]),
-    Action("rig-park", "ctrl+k", "Park a rig", (), build_rig(RIG_PARK),
+    Action("town-resume", "W", "Resume the town", (), lambda s, v: [(Method.TOWN_RESUME, {})]),
+    Action("rig-park", "ctrl+k", "Park a rig", (), build_rig(Method.RIG_PARK),
            form=lambda s: [Field("rig", "rig", str((s.row.get("rig") if s else "") or ""), required=True)]),
-    Action("rig-unpark", "ctrl+u", "Unpark a rig", (), build_rig(RIG_UNPARK),
+    Action("rig-unpark", "ctrl+u", "Unpark a rig", (), build_rig(Method.RIG_UNPARK),
            form=lambda s: [Field("rig", "rig", str((s.row.get("rig") if s else "") or ""), required=True)]),
 )
 BY_NAME = {a.name: a for a in ACTIONS}

@@ -200,8 +200,13 @@ class Board:
         elif row is not None and kind in ("hooked", "unhooked"):
             row["assignee"] = ev.get("new_value") if kind == "hooked" else None
             changes.columns.add(row["status"])
-        elif row is not None and kind in ("fields_updated", "dependency_added", "dependency_removed"):
+        elif row is not None and kind in ("fields_updated", "dependency_added", "dependency_removed", "held",
+                                          "released", "retry"):
             changes.fetch.add(bead_id)
+        elif row is not None and kind == "archived":
+            del self.rows[bead_id]  # archived beads leave the board
+            changes.columns.add(str(row.get("status")))
+            changes.reload_counts = True
 
 class TownState:
     """Everything the screens draw. The app owns it; screens read it when told to redraw."""

@@ -33,12 +33,13 @@ async def list_(
     ctx: Ctx, town: Town, *, status: str | None = None, type: str | None = None, rig: str | None = None,
     label: str | None = None, assignee: str | None = None, parent: str | None = None, limit: int = 200,
     offset: int = 0, newest_first: bool = False, text: str | None = None, brief: bool = False,
+    archived: bool = False,
 ) -> list[dict[str, Any]]:
     if status is not None:
         _check_enum("status", status, [s.value for s in BeadStatus])
     return await town.call(town.store.bead_list, status=status, type=type, rig=rig, label=label,
                            assignee=assignee, parent=parent, limit=limit, offset=offset,
-                           newest_first=newest_first, text=text, brief=brief)
+                           newest_first=newest_first, text=text, brief=brief, archived=archived)
 
 
 @rpc(Method.BEAD_DIFF)

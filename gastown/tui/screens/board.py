@@ -34,9 +34,9 @@ class Chip(Static):
 class BoardScreen(Page):
     BINDINGS = [
         Binding("slash", "focus_filter", "filter"),
-        Binding("t", "cycle('type')", "type"),
-        Binding("g", "cycle('rig')", "rig"),
-        Binding("v", "cycle('convoy')", "convoy"),
+        Binding("t", "cycle('type')", "type", show=False),  # the chip names its key
+        Binding("g", "cycle('rig')", "rig", show=False),  # the chip names its key
+        Binding("v", "cycle('convoy')", "convoy", show=False),  # the chip names its key
         Binding("left", "column(-1)", "column", show=False),
         Binding("right", "column(1)", "column", show=False),
         Binding("escape", "clear_text", "clear", show=False),
@@ -111,7 +111,8 @@ class BoardScreen(Page):
     # --------------------------------------------------------------- filters
     def chip_text(self, which: str) -> str:
         value = self.values[which]
-        return f"{which}: {value or 'all'} ▾"
+        key = {"rig": "g", "type": "t", "convoy": "v"}[which]
+        return f"{key} {which}: {value or 'all'} ▾"
 
     def set_convoys(self, convoys: list[str]) -> None:
         """The convoys the chip cycles through (newest first)."""
@@ -128,7 +129,7 @@ class BoardScreen(Page):
         values: list[str | None] = [None, *options]
         current = self.values[which]
         self.values[which] = values[(values.index(current) + 1) % len(values)] if current in values else None
-        self.query_one(f"#{which}", Chip).update(self.chip_text(which), layout=False)
+        self.query_one(f"#{which}", Chip).update(self.chip_text(which))  # its width follows the text
         self._changed()
 
     def on_chip_pressed(self, event: Chip.Pressed) -> None:

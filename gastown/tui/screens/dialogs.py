@@ -76,6 +76,10 @@ class FormScreen(Dialog):
                 yield Button("Submit (ctrl+s)", id="submit", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
 
+    def on_mount(self) -> None:
+        if self.fields:
+            self.query_one(f"#f-{self.fields[0].name}").focus()
+
     def values(self) -> Values:
         out: Values = {}
         for f in self.fields:

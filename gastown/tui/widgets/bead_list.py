@@ -2,7 +2,8 @@
 length costs only the lines on screen, and replacing its rows is a list assignment.
 
 A card is the title, then `id @assignee · attempt N · age` (dim): a long title never
-pushes the assignee off the card, and a narrow column still shows the title."""
+pushes the assignee off the card, and a narrow column still shows the title (and, on
+the second line, `@assignee ↻N age` without the id)."""
 
 from __future__ import annotations
 
@@ -96,13 +97,17 @@ class BeadList(ScrollView, can_focus=True):
         row = self.rows[index]
         kind = "stub" if row.get("_stub") else "failed" if row.get("failure_reason") else "plain"
         mark = PRIORITY_MARK.get(row.get("priority", 2), "")
-        meta = [f"@{row['assignee']}" if row.get("assignee") else "unassigned"]
+        meta: list[tuple[str, str]] = [(f"@{row['assignee']}", f"@{row['assignee']}") if row.get("assignee")
+                                       else ("unassigned", "-")]
+        if "gt:held" in (row.get("labels") or []):
+            meta.insert(0, ("held", "held"))
         if row.get("dispatch_attempts"):
-            meta.append(f"attempt {row['dispatch_attempts']}")
+            meta.append((f"attempt {row['dispatch_attempts']}", f"↻{row['dispatch_attempts']}"))
         when = age(row.get("updated_at") or row.get("created_at"))
         if when:
-            meta.append(when)
-        return (row["id"], row.get("title"), mark, " · ".join(meta), kind, index == self.cursor)
+            meta.append((when, when))
+        full = " · ".join(m[0] for m in meta)
+        return (row["id"], row.get("title"), mark, (full, " ".join(m[1] for m in meta)), kind, index == self.cursor)
 
     @property
     def current_row(self) -> Row | None:
@@ -142,17 +147,21 @@ class BeadList(ScrollView, can_focus=True):
         bead_id, title, mark, meta, kind, is_cursor = key
         strip = self._strips.get((*key, width))
         if strip is None:
-            strip = self._strips[(*key, width)] = self._card(str(bead_id), f"{mark}{title or ''}", str(meta),
+            strip = self._strips[(*key, width)] = self._card(str(bead_id), f"{mark}{title or ''}", meta,  # type: ignore[arg-type]
                                                              str(kind), bool(is_cursor), width)
         return strip[line % CARD]
 
-    def _card(self, bead_id: str, rest: str, meta: str, kind: str, is_cursor: bool,
+    def _card(self, bead_id: str, rest: str, meta: tuple[str, str], kind: str, is_cursor: bool,
               width: int) -> tuple[Strip, Strip]:
         """The title gets the whole first line (narrow columns still show it); the id leads the second."""
         title = rest if len(rest) <= width else rest[: max(0, width - 1)] + "…"
         first = Strip([Segment(title.ljust(width), self._styles[(is_cursor, kind)])], width)
-        head = f"{bead_id} "[:width]
-        tail = meta[: max(0, width - len(head))].ljust(width - len(head))
+        full, compact = meta
+        head = f"{bead_id} "
+        if len(head) + len(full) > width:  # narrow: the assignee first, the id is in the drawer
+            head, full = ("", compact) if len(head) + len(compact) > width else (head, compact)
+        head = head[:width]
+        tail = full[: max(0, width - len(head))].ljust(width - len(head))
         second = Strip([Segment(head, self._styles[(is_cursor, "id")]),
                         Segment(tail, self._styles[(is_cursor, "meta")])], width)
         return first, second
