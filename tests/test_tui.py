@@ -787,6 +787,8 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         await pilot.pause(0.3)
         if isinstance(app.screen, BeadDrawer):
             await until(pilot, lambda: app.screen.mr, what="drawer")
+        for field in app.screen.query("Input"):
+            field.cursor_blink = False  # type: ignore[attr-defined]  # a blinking cursor is not deterministic
         if isinstance(app.screen, AgentDrawer):
             await until(pilot, lambda: "step 1 ok" in app.screen.query_one(Terminal).text(), what="terminal")
         await pilot.pause(0.1)

@@ -110,7 +110,7 @@ class Acting:
         def filled(values: object) -> None:
             if isinstance(values, dict):
                 self.confirm_then_run(action, subject, values)
-        title = action.title + (f": {subject.id}" if subject else "")
+        title = action.title + (f": {subject.id}" if subject and action.kinds else "")
         self.push_screen(FormScreen(title, action.form(subject)), filled)
 
     def confirm_then_run(self: "GastownApp", action: Action, subject: Subject | None,  # type: ignore[misc]
