@@ -174,11 +174,12 @@ async def test_sling_from_the_board_with_a_typed_form() -> None:
         await pilot.press("tab", *"raise to a power", "tab")
         app.screen.query_one("#f-rig", Input).value = "app"
         app.screen.query_one("#f-depends_on", Input).value = "gt-a1, gt-c3"
+        app.screen.query_one("#f-persona", Input).value = "reviewer"
         await pilot.press("ctrl+s")
         (method, params), = await acted(pilot, fake, 1)
         assert method == Method.SLING
         assert params == {"title": "add pow", "rig": "app", "body": "raise to a power", "priority": 2,
-                          "depends_on": ["gt-a1", "gt-c3"]}
+                          "depends_on": ["gt-a1", "gt-c3"], "persona": "reviewer"}
         await until(pilot, lambda: "gt-n1" in ids(app, "open") and column(app, "open").rows[-1]["title"] == "add pow",
                     what="the slung bead on the board")
 

@@ -97,6 +97,7 @@ def sling_form(s: Subject | None) -> list[Field]:
             Field("rig", "rig", default=rig, required=True),
             Field("depends_on", "depends on", placeholder="bead ids, comma-separated"),
             Field("agent", "agent", placeholder="adapter (empty: the town's default)"),
+            Field("persona", "persona", placeholder="gt persona list (empty: agent.persona)"),
             Field("priority", "priority", default="2", placeholder="0 (highest) … 4")]
 
 
@@ -132,6 +133,8 @@ def build_sling(s: Subject | None, v: Values) -> list[Call]:
         params["depends_on"] = split(v["depends_on"])
     if v.get("agent", "").strip():
         params["agent"] = v["agent"].strip()
+    if v.get("persona", "").strip():
+        params["persona"] = v["persona"].strip()
     return [(Method.SLING, params)]
 
 

@@ -47,15 +47,15 @@ class Drawer(ModalScreen[None]):
     # (a drawer's own keys, like the bead drawer's "m", take precedence).
     BINDINGS = [
         Binding("escape", "close", "back"),
-        Binding("o", "app.show('overview')", "overview"),
-        Binding("b", "app.show('board')", "board"),
-        Binding("m", "app.show('mq')", "merge queue"),
-        Binding("c", "app.show('convoys')", "convoys"),
-        Binding("e", "app.show('escalations')", "escalations"),
-        Binding("i", "app.show('mail')", "inbox"),
-        Binding("y", "app.show('chat')", "mayor"),
-        Binding("r", "reload", "refresh"),
         Binding("q", "app.quit", "quit"),
+        Binding("o", "app.show('overview')", "overview", show=False),  # the page bar names them
+        Binding("b", "app.show('board')", "board", show=False),
+        Binding("m", "app.show('mq')", "merge queue", show=False),
+        Binding("c", "app.show('convoys')", "convoys", show=False),
+        Binding("e", "app.show('escalations')", "escalations", show=False),
+        Binding("i", "app.show('mail')", "inbox", show=False),
+        Binding("y", "app.show('chat')", "mayor", show=False),
+        Binding("r", "reload", "refresh", show=False),
         *bindings("app."),
     ]
     key = ""
