@@ -59,13 +59,17 @@ def actor() -> str:
 def start_daemon(timeout: float = START_TIMEOUT) -> None:
     """Start `python -m gastown.daemon` detached (own session), wait until it answers."""
     log = paths.log_path()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gastown.daemon"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-            start_new_session=True, close_fds=True,
-        )
+    old = os.umask(0o077)  # GT_HOME and the log are private from their first byte
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gastown.daemon"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True, close_fds=True, umask=0o077,
+            )
+    finally:
+        os.umask(old)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _connectable(paths.socket_path()):

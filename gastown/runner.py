@@ -184,10 +184,15 @@ def tail(turn_dir: Path, offset: int, limit: int = 1 << 20) -> tuple[bytes, int]
 
 def spawn_command(turn_dir: Path, argv: list[str], cwd: Path, env_json_path: Path | None,
                   timeout: float | None, *, python: str = "python3", grace: float = 5.0,
-                  detach: bool = False) -> list[str]:
-    """The runner's argv, for runtimes that start it themselves (``podman exec -d``)."""
+                  detach: bool = False, env_prefix: str | None = None) -> list[str]:
+    """The runner's argv, for runtimes that start it themselves (``podman exec -d``).
+
+    `env_prefix`: the turn's variables arrive in the runner's environment as PREFIX+NAME
+    (so they never collide with the engine's own HOME, XDG_* ...); the runner renames them."""
     cmd = [python, "-m", "gastown.runner", "--dir", str(turn_dir), "--cwd", str(cwd),
            "--grace", str(grace)]
+    if env_prefix:
+        cmd += ["--env-prefix", env_prefix]
     if env_json_path is not None:
         cmd += ["--env-json", str(env_json_path)]
     if timeout is not None:
@@ -200,13 +205,16 @@ def spawn_command(turn_dir: Path, argv: list[str], cwd: Path, env_json_path: Pat
 def spawn_detached(turn_dir: Path, argv: list[str], cwd: Path,
                    env: dict[str, str | None] | None = None, timeout: float | None = None,
                    python: str = sys.executable, *, grace: float = 5.0,
-                   startup_wait: float = 5.0) -> int:
+                   startup_wait: float = 5.0, environ: dict[str, str] | None = None) -> int:
     """Start a turn on the host, fully detached; return the runner pid once status.json exists.
 
     Zombies: the runner double-forks (``--detach``).  We start an intermediate process in a new
     session and wait for it (it exits right after forking), so the daemon never holds an
     unreaped child; the runner itself is re-parented to init (or a subreaper) and survives the
     daemon being SIGKILLed.  Its own diagnostics go to TURN_DIR/runner.log.
+
+    `environ`: the runner's (and so the agent's) COMPLETE environment, handed over at exec and
+    never written to disk (it holds the agent token); `env` is the older overlay file.
     """
     turn_dir = Path(turn_dir).resolve()
     turn_dir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +233,7 @@ def spawn_detached(turn_dir: Path, argv: list[str], cwd: Path,
     pkg_root = Path(__file__).resolve().parent.parent  # so `-m gastown.runner` always resolves
     with open(os.devnull, "rb") as null, open(turn_dir / RUNNER_LOG, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=null, stdout=log, stderr=log, close_fds=True,
-                                start_new_session=True, cwd=pkg_root)
+                                start_new_session=True, cwd=pkg_root, env=environ)
     try:
         rc = proc.wait(timeout=startup_wait)
     except subprocess.TimeoutExpired:
@@ -259,7 +267,7 @@ class _Runner:
         self.cmd, self.cwd = cmd, str(Path(a.cwd or os.getcwd()).resolve())
         self.timeout, self.grace = a.timeout, a.grace
         self.winsize = struct.pack("HHHH", a.rows, a.cols, 0, 0)
-        self.env = self._build_env(a.env_json)
+        self.env = self._build_env(a.env_json, a.env_prefix)
         self.sel = selectors.DefaultSelector()
         self.clients: dict[socket.socket, _Client] = {}
         self.pending_in = bytearray()
@@ -274,8 +282,11 @@ class _Runner:
         self.log = -1
 
     @staticmethod
-    def _build_env(path: str | None) -> dict[str, str]:
+    def _build_env(path: str | None, prefix: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
+        if prefix:  # variables handed over as PREFIX+NAME (see spawn_command): strip the prefix
+            for k in [k for k in env if k.startswith(prefix)]:
+                env[k[len(prefix):]] = env.pop(k)
         if path:
             overlay = json.loads(Path(path).read_text())
             for k, v in (overlay or {}).items():
@@ -529,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", required=True)
     p.add_argument("--cwd")
     p.add_argument("--env-json")
+    p.add_argument("--env-prefix")
     p.add_argument("--cols", type=int, default=200)
     p.add_argument("--rows", type=int, default=50)
     p.add_argument("--timeout", type=float)

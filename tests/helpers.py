@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -62,3 +63,13 @@ def code_of(fn: Callable[..., Any], *a: Any, **kw: Any) -> int:
     with pytest.raises(RpcError) as exc:
         fn(*a, **kw)
     return exc.value.code
+
+
+def turn_env(turn_dir: str | Path, proc_root: str = "") -> dict[str, str]:
+    """A running turn's environment, read from its runner's /proc/<pid>/environ (the token is
+    never on disk). `proc_root`: a container's root as seen from the host (/proc/<init>/root)."""
+    from gastown import runner
+
+    st = runner.read_status(Path(turn_dir)) or {}
+    raw = Path(f"{proc_root}/proc/{st['runner_pid']}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)

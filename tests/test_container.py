@@ -164,7 +164,7 @@ def test_turn_runs_in_container_and_lands_on_host(rt: ContainerRuntime) -> None:
     out = (spec.turn_dir / "output.log").read_text()
     assert "inside True gt /usr/local/sbin:" in out
     assert (spec.cwd / "made-inside.txt").read_text() == str(spec.cwd)
-    assert oct((spec.turn_dir / "env.json").stat().st_mode & 0o777) == "0o600"
+    assert not (spec.turn_dir / "env.json").exists()  # the turn's variables never touch the disk
 
 
 @pytest.mark.podman
@@ -316,10 +316,14 @@ def test_docker_cli_through_podman_service(image: str, gt_home: Path, tmp_path: 
 
 @pytest.mark.podman
 @pytest.mark.slow
-def test_env_file_holds_only_the_turn_env(rt: ContainerRuntime) -> None:
-    spec = _spec(rt, "a/0001", ["true"], env={"GT_TOWN": "x", "PATH": "/h", "GT_HOME": None})
+def test_turn_env_reaches_the_runner_without_a_file(rt: ContainerRuntime) -> None:
+    spec = _spec(rt, "a/0001", ["env"], env={"GT_TOWN": "x", "HOME": "/agent-home", "PATH": "/h", "GT_HOME": None})
     rt.start_turn(spec)
-    assert json.loads((spec.turn_dir / "env.json").read_text()) == {"GT_TOWN": "x", "GT_HOME": None}
+    assert _wait(lambda: not rt.is_running(spec.turn_dir))
+    lines = (spec.turn_dir / "output.log").read_text().splitlines()
+    assert "GT_TOWN=x" in lines and "HOME=/agent-home" in lines
+    assert not [ln for ln in lines if ln.startswith(("GT_TURN_ENV_", "GT_HOME=", "PATH=/h"))]
+    assert not (spec.turn_dir / "env.json").exists()
 
 
 @pytest.mark.podman

@@ -15,7 +15,7 @@ from gastown import paths
 from gastown.client import Client
 from gastown.protocol import ErrorCode, Method, RpcError
 from tests.conftest import run_gt
-from tests.helpers import bead, gtj, wait_for
+from tests.helpers import bead, gtj, turn_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +83,7 @@ def test_done_without_commits_is_refused(town: Path) -> None:
 def test_dependencies_and_capacity(town: Path, gt_home: Path) -> None:
     flag = gt_home / "let-merges-through"
     run_gt("config", "set", "rig.max_polecats", "1", check=True)
+    run_gt("config", "set", "sandbox", "off", check=True)  # the gate watches a host file (a sandbox hides it)
     # the gate holds every merge until the flag exists, so beads wait in review
     run_gt("config", "set", "refinery.gates", json.dumps([{"cmd": f"while [ ! -f {flag} ]; do sleep 0.1; done",
                                                             "timeout": 120}]), "--rig", "app", check=True)
@@ -106,7 +107,8 @@ def test_agent_tools_need_a_token_and_a_role(town: Path, gt_home: Path) -> None:
     gtj("sling", "x", "--rig", "app", "--script", "sleep 30")
     wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "working", 30, "working")
     turn = Path(gtj("agent", "show", "toast")[0]["turn_dir"])
-    env = json.loads((turn / "env.json").read_text())
+    assert not (turn / "env.json").exists()  # the token is never on disk
+    env = turn_env(turn)
     sock = Path(env["GT_AGENT_SOCKET"])
     with Client(sock, token=env["GT_AGENT_TOKEN"]) as agent:
         assert agent.call(Method.TOOL_PRIME)["hook"]["title"] == "x"

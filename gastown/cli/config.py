@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from gastown.cli.common import JsonOpt, TownOpt, call, out, show
+from gastown.cli.common import JsonOpt, TownOpt, call, err, out, show
 from gastown.cli.render import emit_json
 from gastown.protocol import Method
 
@@ -50,3 +50,5 @@ def set_(key: str = typer.Argument(..., help="Setting, e.g. rig.max_polecats."),
         emit_json([result])
     else:
         out.print(f"{result['key']} = {json.dumps(result['value'])} ({result['source']})", markup=False)
+    for line in result.get("warnings") or []:
+        err.print(f"warning: {line}", markup=False)

@@ -22,7 +22,11 @@ def setup_logging() -> None:
 
 
 def main() -> int:
+    os.umask(0o077)  # before anything is written: every file the daemon creates is private
     setup_logging()
+    from gastown.daemon.private import secure_home
+
+    secure_home()
     import faulthandler
     import signal
 

@@ -91,6 +91,10 @@ SETTINGS: dict[str, Setting] = {
     "agent.persona": Setting("", "persona of polecats when a sling or a formula step names none (gt persona list)"),
     "archive.after_days": Setting(0.0, "archive beads closed this many days ago (0: never); gt bead list --archived "
                                   "still shows them", rig=False),
+    "agent.env": Setting([], "extra variables agents and gates receive: NAME (value from the daemon's "
+                         "environment) or NAME=value; nothing else of the daemon's environment is passed"),
+    "sandbox": Setting("auto", "local runtime sandbox (bubblewrap): auto (use it when it works), required "
+                       "(no turn without it) or off", rig=False, choices=("auto", "required", "off")),
 }
 
 SECRETS = frozenset({"agent.api_key", "forge.token"})
@@ -167,6 +171,14 @@ def problem(key: str, value: Any) -> str | None:
         ok = isinstance(value, str)
     if not ok:
         return f"'{key}' takes {KINDS[type(default)]}, not {json.dumps(value)}"
+    if key == "agent.env":
+        from gastown.daemon import agentenv
+
+        try:
+            for entry in value:
+                agentenv.parse_spec(entry)
+        except ValueError as exc:
+            return str(exc)
     if setting.choices and value not in setting.choices:
         close = difflib.get_close_matches(str(value), [c for c in setting.choices if c], n=1, cutoff=0.5)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

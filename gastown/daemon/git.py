@@ -16,7 +16,12 @@ Every call goes through `_run`, which:
     cannot act on the wrong repository or commit as the wrong person;
   - sets GIT_TERMINAL_PROMPT=0 and detaches from the terminal, so a credential or ssh
     prompt fails fast instead of hanging a daemon nobody is watching;
-  - sets LC_ALL=C so the messages we parse and show are stable.
+  - sets LC_ALL=C so the messages we parse and show are stable;
+  - never runs repository code: hooks are off (an empty `core.hooksPath`), `core.fsmonitor`
+    is off and the `ext::` transport refused (`SAFE_CONFIG`, given with `-c`, beats any file),
+    and `scrub_config` removes from the rig clone's own config every key that names a
+    program (filters, diff drivers, ssh/credential/pager commands, includes...) an agent
+    could have planted there. The environment is the allow-list, not the daemon's.
 
 Every failure raises `GitError` whose `message` is one line a user can act on; the full
 stderr and the return code ride along for logs.
@@ -29,6 +34,7 @@ that clone; agents never push, the daemon does.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -94,6 +100,18 @@ _IDENTITY_ENV_VARS = (
     "GIT_COMMITTER_DATE",
 )
 
+# `-c` settings on every daemon git call: no hook, no fsmonitor, no ext:: transport.
+SAFE_CONFIG = ("core.hooksPath=", "core.fsmonitor=false", "protocol.ext.allow=never", "core.pager=cat",
+               "core.editor=true", "sequence.editor=true")
+# Keys in a repository's own config that make git run a program (or read another config file).
+_PROGRAM_KEYS = re.compile(
+    r"^(core\.(fsmonitor|sshcommand|hookspath|pager|editor|askpass|gitproxy|attributesfile|alternaterefscommand)"
+    r"|sequence\.editor|diff\.external|diff\..+\.(command|textconv)|merge\..+\.driver|filter\..+"
+    r"|credential\..*|include\..*|includeif\..*|gpg\..*program|uploadpack\..*|remote\..+\.(uploadpack|receivepack|proxy)"
+    r"|http\..*proxy|url\..+\.(insteadof|pushinsteadof)|pager\..*|alias\..*|protocol\..*"
+    r"|extensions\.worktreeconfig|core\.worktree|submodule\..+\.update|blame\.ignorerevsfile)$",
+    re.IGNORECASE)
+
 _URL_SCHEME_RE = re.compile(r"^(?:https?|ssh|git|file|git\+ssh|ssh\+git)://", re.IGNORECASE)
 # scp-like syntax: user@host:path (no slash before the colon, so ./a@b:c stays a path).
 _SCP_RE = re.compile(r"^[^@/\s:]+@[^@/\s:]+:[^\s]+$")
@@ -156,10 +174,20 @@ class WorktreeInfo:
 # --------------------------------------------------------------------------- plumbing
 
 
+# What of the daemon's environment git itself may see: the basics, and what it needs to reach
+# a user's origin (ssh agent, proxies, a HOME for ~/.gitconfig and credentials). Git children
+# (hooks are off) are the remote helpers, never repository code.
+_GIT_PASS = ("HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS",
+             "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY",
+             "GIT_SSL_CAINFO", "SSL_CERT_FILE", "SSL_CERT_DIR", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL",
+             "GIT_CONFIG_NOSYSTEM", "GIT_TRACE")
+
+
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    for var in _LOCAL_ENV_VARS + _IDENTITY_ENV_VARS:
-        env.pop(var, None)
+    from gastown.daemon import agentenv
+
+    env = agentenv.basic()
+    env.update({k: os.environ[k] for k in _GIT_PASS if k in os.environ})
     env["GIT_TERMINAL_PROMPT"] = "0"
     env["LC_ALL"] = "C"
     env["LANGUAGE"] = "C"
@@ -197,7 +225,11 @@ def _run(
     ok: Sequence[int] = (0,),
 ) -> subprocess.CompletedProcess[str]:
     """Run `git [-C cwd] args...`; raise GitError unless the exit code is in `ok`."""
+    if args and args[0] == "diff":  # diff drivers and textconv are programs too
+        args = ["diff", "--no-ext-diff", "--no-textconv", *args[1:]]
     cmd = ["git"]
+    for setting in SAFE_CONFIG:
+        cmd += ["-c", setting]
     if cwd is not None:
         cmd += ["-C", str(cwd)]
     cmd += list(args)
@@ -228,6 +260,25 @@ def _run(
     if proc.returncode not in ok:
         raise GitError(f"{label} failed: {_first_error_line(err)}", err, proc.returncode)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def scrub_config(repo: Path | str) -> list[str]:
+    """Remove from the clone's own config (and worktree configs) every key that makes git run a
+    program; returns the keys removed (the daemon logs them: someone planted them)."""
+    common = Path(_git_out(["rev-parse", "--git-common-dir"], _resolve(repo)))
+    if not common.is_absolute():
+        common = _resolve(repo) / common
+    files = [common / "config", *sorted((common / "worktrees").glob("*/config.worktree"))]
+    removed = []
+    for path in files:
+        if not path.is_file():
+            continue
+        names = _run(["config", "--file", str(path), "--name-only", "--list"], ok=(0, 1)).stdout.split()
+        for name in dict.fromkeys(names):
+            if _PROGRAM_KEYS.match(name):
+                _run(["config", "--file", str(path), "--unset-all", name], ok=(0, 5))
+                removed.append(f"{path.name}:{name}")
+    return removed
 
 
 def _git_out(args: Sequence[str], cwd: Path | str | None = None, **kw: Any) -> str:
@@ -430,8 +481,13 @@ def fetch(repo: Path | str, timeout: float = NETWORK_TIMEOUT) -> None:
     """Update `origin/*` in a rig clone (with --prune, so deleted remote branches vanish).
 
     Pruning only makes the unpushed-work check stricter, never looser. Uses the user's own
-    git credentials (ssh agent, helpers); nothing is prompted.
+    git credentials (ssh agent, helpers); nothing is prompted. Scrubs the clone's config first:
+    every turn and every merge starts with a fetch, so planted program keys never get used.
     """
+    planted = scrub_config(repo)
+    if planted:
+        logging.getLogger("gastown.daemon.git").warning("removed planted config from %s: %s", repo,
+                                                          ", ".join(planted))
     _run(["fetch", "--prune", "--quiet", "origin"], _resolve(repo), what="git fetch", timeout=timeout)
 
 

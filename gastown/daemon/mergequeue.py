@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gastown import persona
-from gastown.daemon import library, pullrequests, refinery, turns
+from gastown.daemon import agentenv, library, pullrequests, refinery, turns
 from gastown.daemon.crashpoints import crash_point
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
         refinery.process, rig["repo_path"], rig["source"], branch, target,
         mode=str(cfg("refinery.merge_mode", rig["name"])[0]), gates=gates,
         identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"],
-        gate_runner=in_container or refinery.host_gate, workdir=town.root / "merges" if in_container else None)
+        gate_runner=in_container or refinery.host_gates(agentenv.spec_of(cfg("agent.env", rig["name"])[0]),
+                                                        str(cfg("sandbox")[0])),
+        workdir=town.root / "merges" if in_container else None)
     if result.ok and result.merge_commit and result.landed_on:
         convoy = bool((await town.call(store.bead_row, mr["source_bead_id"]))["metadata"].get("convoy"))
         if convoy:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from gastown.daemon import git
 from gastown.daemon.crashpoints import crash_point
+from gastown.protocol import RpcError
 
 TAIL = 4000
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
@@ -84,13 +85,40 @@ class GateRunner(Protocol):
 
 
 def host_gate(gate: Gate, cwd: Path) -> dict[str, Any]:
-    return {**run_gate(gate, cwd, _gate_env()), "ran_in": "host"}
+    """A gate on the host, unconfined, with the allow-listed environment (no agent.env)."""
+    return host_gates([], "off")(gate, cwd)
 
 
-def run_gate(gate: Gate, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+def host_gates(env_spec: list[str], sandbox_mode: str) -> GateRunner:
+    """Gates of a local town: the repository's code, run on purpose (like CI), with the
+    allow-listed environment plus `agent.env`, inside the same bubblewrap sandbox as agents
+    unless the town's sandbox mode is off (or auto and bwrap does not work here). With
+    `required` and no working bwrap, the gate fails with the cause."""
+    from gastown.daemon import sandbox
+
+    def run(gate: Gate, cwd: Path) -> dict[str, Any]:
+        try:
+            sandboxed = sandbox.enabled(sandbox_mode)
+        except RpcError as exc:
+            return {"name": gate.name, "cmd": gate.cmd, "exit_code": 126, "timed_out": False, "duration_s": 0.0,
+                    "output_tail": exc.message, "ran_in": "nowhere"}
+        home = Path(tempfile.mkdtemp(prefix="gt-gate-home-"))
+        try:
+            result = run_gate(gate, cwd, _gate_env(env_spec, home), sandboxed, home)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        return {**result, "ran_in": "host sandbox" if sandboxed else "host"}
+    return run
+
+
+def run_gate(gate: Gate, cwd: Path, env: dict[str, str], sandboxed: bool = False,
+             home: Path | None = None) -> dict[str, Any]:
+    from gastown.daemon import sandbox
+
     start = time.monotonic()
+    argv = sandbox.gate_argv(gate.cmd, cwd=cwd, home=home) if sandboxed else ["/bin/sh", "-c", gate.cmd]
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(gate.cmd, shell=True, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         timed_out = False
         try:
@@ -105,14 +133,14 @@ def run_gate(gate: Gate, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
             "timed_out": timed_out, "duration_s": round(time.monotonic() - start, 3), "output_tail": text[-TAIL:]}
 
 
-def _gate_env() -> dict[str, str]:
+def _gate_env(env_spec: list[str], home: Path | None = None) -> dict[str, str]:
+    """The allow-list (never the daemon's environment), `agent.env`, a throwaway HOME."""
+    from gastown.daemon import agentenv
     from gastown.daemon.turns import gt_bin_dir
 
-    env = dict(os.environ)
-    for key in ("GT_HOME", "GT_RUNTIME_DIR", "GT_TOWN", "GT_AGENT_TOKEN", "GT_AGENT_SOCKET", "VIRTUAL_ENV"):
-        env.pop(key, None)
-    env["PATH"] = gt_bin_dir() + os.pathsep + env.get("PATH", "/usr/bin:/bin")
-    return env
+    path = gt_bin_dir() + os.pathsep + os.environ.get("PATH", agentenv.DEFAULT_PATH)
+    overlay = {"PATH": path, **({"HOME": str(home)} if home else {})}
+    return agentenv.build(overlay, env_spec)
 
 
 def _conflicted(wt: Path) -> list[str]:
@@ -171,11 +199,10 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     dest = target
     receive_pack: list[str] = []
     if not git.is_url(source) and Path(source, ".git").exists():
-        checked_out = subprocess.run(["git", "-C", source, "symbolic-ref", "--quiet", "--short", "HEAD"],
-                                     capture_output=True, text=True).stdout.strip()
+        checked_out = git._run(["symbolic-ref", "--quiet", "--short", "HEAD"], source,
+                               ok=(0, 1, 128)).stdout.strip()
         if checked_out == target:
-            dirty = subprocess.run(["git", "-C", source, "status", "--porcelain"], capture_output=True,
-                                   text=True).stdout.strip()
+            dirty = git._run(["status", "--porcelain"], source, ok=(0, 128)).stdout.strip()
             if dirty:
                 dest = f"gastown/{target}"
             else:  # the user's clean checkout follows the branch (git refuses if that changes)
@@ -223,7 +250,7 @@ def landing_base(repo: str, target: str) -> str:
     parked = f"origin/gastown/{target}"
     if git._run(["rev-parse", "--verify", "--quiet", parked], repo, ok=(0, 1)).returncode != 0:
         return f"origin/{target}"
-    contains = subprocess.run(["git", "-C", repo, "merge-base", "--is-ancestor", f"origin/{target}", parked])
+    contains = git._run(["merge-base", "--is-ancestor", f"origin/{target}", parked], repo, ok=(0, 1, 128))
     return parked if contains.returncode == 0 else f"origin/{target}"
 
 
@@ -320,7 +347,7 @@ def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) 
     when the PR was closed unmerged or the branch vanished unmerged; else ('waiting', None)."""
     git.fetch(repo)
     target_sha = git.head_sha(repo, f"origin/{target}")
-    merged = subprocess.run(["git", "-C", repo, "merge-base", "--is-ancestor", head, target_sha]).returncode == 0
+    merged = git._run(["merge-base", "--is-ancestor", head, target_sha], repo, ok=(0, 1, 128)).returncode == 0
     if merged:
         return "merged", target_sha
     gh = shutil.which("gh")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from gastown import paths, runner
-from gastown.daemon import adapters, git, prompts, transcripts
+from gastown.daemon import adapters, agentenv, git, prompts, transcripts
+from gastown.daemon import sandbox as sandboxing
 from gastown.daemon.adapters import TurnContext
 from gastown.daemon.runtime import Runtime, TurnSpec
 from gastown.protocol import RpcError
@@ -35,7 +36,9 @@ def token_hash(token: str) -> str:
 
 
 def agent_socket(town: str) -> Path:
-    return paths.runtime_dir() / "towns" / f"{town}.sock"
+    """Each town's agent socket in a directory of its own: a sandbox or a town container
+    mounts that directory (a restarted daemon's new socket shows up), never another town's."""
+    return paths.runtime_dir() / "towns" / town / "gt.sock"
 
 
 def human_identity(requested_by: str | None) -> tuple[str, str]:
@@ -174,7 +177,7 @@ class TurnStarter:
         )
         adapter.prepare(ctx)
         human, email = human_identity(requested_by)
-        env: dict[str, str | None] = {
+        overlay: dict[str, str | None] = {
             **adapter.env(ctx),
             "GT_TOWN": self.town.name, "GT_AGENT": name, "GT_ROLE": agent["role"], "GT_BEAD_ID": bead["id"],
             "GT_AGENT_TOKEN": token, "GT_AGENT_SOCKET": str(agent_socket(self.town.name)),
@@ -186,9 +189,12 @@ class TurnStarter:
             "GT_CO_AUTHOR": co_author(name, agent["adapter"], ctx.model, self.town.name),
             "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",
             "GIT_COMMITTER_EMAIL": f"{name}@{self.town.name}.gastown",
-            "PATH": gt_bin_dir() + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin"),
-            "GT_HOME": None, "GT_RUNTIME_DIR": None, "VIRTUAL_ENV": None,
+            "PATH": gt_bin_dir() + os.pathsep + os.environ.get("PATH", agentenv.DEFAULT_PATH),
         }
+        # never the daemon's environment: the allow-list, agent.env, then the turn's own
+        env: dict[str, str | None] = dict(agentenv.build(overlay, agentenv.spec_of(cfg("agent.env", rig_name)[0])))
+        argv = sandboxing.wrap_turn(self.town, self.runtime.name, adapter, adapter.command(ctx), worktree, home,
+                                    agent_socket(self.town.name).parent)
         turn_dir = self.town.root / "turns" / name / f"{agent['turns'] + 1:04d}"
         turn_dir.mkdir(parents=True, exist_ok=True)
         (turn_dir / "prompt.md").write_text(prompt)
@@ -197,7 +203,7 @@ class TurnStarter:
         if record is not None:
             record(str(turn_dir), token_hash(token))
         minutes = float((bead.get("metadata") or {}).get("turn_minutes") or 0)  # a persona's turn time limit
-        self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=adapter.command(ctx), cwd=worktree, env=env,
+        self.runtime.start_turn(TurnSpec(turn_dir=turn_dir, argv=argv, cwd=worktree, env=env,
                                          timeout=minutes * 60 if minutes > 0 else None))
         return str(turn_dir), token_hash(token)
 

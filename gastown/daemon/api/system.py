@@ -64,7 +64,7 @@ async def _agent_hello(ctx: Ctx, token: str | None) -> None:
         raise RpcError(ErrorCode.FORBIDDEN, "the agent socket needs an agent token (GT_AGENT_TOKEN)")
     town = ctx.daemon.towns.get(ctx.conn.agent_town or "")
     agent = await town.call(town.store.agent_by_token, token_hash(token))
-    if agent is None:
+    if agent is None or agent.get("turn_ended_at"):  # a token dies with its turn
         raise RpcError(ErrorCode.FORBIDDEN, "unknown or revoked agent token")
     ctx.conn.agent = agent["name"]
     ctx.conn.role = agent["role"]

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import config, holds
+from gastown.daemon import agentenv, config, holds, sandbox
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -44,7 +44,8 @@ async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str
     chosen, why = await asyncio.to_thread(choose_runtime, runtime)
     town = ctx.daemon.towns.create(name, prefix=prefix, runtime=chosen, agent=agent)
     await ctx.daemon.open_town(name)
-    return {**town.info(), "runtime_reason": why}
+    state = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), chosen)
+    return {**town.info(), "runtime_reason": why, "sandbox": state}
 
 
 @rpc(Method.TOWN_LIST, town=False)
@@ -58,6 +59,8 @@ async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
     info["rigs"] = [r["name"] for r in await town.call(town.store.rig_list)]
     info["beads"] = await town.call(town.store.counts)
     info.update(await town.call(holds.town_state, town.store))  # paused, parked_rigs
+    info["sandbox"] = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), info["runtime"])
+    info["agent_env"] = agentenv.summary(agentenv.spec_of(town.config("agent.env")[0]))
     return info
 
 
@@ -89,10 +92,24 @@ async def config_get(ctx: Ctx, town: Town, *, key: str | None = None, rig: str |
     out = []
     for k in keys:
         value, source = town.config(k, rig)
-        if k in config.SECRETS and value and not (key and reveal):
-            value = "********"
+        if not (key and reveal):
+            value = masked(k, value)
         out.append({"key": k, "value": value, "source": source, "help": config.SETTINGS[k].help})
     return out
+
+
+def masked(key: str, value: Any) -> Any:
+    """Secret-looking values are not echoed: the SECRETS settings, and `agent.env` NAME=value
+    entries whose name looks secret (`*_KEY`, `*_TOKEN`...)."""
+    if (key in config.SECRETS or agentenv.is_secret(key)) and value:
+        return agentenv.MASK
+    if key == "agent.env" and isinstance(value, list):
+        out = []
+        for entry in value:
+            name, eq, _ = str(entry).partition("=")
+            out.append(f"{name}={agentenv.MASK}" if eq and agentenv.is_secret(name) else entry)
+        return out
+    return value
 
 
 @rpc(Method.CONFIG_SET)
@@ -112,9 +129,8 @@ async def config_set(ctx: Ctx, town: Town, *, key: str, value: str | None = None
     path = town.rig_dir(rig) / "config.toml" if rig else town.config_path
     await town.call(config.set_dotted, path, key, parsed)
     effective, source = town.config(key, rig)
-    if key in config.SECRETS and effective:
-        effective = "********"  # never echoed back
-    return {"key": key, "value": effective, "source": source}
+    warn = agentenv.warnings(agentenv.spec_of(parsed)) if key == "agent.env" else []
+    return {"key": key, "value": masked(key, effective), "source": source, "warnings": warn}
 
 
 async def _check_forge_first(town: Town, rig: str | None) -> None:

@@ -37,6 +37,7 @@ NETWORKS = ("bridge", "none", "host")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 LABEL = "io.gastown"
 STARTUP_WAIT = 15.0
+ENV_PREFIX = "GT_TURN_ENV_"  # turn variables ride the engine's environment under this prefix
 _PROBE = "import sys; from gastown import runner; sys.exit(0 if runner.is_running(sys.argv[1]) else 3)"
 _STOP = "import sys; from gastown import runner; runner.stop(sys.argv[1], grace=float(sys.argv[2]))"
 _BUSY = """
@@ -225,16 +226,15 @@ class ContainerRuntime:
         if self.is_running(turn_dir):
             raise RuntimeError(f"a turn is already running in {turn_dir}")
         (turn_dir / runner.STATUS).unlink(missing_ok=True)
-        env_path = turn_dir / runner.ENV_FILE  # may hold API keys: owner-only
-        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.container_env(dict(spec.env)), f)
+        # the turn's variables (its token among them) reach the runner through the engine's own
+        # environment (`exec -e NAME` takes the value from there): never a file, never argv
+        env = {ENV_PREFIX + k: v for k, v in self.container_env(dict(spec.env)).items() if v is not None}
+        env_flags = [flag for name in sorted(env) for flag in ("-e", name)]
         cmd = runner.spawn_command(turn_dir, self.container_argv(list(spec.argv)), Path(spec.cwd).absolute(),
-                                   env_path, spec.timeout, python="python3", detach=False)
+                                   None, spec.timeout, python="python3", detach=False, env_prefix=ENV_PREFIX)
         log = turn_dir / runner.RUNNER_LOG  # the runner's own diagnostics, as with the local runtime
-        self.engine.run("exec", "-d", *self._exec_user(), "--workdir", "/", self.container,
-                        "sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log), *cmd, timeout=60)
+        self.engine.run("exec", "-d", *self._exec_user(), *env_flags, "--workdir", "/", self.container,
+                        "sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log), *cmd, timeout=60, env=env)
         end = time.monotonic() + STARTUP_WAIT
         while time.monotonic() < end:
             st = runner.read_status(turn_dir)

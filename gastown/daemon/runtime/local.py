@@ -16,7 +16,8 @@ class LocalRuntime:
         return None
 
     def start_turn(self, spec: TurnSpec) -> int:
-        return runner.spawn_detached(spec.turn_dir, spec.argv, spec.cwd, env=spec.env, timeout=spec.timeout)
+        environ = {k: v for k, v in spec.env.items() if v is not None}  # complete: never env.json
+        return runner.spawn_detached(spec.turn_dir, spec.argv, spec.cwd, timeout=spec.timeout, environ=environ)
 
     def is_running(self, turn_dir: Path) -> bool:
         return runner.is_running(turn_dir)
