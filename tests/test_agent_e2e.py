@@ -134,8 +134,11 @@ def test_crashed_turn_is_resumed_in_the_same_session(cli: str, town: Path, gt_ho
     the same polecat, whose turn 2 resumes turn 1's native session and finishes the work."""
     require(cli)
     status = gt_home / "towns" / "t" / "turns" / "toast" / "0001" / "status.json"
+    # unconfined, the agent can read its turn's status and kill the turn's group; in the sandbox
+    # (the default) the turn dir is invisible and the turn is every process of its pid namespace
     crash = ("echo started > started.txt; "
-             f"kill -TERM -- -$(python3 -c 'import json; print(json.load(open(\"{status}\"))[\"pgid\"])')")
+             f"if [ -r {status} ]; then kill -TERM -- -$(python3 -c 'import json; print(json.load(open(\"{status}\"))[\"pgid\"])'); "
+             "else kill -TERM -1; fi")
     with FakeLLM([{"shell": crash}, *WORK]) as llm:
         configure(llm)
         run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)

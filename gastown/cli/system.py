@@ -113,12 +113,22 @@ def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Che
         ["git", "--version"], capture_output=True, text=True).stdout.strip() if git else "not installed: apt-get install git"}]
     rows += engine.doctor(engine_name)
     rows += _agent_clis()
+    from gastown.daemon import sandbox
+
+    box = sandbox.probe(fresh=True)
+    rows.append({"check": "sandbox (bwrap)", "ok": box.ok,
+                 "detail": box.reason + ("" if box.ok else "; local towns with sandbox=auto run agents unconfined, "
+                                                            "sandbox=required refuses to start turns")})
     try:
         with Client(autostart=False, timeout=5) as client:
             status = client.call("system.status", _town=False)
         rows.append({"check": "daemon", "ok": True, "detail": f"pid {status['pid']}, {status['socket']}"})
         rows += _town_configs()
         rows += _forge_rows()
+        names = [r["name"] for r in status.get("agent_env") or [] if r.get("from") == "daemon"]
+        rows.append({"check": "agent environment", "ok": True,
+                     "detail": "agents receive only: " + ", ".join(names) + " + agent.env + gastown's GT_* "
+                               "and model settings (gt town show lists them per town)"})
     except RpcError as exc:
         rows.append({"check": "daemon", "ok": exc.code == ErrorCode.UNAVAILABLE,
                      "detail": "not running (gt starts it on demand)" if exc.code == ErrorCode.UNAVAILABLE

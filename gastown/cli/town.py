@@ -34,6 +34,9 @@ def create(
         out.print(f"created town {info['name']} (bead prefix {info['prefix']}, runtime {info['runtime']}) at {info['path']}",
                   markup=False)
         err.print(f"runtime {info['runtime']}: {info['runtime_reason']}", markup=False)
+        box = info.get("sandbox") or {}
+        if box:
+            err.print(f"sandbox {box['mode']} ({'on' if box['active'] else 'OFF'}): {box['reason']}", markup=False)
     if info["runtime"] in ("podman", "docker"):
         _build_image(info, quiet)
 
@@ -76,6 +79,11 @@ def show(name: Optional[str] = typer.Argument(None, help="Town (default: --town,
     out.print(f"{'rigs':<11}{', '.join(info['rigs']) or '-'}", markup=False)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info["beads"].items())) or "none"
     out.print(f"{'issues':<11}{counts}", markup=False)
+    box = info.get("sandbox") or {}
+    if box:
+        out.print(f"{'sandbox':<11}{box['mode']} ({'on' if box['active'] else 'OFF'}): {box['reason']}", markup=False)
+    for row in info.get("agent_env") or []:
+        out.print(f"{'agent env':<11}{row['name']}={row['value']}  [{row['from']}]", markup=False)
 
 
 @app.command()

@@ -97,3 +97,21 @@ def describe(env: Mapping[str, str]) -> list[dict[str, Any]]:
 def spec_of(value: Any) -> list[str]:
     """`agent.env` as a list of strings (a bad config value was refused at `gt config set`)."""
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+# What every agent turn adds on top of the basics and agent.env (values differ per turn).
+TURN_VARS = ("HOME", "GT_TOWN", "GT_AGENT", "GT_ROLE", "GT_BEAD_ID", "GT_AGENT_TOKEN", "GT_AGENT_SOCKET", "GT_BIN",
+             "GT_REQUESTED_BY", "GT_PREVIOUS_FAILURE", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+             "GIT_COMMITTER_EMAIL")
+
+
+def summary(spec: Sequence[str], environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """What agents of a town receive, for `gt town show` / `gt doctor`: the allow-listed
+    basics and agent.env with their values (secrets masked), then the per-turn variables and
+    the adapter's model settings (agent.model, agent.base_url, agent.api_key) by name."""
+    rows = [{**r, "from": "daemon"} for r in describe(basic(environ))]
+    rows += [{**r, "from": "agent.env"} for r in describe(extras(spec, environ))]
+    rows += [{"name": n, "value": MASK if is_secret(n) else "(per turn)", "from": "gastown"} for n in TURN_VARS]
+    rows.append({"name": "(adapter model settings)", "value": "from agent.model / agent.base_url / agent.api_key",
+                 "from": "config"})
+    return rows

@@ -441,10 +441,15 @@ def clone_rig(source: str, dest: Path, branch: str | None = None) -> str:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         _run(
-            ["clone", "--bare", "--quiet", "--", src, str(dest)],
+            # --no-hardlinks: objects hardlinked to the user's repository would share its
+            # modes and be one chmod away from an agent (who may write the clone's objects)
+            ["clone", "--bare", "--quiet", "--no-hardlinks", "--", src, str(dest)],
             what="git clone",
             timeout=NETWORK_TIMEOUT,
         )
+        from gastown.daemon.private import tighten
+
+        tighten(dest)  # copied files keep the source's modes: owner-only here
         _run(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], dest)
         # Bare repos keep no reflogs by default; turn them on so a lost branch is recoverable.
         _run(["config", "core.logAllRefUpdates", "true"], dest)
@@ -899,4 +904,4 @@ def install_trailer_hook(repo: Path | str) -> None:
         return
     hook.parent.mkdir(parents=True, exist_ok=True)
     hook.write_text(TRAILER_HOOK)
-    hook.chmod(0o755)
+    hook.chmod(0o700)

@@ -143,11 +143,23 @@ def software_dirs(extra: Iterable[str] = ()) -> list[Path]:
     return out
 
 
-def _hide_state(args: list[str], ro: list[Path]) -> None:
-    """GT_HOME and the runtime dir are never visible, even when they sit inside a bound dir."""
-    for hidden in (paths.home().resolve(), paths.runtime_dir().resolve()):
-        if _within(hidden, ro):
-            args += ["--tmpfs", str(hidden)]
+def _hidden() -> list[Path]:
+    return [paths.home().resolve(), paths.runtime_dir().resolve()]
+
+
+def _hide_state(args: list[str]) -> None:
+    """GT_HOME and the runtime dir are an empty tmpfs in there (wherever they sit: in a bound
+    dir, in /tmp...); only the binds made into them later show through."""
+    for hidden in _hidden():
+        args += ["--tmpfs", str(hidden)]
+
+
+def _seal(args: list[str]) -> None:
+    """After the binds: the sandbox's root and the GT_HOME skeleton become read-only, so
+    nothing can be written there either (the binds keep their own modes)."""
+    args += ["--remount-ro", "/"]
+    for hidden in _hidden():
+        args += ["--remount-ro", str(hidden)]
 
 
 def _git_binds(worktree: Path, writable: bool) -> list[str]:
@@ -185,11 +197,12 @@ def turn_argv(argv: list[str], *, worktree: Path, home: Path, socket_dir: Path,
     args = [found.binary, *_base_args()]
     for d in ro:
         args += ["--ro-bind", str(d), str(d)]
-    _hide_state(args, ro)
+    _hide_state(args)
     args += ["--bind", str(home), str(home), "--bind", str(worktree), str(worktree)]
     args += _git_binds(worktree, writable=True)
-    args += ["--bind", str(socket_dir), str(socket_dir), "--chdir", str(worktree)]
-    return [*args, "--", *argv]
+    args += ["--bind", str(socket_dir), str(socket_dir)]
+    _seal(args)
+    return [*args, "--chdir", str(worktree), "--", *argv]
 
 
 def gate_argv(cmd: str, *, cwd: Path, home: Path | None = None) -> list[str]:
@@ -201,10 +214,12 @@ def gate_argv(cmd: str, *, cwd: Path, home: Path | None = None) -> list[str]:
     args = [found.binary, *_base_args()]
     for d in ro:
         args += ["--ro-bind", str(d), str(d)]
-    _hide_state(args, ro)
+    _hide_state(args)
     if home is not None:
         args += ["--bind", str(home), str(home)]
-    args += ["--bind", str(cwd), str(cwd), *_git_binds(cwd, writable=False), "--chdir", str(cwd)]
+    args += ["--bind", str(cwd), str(cwd), *_git_binds(cwd, writable=False)]
+    _seal(args)
+    args += ["--chdir", str(cwd)]
     return [*args, "--", "/bin/sh", "-c", cmd]
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from gastown import __version__
+from gastown.daemon import agentenv, sandbox
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.protocol import PROTOCOL_VERSION, ErrorCode, Method, RpcError
@@ -47,6 +48,8 @@ async def status(ctx: Ctx) -> dict[str, Any]:
         "socket": str(d.socket_path),
         "towns_open": sorted(d.towns.open),
         "connections": len(d.connections),
+        "sandbox": sandbox.probe().__dict__,
+        "agent_env": agentenv.summary([]),
     }
 
 

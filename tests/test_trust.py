@@ -1,0 +1,187 @@
+"""The trust suite: real turns of a hostile scripted agent on the sandboxed `local` runtime try
+every attack of issue 11 from inside the turn; each must fail and the same agent's honest work
+must still land. The daemon must never run a hook or fsmonitor planted in the rig clone, and
+everything under GT_HOME must be private.
+
+The sandbox is `required` here, so if bwrap stopped working on the CI host the turns would
+fail (with the cause) instead of the test silently running unconfined.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from gastown import paths, runner
+from gastown.client import Client
+from gastown.protocol import ErrorCode, RpcError
+from tests.conftest import make_repo, run_gt
+from tests.helpers import bead, gtj, turn_env, wait_for
+
+pytestmark = pytest.mark.slow
+ATTACK = Path(__file__).parent / "trust" / "attack.py"
+CANARY = "canary-7f3a"
+
+
+@pytest.fixture
+def hostile_town(gt_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Town `t` (rig `app`, sandbox required) and town `u`, their daemon started from an
+    environment holding secrets (the canary)."""
+    for name in ("GT_TRUST_CANARY_KEY", "GITHUB_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.setenv(name, f"{CANARY}-{name}")
+    run_gt("town", "create", "t", check=True)
+    run_gt("town", "create", "u", check=True)
+    repo = make_repo(tmp_path / "src" / "app", {"README.md": "# app\n", "attack.py": ATTACK.read_text()})
+    run_gt("rig", "add", "app", str(repo), "--town", "t", check=True)
+    run_gt("config", "set", "sandbox", "required", "--town", "t", check=True)
+    monkeypatch.setenv("GT_TOWN", "t")
+    yield repo
+
+
+def _commit(repo: Path, name: str, text: str) -> None:
+    (repo / name).write_text(text)
+    subprocess.run(["git", "-C", str(repo), "add", name], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", f"add {name}"], check=True)
+
+
+def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_path: Path) -> None:
+    repo = hostile_town
+    shown = gtj("town", "show")[0]
+    assert shown["sandbox"]["active"] and shown["sandbox"]["mode"] == "required"
+    assert CANARY not in json.dumps(shown["agent_env"])  # the daemon has it; agents do not get it
+    # a victim agent with a live turn
+    victim_bead = gtj("sling", "victim", "--rig", "app", "--script", "sleep 120")[0]
+    wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "working", 30, "victim working")
+    victim = gtj("agent", "list")[0]
+    vturn = Path(victim["turn_dir"])
+    vstatus = wait_for(lambda: runner.read_status(vturn), 15, "victim status")
+    assert CANARY not in json.dumps(turn_env(vturn))  # the victim's real environment: no secret
+    town_root = gt_home / "towns" / "t"
+    targets = {
+        "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": str(vturn),
+        "victim_worktree": victim["worktree"], "victim_attach": vstatus["attach_socket"],
+        "victim_pid": vstatus["child_pid"], "human_socket": str(paths.socket_path()),
+        "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
+        "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
+    }
+    _commit(repo, "targets.json", json.dumps(targets))
+    slung = gtj("sling", "attack and honest work", "--rig", "app",
+                "--script", "python3 attack.py targets.json", "--script", "echo honest > honest.txt")[0]
+    wait_for(lambda: bead(slung["id"])["status"] == "closed", 90, "the attacker's honest work merged")
+    assert (repo / "honest.txt").read_text() == "honest\n"  # the work landed on the user's checkout
+    results = json.loads((repo / "attacks.json").read_text())
+    token = results.pop("my_token")
+    assert token and len(results) == 17
+    opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
+    assert opened == {}, opened
+    assert "pwned" not in (town_root / "config.toml").read_text()
+    assert not (clone := town_root / "rigs" / "app" / "repo.git" / "hooks" / "post-checkout").exists(), clone
+    # its token died with its turn
+    wait_for(lambda: gtj("agent", "show", slung["assignee"] or gtj("bead", "show", slung["id"])[0]["assignee"])[0]
+             ["turn_ended_at"], 30, "attacker turn recorded as ended")
+    with pytest.raises(RpcError) as exc:
+        Client(paths.runtime_dir() / "towns" / "t" / "gt.sock", token=token)
+    assert exc.value.code == ErrorCode.FORBIDDEN
+    # the victim was untouched and its terminal still works
+    assert runner.is_running(vturn)
+    run_gt("agent", "stop", victim["name"], check=True)
+    assert bead(victim_bead["id"])["status"] != "closed"
+    _assert_private(gt_home)
+
+
+def test_daemon_never_runs_planted_repository_code(hostile_town: Path, gt_home: Path, tmp_path: Path) -> None:
+    """Planted from outside the sandbox (as on a town with sandbox=off, or a container town
+    before its mounts were narrowed): hooks of every kind and program keys in the clone's
+    config. The daemon fetches, adds worktrees, merges and pushes; none of it runs."""
+    repo = hostile_town
+    marker = tmp_path / "ran"
+    clone = gt_home / "towns" / "t" / "rigs" / "app" / "repo.git"
+    for hook in ("post-checkout", "post-merge", "reference-transaction", "pre-push", "post-rewrite",
+                 "pre-auto-gc", "fsmonitor-watchman"):
+        path = clone / "hooks" / hook
+        path.write_text(f"#!/bin/sh\necho {hook} >> {marker}\nexit 0\n")
+        path.chmod(0o755)
+    for key, value in (("core.fsmonitor", f"echo fsmonitor >> {marker}; false"),
+                       ("core.sshCommand", f"echo ssh >> {marker}; ssh"),
+                       ("filter.evil.smudge", f"echo smudge >> {marker}; cat"),
+                       ("filter.evil.clean", f"echo clean >> {marker}; cat"),
+                       ("diff.external", f"echo diff >> {marker}")):
+        subprocess.run(["git", "--git-dir", str(clone), "config", key, value], check=True)
+    _commit(repo, ".gitattributes", "* filter=evil\n")
+    slung = gtj("sling", "work", "--rig", "app", "--script", "echo ok > work.txt")[0]
+    wait_for(lambda: bead(slung["id"])["status"] == "closed", 90, "merged")
+    assert (repo / "work.txt").read_text() == "ok\n"
+    assert not marker.exists(), marker.read_text()
+    left = subprocess.run(["git", "--git-dir", str(clone), "config", "--get-regexp", "fsmonitor|sshcommand|filter|external"],
+                          capture_output=True, text=True).stdout
+    assert left == ""  # scrubbed from the clone's config
+    assert "removed planted config" in paths.log_path().read_text()
+
+
+def _assert_private(gt_home: Path) -> None:
+    """Every file and directory under GT_HOME (and the runtime dir) is owner-only."""
+    loose = []
+    for root in {gt_home, paths.runtime_dir()}:
+        for dirpath, dirnames, filenames in os.walk(root):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                st = os.lstat(name)
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                    loose.append(f"{oct(st.st_mode & 0o777)} {name}")
+    assert loose == [], loose[:20]
+
+
+def test_existing_home_is_tightened_at_start(gt_home: Path) -> None:
+    (gt_home / "towns" / "old").mkdir(parents=True)
+    loose = gt_home / "towns" / "old" / "town.db"
+    loose.write_text("x")
+    os.chmod(gt_home, 0o755)
+    os.chmod(loose, 0o644)
+    run_gt("daemon", "start", check=True)
+    assert stat.S_IMODE(os.stat(gt_home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(loose).st_mode) == 0o600
+    _assert_private(gt_home)
+
+
+def test_sandbox_modes_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bwrap: auto runs unconfined and says why, required refuses with the cause, off is off."""
+    from gastown.daemon import sandbox
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    sandbox.probe(fresh=True)
+    try:
+        assert sandbox.enabled("auto") is False and sandbox.enabled("off") is False
+        with pytest.raises(RpcError) as exc:
+            sandbox.enabled("required")
+        assert exc.value.code == ErrorCode.EXTERNAL and "bwrap is not installed" in exc.value.message
+        assert "unconfined" in sandbox.state("auto")["reason"] and not sandbox.state("auto")["active"]
+        assert "refuse" in sandbox.state("required")["reason"]
+    finally:
+        monkeypatch.undo()
+        sandbox.probe(fresh=True)
+
+
+def test_agent_env_config_warns_and_masks(gt_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUST_PRESENT", "yes")
+    run_gt("town", "create", "t", check=True)
+    res = run_gt("config", "set", "agent.env", '["TRUST_PRESENT", "TRUST_ABSENT", "MY_API_KEY=sk-live-1"]',
+                 "--town", "t", check=True)
+    assert "TRUST_ABSENT is not set" in res.stderr and "TRUST_PRESENT" not in res.stderr
+    assert "sk-live-1" not in res.stdout
+    run_gt("config", "set", "agent.api_key", "sk-secret-2", "--town", "t", check=True)
+    for args in (("config", "get", "--town", "t"), ("config", "get", "agent.api_key", "--town", "t"),
+                 ("config", "get", "agent.env", "--town", "t"), ("town", "show", "t"), ("town", "show", "t", "--json")):
+        out = run_gt(*args, check=True).stdout
+        assert "sk-secret-2" not in out and "sk-live-1" not in out, args
+    show = run_gt("town", "show", "t", check=True).stdout
+    assert "TRUST_PRESENT=yes" in show and "MY_API_KEY=********" in show and "GT_AGENT_TOKEN" in show
+    bad = run_gt("config", "set", "agent.env", '["not a name"]', "--town", "t")
+    assert bad.returncode != 0 and "NAME or NAME=value" in bad.stderr
+    bad = run_gt("config", "set", "sandbox", "maybe", "--town", "t")
+    assert bad.returncode != 0 and "auto, required, off" in bad.stderr
