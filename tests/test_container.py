@@ -191,7 +191,7 @@ def test_is_running_during_sleep_and_stop_turn_ends_it(rt: ContainerRuntime) -> 
 @pytest.mark.podman
 @pytest.mark.slow
 def test_turn_sees_its_env_and_reaches_the_host_socket(rt: ContainerRuntime) -> None:
-    sock_path = paths.runtime_dir() / "towns" / f"{rt.town}.sock"
+    sock_path = paths.runtime_dir() / "towns" / rt.town / "gt.sock"
     sock_path.parent.mkdir(parents=True, exist_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(sock_path))

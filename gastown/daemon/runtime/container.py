@@ -98,7 +98,8 @@ class ContainerRuntime:
         return net
 
     def _socket_dir(self) -> Path:
-        return self.socket_dir or paths.runtime_dir() / "towns"
+        # this town's own socket directory (turns.agent_socket): never every town's
+        return self.socket_dir or paths.runtime_dir() / "towns" / self.town
 
     def check(self) -> None:
         self.engine.verify()
