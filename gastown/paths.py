@@ -1,7 +1,7 @@
 """Where everything lives on disk: one root (`GT_HOME`) and a runtime dir for sockets.
 
-Stdlib only: the agents' tool path imports this. The default root follows the XDG
-data-dir convention (what platformdirs answers on Linux) without importing it.
+Stdlib only on the agents' tool path: the default root comes from platformdirs, imported
+only when `GT_HOME` is unset (agents' turns never need the default).
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ SUN_PATH_MAX = 107  # bytes a Unix socket path may have (sun_path)
 
 
 def home() -> Path:
-    """The state root: `GT_HOME`, else `$XDG_DATA_HOME/gastown`, else `~/.local/share/gastown`."""
+    """The state root: `GT_HOME`, else the platform's user data dir for gastown (platformdirs:
+    `$XDG_DATA_HOME/gastown` or `~/.local/share/gastown` on Linux). Imported only when
+    GT_HOME is unset, so agents' tool calls (which never need it) stay stdlib only."""
     env = os.environ.get("GT_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(xdg) / "gastown"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("gastown", appauthor=False))
 
 
 def runtime_dir() -> Path:

@@ -58,6 +58,16 @@ def test_socket_permissions_and_pid(daemon) -> None:  # type: ignore[no-untyped-
     assert int(paths.pid_path().read_text()) == daemon.proc.pid
 
 
+def test_status_reports_the_daemons_footprint(daemon) -> None:  # type: ignore[no-untyped-def]
+    import psutil
+
+    with daemon.client() as c:
+        info = c.call(Method.STATUS, _town=False)
+    assert info["pid"] == daemon.proc.pid and info["threads"] >= 1 and info["open_fds"] >= 3
+    rss = psutil.Process(daemon.proc.pid).memory_info().rss / 2**20
+    assert 0.5 * rss <= info["rss_mb"] <= 2 * rss  # the same process measured from outside
+
+
 @pytest.mark.parametrize("frame, code", [
     (b"this is not json\n", ErrorCode.PARSE_ERROR),
     (b"[]\n", ErrorCode.INVALID_REQUEST),

@@ -74,8 +74,9 @@ def status(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json([info])
         return
-    for key in ("status", "pid", "version", "protocol", "uptime_s", "socket", "towns_open", "connections"):
-        out.print(f"{key:<12}{info[key]}", markup=False)
+    for key in ("status", "pid", "version", "protocol", "uptime_s", "socket", "towns_open", "connections",
+                "rss_mb", "cpu_s", "threads", "open_fds"):
+        out.print(f"{key:<12}{info.get(key, '')}", markup=False)
 
 
 @app.command()

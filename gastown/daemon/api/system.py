@@ -50,7 +50,20 @@ async def status(ctx: Ctx) -> dict[str, Any]:
         "connections": len(d.connections),
         "sandbox": sandbox.probe().__dict__,
         "agent_env": agentenv.summary([]),
+        **_resources(),
     }
+
+
+def _resources() -> dict[str, Any]:
+    """The daemon's own footprint for `gt daemon status`: resident memory, CPU time, threads
+    and open files (psutil reads them the same way on every platform it supports)."""
+    import psutil
+
+    me = psutil.Process()
+    with me.oneshot():
+        cpu = me.cpu_times()
+        return {"rss_mb": round(me.memory_info().rss / 2**20, 1), "cpu_s": round(cpu.user + cpu.system, 2),
+                "threads": me.num_threads(), "open_fds": me.num_fds()}
 
 
 @rpc(Method.SHUTDOWN, town=False)
