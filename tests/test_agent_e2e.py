@@ -125,6 +125,23 @@ def test_cli_turn_through_gastown(cli: str, session_prefix: str, url_suffix: str
         assert a["tokens_in"] > 0 and a["tokens_out"] > 0
         if cli != "opencode":  # opencode's title request is not counted in its step_finish usage
             assert (a["tokens_in"], a["tokens_out"]) == main_tokens(llm.requests)
+        check_transcript(cli, a)
+
+
+SHELL_TOOL = {"opencode": "bash", "claude": "Bash", "codex": "shell"}
+
+
+def check_transcript(cli: str, a: dict[str, Any]) -> None:
+    """`gt agent logs` renders the turn for people: each command with its exit code, the
+    agent's words, and the turn's end with its tokens."""
+    lines = run_gt("agent", "logs", a["name"], check=True).stdout.splitlines()
+    tool = SHELL_TOOL[cli]
+    assert f"▶ {tool}  printf 'def mul(a, b):\\n    return a * b\\n' >> arith.py  → exit 0" in lines, lines
+    assert f"▶ {tool}  git add -A && git commit -qm 'add mul'  → exit 0" in lines, lines
+    assert f"▶ {tool}  gt done --summary 'added mul'  → exit 0" in lines, lines
+    assert "Done." in lines
+    assert lines[-1] == (f"■ turn ended: exited (exit 0) · tokens: {a['tokens_in']:,} in · {a['tokens_out']:,} out")
+    assert not any(line.lstrip().startswith("{") for line in lines)  # no raw JSON
 
 
 @pytest.mark.parametrize("cli", ["codex", "claude"])

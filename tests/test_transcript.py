@@ -151,6 +151,7 @@ def test_status_from_output_prefers_a_heading_then_the_first_sentence() -> None:
     (None, {}, "runner_lost", "runner vanished"),
     (143, {"signal": 15, "timed_out": True}, "timed_out", "timeout"),
     (3, {}, "agent_crashed", "exited with status 3"),
+    (143, {}, "agent_killed", "ended on SIGTERM (signal 15) from outside Gastown (exit status 143)"),
     (0, {}, "exited_without_done", "without 'gt done'"),
 ])
 def test_turn_failures_say_why(exit_code: int | None, ending: dict[str, object], code: str, words: str) -> None:

@@ -516,9 +516,15 @@ def turn_failure(exit_code: int | None, ending: dict[str, Any]) -> tuple[str, st
         return "agent_killed", "the turn's runner was told to stop by a signal from outside Gastown"
     if sig:
         return "agent_killed", f"the agent was killed by {signal_name(int(sig))} from outside Gastown"
+    if exit_code is not None and exit_code - 128 in KILL_SIGNALS:  # it caught the signal and exited 128+N
+        return "agent_killed", (f"the agent ended on {signal_name(exit_code - 128)} from outside Gastown "
+                                f"(exit status {exit_code})")
     if exit_code != 0:
         return "agent_crashed", f"the agent's turn exited with status {exit_code}"
     return "exited_without_done", "the agent's turn ended without 'gt done'"
+
+
+KILL_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGKILL, _signal.SIGTERM})
 
 
 def signal_name(sig: int) -> str:
