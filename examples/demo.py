@@ -85,10 +85,9 @@ def main() -> int:
     os.environ["GT_TOWN"] = "demo"
     print(f"GT_HOME={home}")
     try:
-        gt("town", "create", "demo", "--prefix", "dm", "--runtime", "local")
+        gt("town", "create", "demo", "--prefix", "dm", "--runtime", "local", "--agent", "scripted")
         rig = make_rig(home / "src" / "sample-rig")
-        gt("rig", "add", "app", str(rig))
-        gt("config", "set", "refinery.gates", '["python3 -m pytest -q"]', "--rig", "app")
+        gt("rig", "add", "app", str(rig), "--gate", "python3 -m pytest -q")  # what detection proposes too
         print("\n== sling three beads (scripted agents); sub depends on mul ==")
         mul = bead("sling", "add mul(a, b)", "--rig", "app", "--script", MUL)
         sub = bead("sling", "add sub(a, b)", "--rig", "app", "--depends-on", mul, "--script", SUB)

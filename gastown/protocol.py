@@ -133,6 +133,7 @@ class Method:
     PERSONA_LIST = "persona.list"
     PERSONA_SHOW = "persona.show"
     TOOL_STEP_DONE = "tool.step_done"
+    RIG_SYNC = "rig.sync"
 
     # transcripts (gastown.daemon.api.transcript)
     AGENT_TRANSCRIPT = "agent.transcript"

@@ -29,6 +29,8 @@ def gt_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("GT_TOWN", raising=False)
     monkeypatch.delenv("GT_RUNTIME_DIR", raising=False)
     monkeypatch.setenv("GT_RUNTIME", "local")  # container tests ask for podman explicitly
+    monkeypatch.setenv("GT_DEFAULT_AGENT", "scripted")  # new towns use the stand-in only because we ask
+    monkeypatch.setenv("GT_DEFAULT_GATE", "none")  # new rigs get no detected gate: tests set the gates they test
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     gitconfig = home / "gitconfig"
     gitconfig.write_text("[user]\n\tname = Test Human\n\temail = human@example.com\n[init]\n\tdefaultBranch = main\n")

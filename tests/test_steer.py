@@ -107,3 +107,23 @@ def test_reconciler_parked_rig_and_paused_town_dispatch_and_merge_nothing() -> N
     assert kinds == {Dispatch, ProcessMR}
     assert reconcile(_snap(parked=True), NOW) == []
     assert reconcile(_snap(paused=True), NOW) == []
+
+
+@pytest.mark.parametrize("files,expected", [
+    ({"test_x.py": "def test_x(): pass\n"}, "python3 -m pytest -q"),
+    ({"pyproject.toml": "[tool.pytest.ini_options]\n"}, "python3 -m pytest -q"),
+    ({"package.json": '{"scripts": {"test": "jest"}}'}, "npm test"),
+    ({"package.json": '{"scripts": {"test": "echo \\"Error: no test specified\\" && exit 1"}}'}, None),
+    ({"Cargo.toml": "[package]\n"}, "cargo test"),
+    ({"go.mod": "module x\n"}, "go test ./..."),
+    ({"Makefile": "build:\n\ttrue\ntest: build\n\ttrue\n"}, "make test"),
+    ({"Makefile": "build:\n\ttrue\n"}, None),
+    ({"README.md": "# nothing to run\n"}, None),
+])
+def test_gate_detection_on_real_clones(tmp_path: Path, files: dict[str, str], expected: str | None) -> None:
+    from gastown.daemon import gates, git
+    from tests.conftest import make_repo
+
+    src = make_repo(tmp_path / "src", files)
+    branch = git.clone_rig(str(src), tmp_path / "repo.git")
+    assert gates.detect(str(tmp_path / "repo.git"), branch) == expected

@@ -133,3 +133,72 @@ def test_sling_refuses_a_mistyped_id_and_defaults_to_the_only_rig(town: Path, gt
     run_gt("rig", "add", "web", str(make_repo(gt_home / "src" / "web")), check=True)
     res = run_gt("sling", "which rig?")
     assert res.returncode == 2 and "2 rigs (app, web): pass --rig" in res.stderr
+
+
+def test_no_usable_agent_refuses_work_with_a_hint(town: Path) -> None:
+    run_gt("config", "set", "agent.adapter", "--unset", check=True)  # as if no agent CLI were installed
+    res = run_gt("sling", "fix the login bug")
+    assert res.returncode == 5 and "no agent to do the work" in res.stderr and "gt config set agent.adapter" in res.stderr
+    assert gtj("bead", "list") == [] or all(b["title"] != "fix the login bug" for b in gtj("bead", "list"))
+    res = run_gt("mayor", "ask", "plan my day")
+    assert res.returncode == 5 and "no agent" in res.stderr
+
+
+def test_town_create_says_which_agent_and_scripted_only_when_asked(gt_home: Path) -> None:
+    res = run_gt("town", "create", "asked", "--agent", "scripted", check=True)
+    assert "agent scripted: as asked (the deterministic stand-in" in res.stderr
+    res = run_gt("town", "create", "detected", env={"GT_DEFAULT_AGENT": ""}, check=True)
+    line = [ln for ln in res.stderr.splitlines() if ln.startswith("agent ")][0]
+    assert "scripted" not in line and ("detected" in line or "no agent CLI found" in line)
+    got = gtj("config", "get", "agent.adapter", "--town", "detected")[0]["value"]
+    assert got != "scripted"
+
+
+def test_rig_add_proposes_the_detected_gate_and_warns_when_ungated(gt_home: Path) -> None:
+    from tests.conftest import ARITH, make_repo
+
+    run_gt("town", "create", "g", check=True)
+    detect = {"GT_DEFAULT_GATE": "", "GT_TOWN": "g"}
+    res = run_gt("rig", "add", "calc", str(make_repo(gt_home / "src" / "calc", ARITH)), env=detect, check=True)
+    assert "gate python3 -m pytest -q: detected" in res.stderr
+    assert gtj("config", "get", "refinery.gates", "--rig", "calc", "--town", "g")[0]["value"] == ["python3 -m pytest -q"]
+    res = run_gt("rig", "add", "web", str(make_repo(gt_home / "src" / "web")), "--gate", "make check", env=detect,
+                 check=True)
+    assert gtj("config", "get", "refinery.gates", "--rig", "web", "--town", "g")[0]["value"] == ["make check"]
+    run_gt("rig", "add", "docs", str(make_repo(gt_home / "src" / "docs")), env=detect, check=True)
+    res = run_gt("sling", "write docs", "--rig", "docs", "--town", "g", check=True)
+    assert "rig docs has no quality gate: its work will merge untested" in res.stderr
+    run_gt("rig", "add", "raw", str(make_repo(gt_home / "src" / "raw")), "--no-gate", env=detect, check=True)
+    res = run_gt("sling", "quick hack", "--rig", "raw", "--town", "g", check=True)
+    assert "quality gate" not in res.stderr  # turned off on purpose: no warning
+
+
+def test_parked_landing_is_told_builds_on_and_syncs_into_the_users_branch(town: Path) -> None:
+    from gastown.client import Client
+    from gastown.protocol import Method
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(town), *args], capture_output=True, text=True, check=True).stdout
+
+    def notices() -> list[dict[str, object]]:
+        with Client(town="t") as c:
+            return list(c.call(Method.TOWN_NOTICES)["parked"])
+
+    (town / "test_arith.py").write_text((town / "test_arith.py").read_text() + "# my edit in progress\n")
+    mul = gtj("sling", "add mul", "--script", "printf '\\ndef mul(a, b):\\n    return a * b\\n' >> arith.py")[0]
+    wait_for(lambda: bead(mul["id"])["status"] == "closed", 60, "mul merged")
+    assert "def mul" not in (town / "arith.py").read_text()  # the user's dirty checkout was not touched
+    assert "into gastown/main" in git("log", "-1", "--format=%s", "gastown/main")
+    [note] = notices()
+    assert note["commits"] and "gt rig sync app" in str(note["message"])
+    res = run_gt("rig", "sync", "app")
+    assert res.returncode == 5 and "uncommitted changes (test_arith.py)" in res.stderr
+    # the next bead starts from the parked branch: appending to the same file does not conflict
+    sub = gtj("sling", "add sub", "--script", "printf '\\ndef sub(a, b):\\n    return a - b\\n' >> arith.py")[0]
+    wait_for(lambda: bead(sub["id"])["status"] == "closed", 60, "sub merged")
+    git("commit", "-qam", "my edit")
+    res = run_gt("rig", "sync", "app", check=True)
+    assert "into main" in res.stdout
+    text = (town / "arith.py").read_text()
+    assert "def mul" in text and "def sub" in text and "# my edit in progress" in (town / "test_arith.py").read_text()
+    assert git("status", "--porcelain") == "" and notices() == []

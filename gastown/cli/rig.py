@@ -22,13 +22,26 @@ def _with_id(rows: list[dict[str, object]]) -> list[dict[str, object]]:
 def add(name: str = typer.Argument(..., help="Rig name."),
         source: str = typer.Argument(..., help="Path or URL of a git repository."),
         branch: Optional[str] = typer.Option(None, "--branch", help="Target branch (default: the repo's HEAD)."),
+        gate: Optional[str] = typer.Option(None, "--gate", metavar="CMD", envvar="GT_DEFAULT_GATE",
+                                           help="Quality gate run before every merge (default: the detected tests; "
+                                                "'none' is --no-gate)."),
+        no_gate: bool = typer.Option(False, "--no-gate", help="No gate: work merges untested."),
         town: TownOpt = None, as_json: JsonOpt = False) -> None:
-    """Add a git repository to the town; it is cloned into the town."""
-    rig = call(Method.RIG_ADD, town, name=name, source=source, branch=branch)
+    """Add a git repository to the town; it is cloned into the town, and its test command
+    (pytest, npm test, cargo test, go test, make test) becomes the gate before every merge.
+
+    Example: gt rig add app ~/src/app --gate "make check"
+    """
+    if gate == "none":
+        gate, no_gate = None, True
+    rig = call(Method.RIG_ADD, town, name=name, source=source, branch=branch, gate=gate or None,
+               no_gate=no_gate or None)
     if as_json:
         emit_json(_with_id([rig]))
     else:
         out.print(f"added rig {rig['name']} ({rig['source']}, branch {rig['default_branch']})", markup=False)
+        if "gate_reason" in rig:
+            err.print(f"gate {rig['gate'] or '(none)'}: {rig['gate_reason']}", markup=False)
 
 
 @app.command("list")

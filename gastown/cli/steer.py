@@ -94,3 +94,12 @@ def resume(town: TownOpt = None, as_json: JsonOpt = False) -> None:
     """
     state = call(Method.TOWN_RESUME, town)
     _say(state, as_json, f"resumed town {state['id']}")
+
+
+def sync(name: str = typer.Argument(..., help="Rig name."), town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Bring merged work parked on gastown/<branch> into your checkout (it must be clean).
+
+    Example: gt rig sync app
+    """
+    result = call(Method.RIG_SYNC, town, name=name)
+    _say(result, as_json, result["message"])

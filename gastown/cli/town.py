@@ -20,14 +20,16 @@ def create(
     runtime: Optional[str] = typer.Option(None, envvar="GT_RUNTIME",
                                           help="Where agents run: local, podman or docker (default: podman, then "
                                                "docker, then local: the first that works here)."),
-    agent: Optional[str] = typer.Option(None, help="Default agent CLI for polecats."),
+    agent: Optional[str] = typer.Option(None, envvar="GT_DEFAULT_AGENT",
+                                        help="Agent CLI for polecats (default: the first installed of claude, codex, "
+                                             "opencode, gemini, aider, kilo; 'scripted' only when asked for)."),
     prefix: Optional[str] = typer.Option(None, help="Bead id prefix (default: from the name)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No image build progress on stderr (for scripts)."),
     as_json: JsonOpt = False,
 ) -> None:
     """Create a town: its store, config and directories; for a container town also its image
     (built with progress shown; about a minute and a half the first time on a machine)."""
-    info = call(Method.TOWN_CREATE, _town=False, name=name, runtime=runtime, agent=agent, prefix=prefix)
+    info = call(Method.TOWN_CREATE, _town=False, name=name, runtime=runtime, agent=agent or "", prefix=prefix)
     if as_json:
         emit_json([info])
     else:
@@ -37,6 +39,8 @@ def create(
         box = info.get("sandbox") or {}
         if box:
             err.print(f"sandbox {box['mode']} ({'on' if box['active'] else 'OFF'}): {box['reason']}", markup=False)
+        if "agent_reason" in info:
+            err.print(f"agent {info['agent'] or '(none)'}: {info['agent_reason']}", markup=False)
     if info["runtime"] in ("podman", "docker"):
         _build_image(info, quiet)
 

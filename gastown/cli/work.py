@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from gastown.cli.common import JsonOpt, TownOpt, call, fail, out, show
+from gastown.cli.common import JsonOpt, TownOpt, call, err, fail, out, show
 from gastown.cli.render import emit_json
 from gastown.client import actor
 from gastown.protocol import Method
@@ -63,6 +63,8 @@ def sling(
         emit_json([bead])
     else:
         out.print(f"slung {bead['id']} [{bead['status']}] {bead['title']} -> rig {bead['rig']}", markup=False)
+    for warning in bead.get("warnings", []):
+        err.print(f"warning: {warning}", markup=False)
 
 
 mq = typer.Typer(help="The merge queue.", no_args_is_help=True)

@@ -34,8 +34,8 @@ AGENTS = ("opencode", "claude", "codex", "aider", "kilo", "gemini", "scripted")
 SETTINGS: dict[str, Setting] = {
     "runtime": Setting("local", "where agents run: local, podman or docker", rig=False,
                        choices=("local", "podman", "docker")),
-    "agent.adapter": Setting("scripted", "agent CLI for polecats: opencode, claude, codex, aider, kilo, gemini, "
-                             "scripted", choices=AGENTS),
+    "agent.adapter": Setting("", "agent CLI for polecats: opencode, claude, codex, aider, kilo, gemini, scripted "
+                             "(detected at 'gt town create'; empty: none usable yet)", choices=("", *AGENTS)),
     "agent.model": Setting("", "model name passed to the agent CLI"),
     "agent.base_url": Setting("", "model endpoint base URL (OpenAI/Anthropic compatible)"),
     "agent.api_key": Setting("", "API key for agent.base_url"),

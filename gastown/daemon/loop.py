@@ -268,6 +268,8 @@ class TownLoop:
             return False
         judge = (await asyncio.to_thread(library.personas, town, None)).get(persona.TRIAGE)
         adapter = (judge.adapter if judge else "") or str(town.config("agent.adapter")[0])
+        if not adapter:
+            return False  # no agent to judge: escalate as usual
         triage = await town.call(town.store.triage_begin, stuck["name"], bead_id, adapter,
                                  int(town.config("patrol.triage_per_hour")[0]))
         if triage is None:

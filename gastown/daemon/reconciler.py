@@ -45,7 +45,7 @@ class RigSnap:
     name: str
     max_polecats: int = 4
     max_attempts: int = 5
-    adapter: str = "scripted"
+    adapter: str = "scripted"  # '' when the town has no agent chosen
     backoff_scale: float = 1.0
     parked: bool = False  # `gt rig park`: no new dispatch and no merges
 
@@ -196,6 +196,8 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             continue
         if active.get(rig.name, 0) >= rig.max_polecats:
             continue
+        if not (bead.adapter or rig.adapter):
+            continue  # no agent chosen for this town: sling says so; nothing is dispatched to crash
         owner = next((a for a in polecats if a.name == bead.prefer and a.status != "stopped"), None)
         if owner is not None and owner.name not in idle:
             continue  # a PR follow-up waits for the polecat whose branch and context it needs

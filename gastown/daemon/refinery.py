@@ -160,9 +160,11 @@ def _markers(wt: Path, base: str) -> list[str]:
     return files
 
 
-def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str]) -> MergeResult | None:
-    """Bring the branch onto `base` (checked out in `wt`); None on success, a failure otherwise."""
-    target = base.removeprefix("origin/").removeprefix("gastown/")
+def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str],
+            into: str | None = None) -> MergeResult | None:
+    """Bring the branch onto `base` (checked out in `wt`); None on success, a failure otherwise.
+    `into`: the branch the result will land on, named in the merge message."""
+    target = into or base.removeprefix("origin/").removeprefix("gastown/")
     env = {"GIT_AUTHOR_NAME": identity["name"], "GIT_AUTHOR_EMAIL": identity["email"],
            "GIT_COMMITTER_NAME": "gastown refinery", "GIT_COMMITTER_EMAIL": "refinery@gastown"}
     try:
@@ -194,8 +196,9 @@ def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str
     return None
 
 
-def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult:
-    """Push the merge result to the rig's origin without ever touching a user's uncommitted work."""
+def destination(source: str, target: str) -> tuple[str, list[str]]:
+    """Where a merge lands and the push options: the target, or `gastown/<target>` when the
+    user's checkout of the target has uncommitted changes (never touched)."""
     dest = target
     receive_pack: list[str] = []
     if not git.is_url(source) and Path(source, ".git").exists():
@@ -207,6 +210,12 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
                 dest = f"gastown/{target}"
             else:  # the user's clean checkout follows the branch (git refuses if that changes)
                 receive_pack = ["--receive-pack", "git -c receive.denyCurrentBranch=updateInstead receive-pack"]
+    return dest, receive_pack
+
+
+def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult:
+    """Push the merge result to the rig's origin without ever touching a user's uncommitted work."""
+    dest, receive_pack = destination(source, target)
     crash_point("merge.before_push")
     try:
         git._run(["push", *receive_pack, "origin", f"{sha}:refs/heads/{dest}"], wt, what="git push",
@@ -277,7 +286,7 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     try:
         base = landing_base(repo, target)
         git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
-        failed = combine(wt, mode, branch, base, identity)
+        failed = combine(wt, mode, branch, base, identity, into=destination(source, target)[0])
         if failed:
             return failed
         results = []

@@ -64,11 +64,17 @@ class TurnStarter:
     def worktree_path(self, rig: str, agent: str) -> Path:
         return self.town.root / "worktrees" / rig / agent
 
-    def prepare_worktree(self, repo: str, path: Path, branch: str, base: str) -> None:
+    def prepare_worktree(self, repo: str, path: Path, branch: str, target: str, start_from: str | None = None) -> str:
+        """Fetch, then put the worktree on `branch`; a new branch starts from `start_from`, else
+        from where merges land now (`origin/gastown/<target>` while merged work is parked
+        there, so the bead builds on it instead of conflicting with it). Returns that base."""
+        from gastown.daemon.refinery import landing_base
+
         try:
             git.fetch(repo)
         except git.GitError as exc:  # an unreachable origin must not block work on what we have
             log.warning("fetch of %s failed: %s", repo, exc)
+        base = start_from or landing_base(repo, target)
         git.install_trailer_hook(repo)
         if path.exists() and any(path.iterdir()):
             state = git.worktree_state(path, base)
@@ -76,6 +82,7 @@ class TurnStarter:
                 git.switch_worktree(path, branch, base)
         else:
             git.add_worktree(repo, path, branch, base)
+        return base
 
     def prior_work(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any] | None:
         """The newest branch of this bead (`gt/<any polecat>/<bead>`) that holds commits not
@@ -98,14 +105,14 @@ class TurnStarter:
         `record` gets that same dict after the token is minted and BEFORE the runner is
         spawned (intent before effect: see gastown.daemon.turnlog)."""
         name = agent["name"]
-        base = f"origin/{rig['default_branch']}"
         # a PR follow-up works on the PR's own branch; everything else on a branch of its own
         branch = str(bead["metadata"]["branch"]) if bead["metadata"].get("followup") else f"gt/{name}/{bead['id']}"
         worktree = self.worktree_path(rig["name"], name)
         prior = bead.get("prior_work")
+        start_from = None
         if prior and prior["branch"] != branch and not git.branch_exists(rig["repo_path"], branch):
-            base = prior["branch"]  # another polecat's commits: continue from them, never from scratch
-        self.prepare_worktree(rig["repo_path"], worktree, branch, base)
+            start_from = prior["branch"]  # another polecat's commits: continue from them, never from scratch
+        base = self.prepare_worktree(rig["repo_path"], worktree, branch, rig["default_branch"], start_from)
         preamble += prompts.prior_work(prior) if prior else ""
         prompt = preamble + prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
                                             instructions=str(self.town.config("agent.instructions", rig["name"])[0]))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, git, prompts, prstore, steps, turnlog
+from gastown.daemon import finish, git, prompts, prstore, refinery, steps, turnlog
 from gastown.daemon.crashpoints import crash_point
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
@@ -165,7 +165,7 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
     if not agent["hook"]:
         raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
     rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
-    base = f"origin/{rig['default_branch']}"
+    base = await asyncio.to_thread(refinery.landing_base, rig["repo_path"], rig["default_branch"])
     if status != "done":
         await asyncio.to_thread(_finish_checks, agent["worktree"], base, status)
         result = await town.call(finish.finish, town.store, name, status=status, summary=summary)

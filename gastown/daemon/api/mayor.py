@@ -16,7 +16,11 @@ from gastown.protocol import ErrorCode, Method, RpcError
 
 
 def mayor_adapter(town: Town) -> str:
-    return str(town.config("mayor.adapter")[0] or town.config("agent.adapter")[0])
+    from gastown.daemon import agentpick
+
+    adapter = str(town.config("mayor.adapter")[0] or town.config("agent.adapter")[0])
+    agentpick.usable(adapter)  # no agent: refused with the reason and the hint, not a crash
+    return adapter
 
 
 @rpc(Method.MAYOR_SEND)

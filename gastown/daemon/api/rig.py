@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from typing import Any
 
-from gastown.daemon import git
+from gastown.daemon import config, gates, git
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town, check_name
@@ -27,7 +27,29 @@ def _clone(town: Town, name: str, source: str, branch: str | None) -> tuple[str,
 
 
 @rpc(Method.RIG_ADD)
-async def add(ctx: Ctx, town: Town, *, name: str, source: str, branch: str | None = None) -> dict[str, Any]:
+async def add(ctx: Ctx, town: Town, *, name: str, source: str, branch: str | None = None,
+              gate: str | None = None, no_gate: bool = False) -> dict[str, Any]:
+    """Clone the repository into the town and set its quality gate: `gate`, none with
+    `no_gate`, else the test command detected in it (said in `gate_reason`)."""
+    if gate is not None and no_gate:
+        raise RpcError(ErrorCode.INVALID_PARAMS, "give --gate CMD or --no-gate, not both")
+    rig = await _add(ctx, town, name=name, source=source, branch=branch)
+    if no_gate:
+        chosen, why = None, "none, as asked: work merges untested"
+    elif gate is not None and gate.strip():
+        chosen, why = gate.strip(), "as asked"
+    else:
+        chosen = await asyncio.to_thread(gates.detect, rig["repo_path"], rig["default_branch"])
+        why = "detected in the repository (change it with 'gt config set refinery.gates ... --rig " + name + "')" \
+            if chosen else "no test command found: work will merge untested until you set refinery.gates"
+    if chosen:
+        await town.call(config.set_dotted, town.rig_dir(name) / "config.toml", "refinery.gates", [chosen])
+    elif no_gate:  # remembered so slinging does not warn; town-level gates still apply
+        await town.call(town.store.patrol_set, gates.opt_out_key(name), True)
+    return {**rig, "gate": chosen, "gate_reason": why}
+
+
+async def _add(ctx: Ctx, town: Town, *, name: str, source: str, branch: str | None) -> dict[str, Any]:
     check_name("rig", name)
     if name in town.rigs_in_flight or any(r["name"] == name for r in await town.call(town.store.rig_list)):
         raise RpcError(ErrorCode.ALREADY_EXISTS, f"rig '{name}' already exists")

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import agentenv, config, holds, sandbox
+from gastown.daemon import agentenv, agentpick, config, holds, sandbox
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
@@ -42,10 +42,11 @@ async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str
     if runtime not in (None, "local", "podman", "docker"):
         raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown runtime '{runtime}': use local, podman or docker")
     chosen, why = await asyncio.to_thread(choose_runtime, runtime)
-    town = ctx.daemon.towns.create(name, prefix=prefix, runtime=chosen, agent=agent)
+    adapter, agent_why = await asyncio.to_thread(agentpick.choose, agent)
+    town = ctx.daemon.towns.create(name, prefix=prefix, runtime=chosen, agent=adapter or None)
     await ctx.daemon.open_town(name)
     state = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), chosen)
-    return {**town.info(), "runtime_reason": why, "sandbox": state}
+    return {**town.info(), "runtime_reason": why, "sandbox": state, "agent": adapter, "agent_reason": agent_why}
 
 
 @rpc(Method.TOWN_LIST, town=False)

@@ -40,6 +40,7 @@ async def sling(
         if persona not in found:
             raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown persona '{persona}' (try `gt persona list`)")
         meta = {**library.snapshot(found[persona]), **meta}
+    _check_agent(town, rig if rig and not bead else None, agent or meta.get("agent"))
 
     def run() -> dict[str, Any]:
         with store.conn:
@@ -74,7 +75,18 @@ async def sling(
 
     result = await town.call(run)
     ctx.daemon.wake(town)
-    return result
+    from gastown.daemon import gates
+
+    opted_out = bool(await town.call(town.store.patrol_get, gates.opt_out_key(result["rig"])))
+    warning = gates.ungated_warning(result["rig"], *town.config("refinery.gates", result["rig"]), opted_out)
+    return {**result, "warnings": [warning]} if warning else result
+
+
+def _check_agent(town: Town, rig: str | None, agent: str | None) -> None:
+    """Refuse work no agent could do here, before a bead exists (not as a crash later)."""
+    from gastown.daemon import agentpick
+
+    agentpick.usable(agent or str(town.config("agent.adapter", rig)[0]))
 
 
 def looks_like_id(text: str, prefix: str) -> bool:
