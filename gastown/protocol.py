@@ -147,6 +147,7 @@ class Method:
     CONVOY_REMOVE = "convoy.remove"
     BEAD_ARCHIVE = "bead.archive"
     BEAD_UNARCHIVE = "bead.unarchive"
+    MAYOR_HISTORY = "mayor.history"
 
     @classmethod
     def all(cls) -> frozenset[str]:

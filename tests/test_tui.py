@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 import pytest
+from textual.widgets import Input
 
 from gastown.protocol import ErrorCode, Method, RpcError
 from gastown.tui import messages as m
@@ -48,11 +49,16 @@ class FakeClient:
         self.subscriptions = 0
         self.clock = 0
         self.diffs: dict[str, dict[str, Any]] = {}
+        self.transcripts: dict[str, list[dict[str, Any]]] = {}
         self.inputs: list[tuple[str, str]] = []
         self.convoys: dict[str, dict[str, Any]] = {}
         self.escalations: dict[str, dict[str, Any]] = {}
         self.mail: dict[str, dict[str, Any]] = {}
-        self.mayor: dict[str, Any] = {"text": "", "done": True, "replies": [], "sent": [], "script": ["Hello", " from the mayor."]}
+        self.mayor: dict[str, Any] = {
+            "text": "", "done": True, "replies": [], "sent": [], "script": ["Hello", " from the mayor."],
+            "contexts": [], "history": [], "events": [], "hold": False,
+            "tools": [{"kind": "tool_call", "tool": "bash", "args": "gt bead list", "id": "c1"},
+                      {"kind": "tool_result", "id": "c1", "exit": 0, "ok": True}]}
 
     # ------------------------------------------------------------ building
     def tick(self) -> str:
@@ -172,21 +178,42 @@ class FakeClient:
             self.mail[p["id"]]["status"] = "closed"
             return dict(self.mail[p["id"]])
         if method == Method.MAYOR_SEND:
-            if not self.mayor["done"]:
+            mayor = self.mayor
+            if not mayor["done"]:
                 raise RpcError(ErrorCode.CONFLICT, "the mayor is still answering the previous message")
-            self.mayor["sent"].append(p["message"])
-            self.mayor.update(text="", done=False, replies=list(self.mayor["script"]))
-            return {"id": "gt-m1", "status": "sent", "turn_dir": "/turns/mayor/1", "resumed": False}
+            mayor["sent"].append(p["message"])
+            mayor["contexts"].append(p.get("context"))
+            msg_id = f"gt-mc{len(mayor['sent'])}"
+            mayor["history"].append(self._chat_row(msg_id, p["message"], "human", "chat"))
+            mayor.update(text="", done=False, replies=list(mayor["script"]), events=[])
+            return {"id": msg_id, "status": "sent", "turn_dir": "/turns/mayor/1", "resumed": False}
         if method == Method.MAYOR_REPLY:
-            if self.mayor["replies"]:
-                self.mayor["text"] += self.mayor["replies"].pop(0)
-                self.mayor["done"] = not self.mayor["replies"]
-            return {"id": "mayor", "text": self.mayor["text"], "done": self.mayor["done"], "exit_code": 0,
-                    "session_id": "s1"}
+            mayor = self.mayor
+            if mayor["replies"] and not mayor["hold"]:
+                if not mayor["events"]:
+                    mayor["events"] = list(mayor["tools"])  # the mayor looks something up first
+                mayor["text"] += mayor["replies"].pop(0)
+                if not mayor["replies"]:
+                    mayor["done"] = True  # the daemon archives the answer as the turn ends
+                    mayor["history"].append(self._chat_row(f"gt-mr{len(mayor['history'])}", mayor["text"],
+                                                           "mayor", "reply"))
+            return {"id": "mayor", "text": mayor["text"], "done": mayor["done"], "exit_code": 0, "session_id": "s1"}
+        if method == Method.MAYOR_HISTORY:
+            return [dict(r) for r in self.mayor["history"]][-p.get("limit", 50):]
+        if method == Method.AGENT_TRANSCRIPT:
+            events = self.mayor["events"] if p["name"] == "mayor" else self.transcripts.get(p["name"], [])
+            offset = p.get("offset", 0)
+            return {"id": p["name"], "agent": p["name"], "events": events[offset:], "offset": len(events),
+                    "total": len(events), "running": True, "turn": "0001", "summary": None}
         if method == Method.EVENTS_SUBSCRIBE:
             self.subscriptions += 1
             return {"town": "t", "since": p.get("since"), "seq": len(self.history)}
         raise RpcError(ErrorCode.METHOD_NOT_FOUND, method)
+
+    def _chat_row(self, msg_id: str, text: str, sender: str, kind: str) -> dict[str, Any]:
+        return {"id": msg_id, "type": "message", "title": text[:200], "body": text, "created_at": self.tick(),
+                "created_by": sender, "metadata": {"from": sender, "to": "human" if kind == "reply" else "mayor",
+                                                   "kind": kind}}
 
     def _convoy(self, convoy_id: str) -> dict[str, Any]:
         members = [dict(self.beads[i]) for i in self.convoys[convoy_id]["members"]]
@@ -272,6 +299,8 @@ def town(n_beads: int = 0) -> FakeClient:
         "gt-m9": {"id": "gt-m9", "type": "message", "title": "done with gt-c3", "body": "The *div* is in review.",
                   "status": "open", "created_at": stamp(3), "created_by": "maple",
                   "metadata": {"from": "maple", "to": "human", "kind": "mail"}}}
+    fake.mayor["history"] = [fake._chat_row("gt-mq0", "How many rigs are there?", "alice", "chat"),
+                             {**fake.mail["gt-m0"]}]
     statuses = ("open", "in_progress", "in_review", "closed", "failed")
     for i in range(n_beads):
         fake.add_bead(f"gt-{i:05d}", f"bulk bead {i}", status=statuses[i % 5], rig=fake.rigs[i % 2],
@@ -604,23 +633,47 @@ async def test_mail_inbox_reads_a_message() -> None:
                     what="marked read")
 
 
-async def test_mayor_chat_streams_the_reply() -> None:
+async def test_mayor_chat_shows_both_sides_streams_tools_and_queues() -> None:
     fake = town()
-    app = make_app(fake)
+    fake.mayor["hold"] = True  # the Mayor keeps working until the test lets it answer
+    app = make_app(fake, start="board")
     async with app.run_test(size=(120, 36)) as pilot:
-        await until(pilot, lambda: loaded(app) and app.state.mail, what="loaded")
+        await until(pilot, lambda: loaded(app) and ids(app, "open"), what="loaded")
+        column(app, "open").focus()  # the selection travels with the message
         await pilot.press("y")
         await until(pilot, lambda: type(app.screen).__name__ == "ChatScreen", what="chat")
         chat = app.screen
-        await until(pilot, lambda: "Yes, **two** rigs." in chat.log_text(), what="history")
-        await pilot.press(*"how many rigs?", "enter")
-        await until(pilot, lambda: chat.log_text().endswith("mayor: Hello from the mayor."), what="the reply")
-        assert fake.mayor["sent"] == ["how many rigs?"] and app.state.chat[-1]["done"]
-        assert "human: how many rigs?" in chat.log_text()
-        fake.mayor["done"] = False  # still answering someone else
-        await pilot.press(*"again", "enter")
-        await until(pilot, lambda: "still answering" in str(app.state.chat[-1].get("error")), what="conflict")
-        await until(pilot, lambda: "still answering" in widget_text(chat.query_one("#chat-log")), what="conflict shown")
+        await until(pilot, lambda: "alice: How many rigs are there?" in chat.log_text(), what="a CLI question")
+        assert "mayor: Yes, **two** rigs." in chat.log_text()
+        assert "looking at bead gt-b2" in str(chat.query_one("#chat-context").render())
+        await pilot.press(*"what is next?", "enter")
+        await until(pilot, lambda: fake.mayor["sent"] == ["what is next?"], what="sent")
+        assert fake.mayor["contexts"] == ["bead gt-b2 (add sub)"]
+        await pilot.press(*"and then?", "enter")  # the Mayor is busy: this one waits its turn
+        await until(pilot, lambda: "queued" in widget_text(chat.query_one("#chat-log")), what="queued shown")
+        assert "mayor is working" in widget_text(chat.query_one("#chat-log"))  # the spinner line
+        fake.mayor["hold"] = False
+        await until(pilot, lambda: fake.mayor["sent"] == ["what is next?", "and then?"], what="the queue drained")
+        await until(pilot, lambda: chat.log_text().count("mayor: Hello from the mayor.") == 2, what="both answers")
+        await until(pilot, lambda: [r["who"] for r in chat.rows] == ["alice", "mayor", "human", "mayor", "human", "mayor"],
+                    what="the session's messages replaced by the daemon's history, nothing twice")
+        replies = [c for c in app.state.chat if c["role"] == "mayor"]
+        assert replies and all("▶ bash  gt bead list" in c["tools"][0] for c in replies)
+
+
+async def test_mayor_busy_with_someone_else_waits_then_sends() -> None:
+    fake = town()
+    fake.mayor["done"] = False  # answering a question asked from the CLI
+    app = make_app(fake, start="chat")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app), what="loaded")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="input")
+        await pilot.press(*"hello", "enter")
+        await until(pilot, lambda: app.state.chat[0].get("status") == "waiting", what="waiting")
+        assert "answering someone else" in widget_text(app.screen.query_one("#chat-log"))
+        fake.mayor["done"] = True
+        await until(pilot, lambda: fake.mayor["sent"] == ["hello"], what="sent once free")
+        await until(pilot, lambda: app.screen.log_text().endswith("mayor: Hello from the mayor."), what="answer")
 
 
 async def test_events_move_beads_across_columns() -> None:

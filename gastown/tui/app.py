@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from gastown.protocol import ErrorCode, Method, RpcError
 from gastown.tui import messages as m
 from gastown.tui.acting import Acting, bindings
+from gastown.tui.talking import Talking
 from gastown.tui.actions import Subject
 from gastown.tui.palette import ActionCommands
 from gastown.tui.remote import ClientLike, Connect, Remote, is_disconnect
@@ -47,13 +48,12 @@ BACKOFF = (0.5, 10.0)
 RELOAD_S = 0.5
 """Throttle for reloads events ask for (agents, merge queue, counts, stub beads)."""
 FETCH_BATCH = 50
-MAYOR_POLL_S = 0.3
 BASE_SCREENS: dict[str, type[Page]] = {
     "overview": OverviewScreen, "board": BoardScreen, "mq": MergeQueueScreen, "convoys": ConvoysScreen,
     "escalations": EscalationsScreen, "mail": MailScreen, "chat": ChatScreen}
 
 
-class GastownApp(Acting, App[None]):
+class GastownApp(Acting, Talking, App[None]):
     CSS_PATH = "gastown.tcss"
     TITLE = "Gastown"
     COMMANDS = App.COMMANDS | {ActionCommands}
@@ -278,7 +278,7 @@ class GastownApp(Acting, App[None]):
                 self.want("beads")
         else:
             {"agents": self.load_agents, "mq": self.load_mq, "town": self.load_town, "convoys": self.load_convoys,
-             "escalations": self.load_escalations, "mail": self.load_mail}[what]()
+             "escalations": self.load_escalations, "mail": self.load_mail, "mayor": self.load_mayor}[what]()
 
     def load_all(self) -> None:
         self.load_town()
@@ -288,6 +288,7 @@ class GastownApp(Acting, App[None]):
         self.load_convoys()
         self.load_escalations()
         self.load_mail()
+        self.load_mayor()
 
     def _post_load(self, what: str, fn: Any, *args: Any, **extra: Any) -> None:
         worker = get_current_worker()
@@ -334,6 +335,10 @@ class GastownApp(Acting, App[None]):
     @work(thread=True, exclusive=True, group="load-mail", exit_on_error=False)
     def load_mail(self) -> None:
         self._post_load("mail", lambda: self.remote.call(Method.MAIL_INBOX, box="human"))
+
+    @work(thread=True, exclusive=True, group="load-mayor", exit_on_error=False)
+    def load_mayor(self) -> None:
+        self._post_load("mayor", lambda: self.remote.call(Method.MAYOR_HISTORY, limit=50))
 
     @work(thread=True, group="load-beads", exit_on_error=False)
     def load_beads(self, ids: list[str]) -> None:
@@ -385,6 +390,10 @@ class GastownApp(Acting, App[None]):
         elif msg.what == "mail":
             state.set_mail(msg.data)
             changes.pages.add("mail")
+            self.want("mayor")  # a message to or from the Mayor (from any client) joins the chat
+        elif msg.what == "mayor":
+            state.mayor_history = list(msg.data)
+            changes.pages.add("chat")
         self._merge(changes)
         self._schedule_flush()
 
@@ -447,53 +456,6 @@ class GastownApp(Acting, App[None]):
             return
         self.call_from_thread(self.notify, f"{esc_id} acknowledged", timeout=2)
         self.call_from_thread(self.load_escalations)
-
-    # ---------------------------------------------------------------- mayor
-    @on(m.MayorSend)
-    def mayor_send(self, msg: m.MayorSend) -> None:
-        self.state.chat.append({"role": "human", "text": msg.message})
-        self.state.chat.append({"role": "mayor", "text": "", "done": False})
-        self.talk_to_mayor(msg.message, len(self.state.chat) - 1)
-        self._chat_changed()
-
-    @work(thread=True, group="mayor", exit_on_error=False)
-    def talk_to_mayor(self, message: str, entry: int) -> None:
-        """Send, then poll the answer until the mayor's turn is over (never on the UI thread)."""
-        worker = get_current_worker()
-        try:
-            self.remote.call(Method.MAYOR_SEND, message=message)
-        except Exception as exc:
-            busy = isinstance(exc, RpcError) and exc.code == ErrorCode.CONFLICT
-            self.post_message(m.MayorReply("", True, entry, ("the mayor is still answering: " if busy else "")
-                                           + _message(exc)))
-            return
-        text = None
-        while not worker.is_cancelled:
-            try:
-                res = self.remote.call(Method.MAYOR_REPLY) or {}
-            except Exception as exc:
-                self.post_message(m.MayorReply(text or "", True, entry, _message(exc)))
-                return
-            done = bool(res.get("done"))
-            if res.get("text") != text or done:
-                text = str(res.get("text") or "")
-                self.post_message(m.MayorReply(text, done, entry))
-            if done:
-                return
-            worker.cancelled_event.wait(MAYOR_POLL_S)
-
-    def on_mayor_reply(self, msg: m.MayorReply) -> None:
-        if not 0 <= msg.entry < len(self.state.chat):
-            return
-        row = self.state.chat[msg.entry]
-        row.update(text=msg.text, done=msg.done)
-        if msg.error:
-            row["error"] = msg.error
-        self._chat_changed()
-
-    def _chat_changed(self) -> None:
-        if self.is_running:
-            self.page("chat").update_view(self.state, Changes(pages={"chat"}))
 
     @on(m.FilterChanged)
     def filter_changed(self, msg: m.FilterChanged) -> None:

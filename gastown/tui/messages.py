@@ -112,10 +112,17 @@ class MayorSend(Message):
 
 @dataclass
 class MayorReply(Message):
-    """The mayor's answer so far (the whole text each time), from the app's poll worker."""
+    """The mayor's answer so far (the whole text each time), or a step of sending, from the
+    app's mayor worker."""
 
     text: str
     done: bool
     entry: int
-    """Which `TownState.chat` row this answers."""
+    """Which `TownState.chat` row (the human's message) this is about."""
     error: str | None = None
+    tools: list[str] = field(default_factory=list)
+    """The Mayor's latest tool calls, rendered (`▶ gt sling …  → exit 0`)."""
+    waiting: bool = False
+    """Not sent yet: the Mayor is answering someone else."""
+    sent_id: str | None = None
+    """Sent: the message bead's id (the reply entry starts now)."""

@@ -227,7 +227,9 @@ class TownState:
         self.escalation_list: list[Row] = []
         self.mail: list[Row] = []
         self.chat: list[Row] = []
-        """This session's mayor chat: {role: human|mayor, text, done, error?}."""
+        """This session's mayor chat: {role: human|mayor, text, status|done, error?, id|for, tools}."""
+        self.mayor_history: list[Row] = []
+        """The conversation as the daemon keeps it (`mayor.history`): every human, every client."""
 
     # ----------------------------------------------------------------- snapshots
     def set_convoys(self, convoys: list[Row]) -> None:
@@ -252,12 +254,27 @@ class TownState:
         open_ = [e for e in self.escalation_list if not e.get("acknowledged")]
         return len(open_), any(e.get("severity") in ("critical", "high") for e in open_)
 
-    def chat_history(self) -> list[Row]:
-        """The mayor's archived replies (oldest first), minus those this session shows itself."""
-        mine = {str(c.get("text") or "").strip() for c in self.chat if c.get("role") == "mayor"}
-        replies = [r for r in self.mail if (r.get("metadata") or {}).get("kind") == "reply"
-                   and str(r.get("body") or "").strip() not in mine]
-        return sorted(replies, key=lambda r: (str(r.get("created_at") or ""), r.get("id", "")))
+    def chat_view(self) -> list[Row]:
+        """What the chat page shows: the daemon's history (both sides, any client), then this
+        session's entries the history does not hold yet (queued, sending, the streaming answer).
+        Rows: {role: human|mayor, who, text, done, error, status, tools, context}."""
+        out: list[Row] = []
+        ids = [str(r.get("id")) for r in self.mayor_history]
+        for r in self.mayor_history:
+            meta = r.get("metadata") or {}
+            mayor = meta.get("kind") == "reply"
+            out.append({"role": "mayor" if mayor else "human", "who": "mayor" if mayor else
+                        str(meta.get("from") or r.get("created_by") or "human"),
+                        "text": str(r.get("body") or r.get("title") or ""), "done": True})
+        answered = {ids[i] for i in range(len(ids)) if any(
+            (self.mayor_history[j].get("metadata") or {}).get("kind") == "reply" for j in range(i + 1, len(ids)))}
+        for c in self.chat:
+            if c["role"] == "human" and c.get("id") in ids:
+                continue
+            if c["role"] == "mayor" and c.get("done") and c.get("for") in answered:
+                continue
+            out.append({**c, "who": "you" if c["role"] == "human" else "mayor", "done": c.get("done", True)})
+        return out
     def set_town(self, info: Row) -> None:
         self.town = info.get("name") or info.get("id") or ""
         self.rigs = list(info.get("rigs") or [])

@@ -24,8 +24,10 @@ def mayor_adapter(town: Town) -> str:
 
 
 @rpc(Method.MAYOR_SEND)
-async def send(ctx: Ctx, town: Town, *, message: str, human: str | None = None) -> dict[str, Any]:
-    """Start the mayor's turn on this message; poll `mayor.reply` for the answer."""
+async def send(ctx: Ctx, town: Town, *, message: str, human: str | None = None,
+               context: str | None = None) -> dict[str, Any]:
+    """Start the mayor's turn on this message; poll `mayor.reply` for the answer. `context`
+    (from the dashboard: what the human has selected) goes into the prompt, not the message."""
     if not message.strip():
         raise RpcError(ErrorCode.INVALID_PARAMS, "an empty message")
     who = human or ctx.conn.actor or "human"
@@ -42,6 +44,8 @@ async def send(ctx: Ctx, town: Town, *, message: str, human: str | None = None) 
         rigs = [r["name"] for r in await town.call(store.rig_list)]
         brief = prompts.mayor(town=town.name, rigs=rigs) + "\n"
     prompt = f"{brief}{preamble}Message from {who}:\n{message}"
+    if context and context.strip():
+        prompt += f"\n\n(They are looking at {context.strip()[:2000]} in the dashboard.)"
     try:
         started = await asyncio.to_thread(loop.starter.start_mayor, agent, msg, prompt)
     except Exception as exc:
@@ -68,3 +72,9 @@ async def reply(ctx: Ctx, town: Town) -> dict[str, Any]:
     text = adapters.get(agent["adapter"]).reply_text(output)
     return {"id": "mayor", "status": agent["status"], "text": text, "done": done,
             "exit_code": status.get("exit_code"), "session_id": agent["session_id"]}
+
+
+@rpc(Method.MAYOR_HISTORY)
+async def history(ctx: Ctx, town: Town, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The conversation, oldest first: humans' messages (from any client) and the mayor's replies."""
+    return await town.call(town.store.mayor_history, max(1, min(int(limit), 500)))
