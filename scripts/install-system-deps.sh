@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the container runtime and its tests need (Debian/Ubuntu, root).
 #
-#   podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap tmux (tmux: the TUI live test)
+#   podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap tmux bubblewrap
+#   (tmux: the TUI live test; bubblewrap: the sandbox of the local runtime, docs/security.md)
 #
 # Why runc: crun (what Debian's podman picks when both exist) fails on cgroup v1/hybrid hosts
 # ("cgroups in hybrid mode not supported"); gastown then selects runc (docs/containers.md).
@@ -13,7 +14,7 @@
 # Env: GT_SYSTEM_DEPS  override the package list (space separated).
 set -euo pipefail
 
-pkgs=(${GT_SYSTEM_DEPS:-podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap tmux})
+pkgs=(${GT_SYSTEM_DEPS:-podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap tmux bubblewrap})
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = "installed" ]

@@ -78,7 +78,7 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     assert (repo / "honest.txt").read_text() == "honest\n"  # the work landed on the user's checkout
     results = json.loads((repo / "attacks.json").read_text())
     token = results.pop("my_token")
-    assert token and len(results) == 17
+    assert token and len(results) == 18
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened
     assert "pwned" not in (town_root / "config.toml").read_text()
@@ -185,3 +185,53 @@ def test_agent_env_config_warns_and_masks(gt_home: Path, monkeypatch: pytest.Mon
     assert bad.returncode != 0 and "NAME or NAME=value" in bad.stderr
     bad = run_gt("config", "set", "sandbox", "maybe", "--town", "t")
     assert bad.returncode != 0 and "auto, required, off" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- container towns
+MUST_BLOCK_IN_CONTAINER = ("read_town_db", "read_rig_config", "write_town_config", "human_socket", "other_town_socket",
+                           "canary_in_my_env", "canary_in_any_process", "plant_hook", "plant_config_file",
+                           "plant_fsmonitor", "read_daemon_log", "privileges")
+
+
+@pytest.mark.podman
+def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same hostile agent in a podman town: no secret from the daemon's environment, no
+    human or other town's socket, the store and settings hidden, the clone's config and hooks
+    read-only, no capability; its honest work lands. (What a container town does not isolate
+    between agents of the same town is listed in docs/security.md.)"""
+    from gastown.daemon.runtime.container import ContainerRuntime
+
+    monkeypatch.setenv("GT_TRUST_CANARY_KEY", f"{CANARY}-container")
+    name = f"tr{os.getpid() % 10000}"
+    run_gt("town", "create", name, "--runtime", "podman", "--quiet", check=True)
+    run_gt("town", "create", "u", "--runtime", "local", check=True)
+    monkeypatch.setenv("GT_TOWN", name)
+    runtime = ContainerRuntime("podman", paths.town_dir(name), town=name)
+    try:
+        repo = make_repo(tmp_path / "src" / "app", {"README.md": "# app\n", "attack.py": ATTACK.read_text()})
+        run_gt("rig", "add", "app", str(repo), check=True)
+        town_root = paths.town_dir(name)
+        nowhere = str(tmp_path / "no-such-victim")
+        targets = {
+            "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": nowhere,
+            "victim_worktree": nowhere, "victim_attach": nowhere + "/a.sock", "victim_pid": 999999,
+            "human_socket": str(paths.socket_path()),
+            "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
+            "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
+        }
+        _commit(repo, "targets.json", json.dumps(targets))
+        slung = gtj("sling", "attack and honest work", "--rig", "app",
+                    "--script", "python3 attack.py targets.json", "--script", "echo honest > honest.txt")[0]
+        wait_for(lambda: bead(slung["id"])["status"] in ("closed", "failed"), 300, "the attacker's work merged")
+        assert bead(slung["id"])["status"] == "closed", bead(slung["id"]).get("failure_reason")
+        assert (repo / "honest.txt").read_text() == "honest\n"
+        results = json.loads((repo / "attacks.json").read_text())
+        opened = {k: results[k] for k in MUST_BLOCK_IN_CONTAINER if not results[k].startswith("blocked: ")}
+        assert opened == {}, opened
+        assert "pwned" not in (town_root / "config.toml").read_text()
+        hook = town_root / "rigs" / "app" / "repo.git" / "hooks" / "post-checkout"
+        assert not hook.exists()
+        assert not (town_root / "turns" / "toast" / "0001" / "env.json").exists()
+    finally:
+        run_gt("daemon", "stop")
+        runtime.remove()

@@ -24,7 +24,21 @@ def attempt(fn: Callable[[], str]) -> str:
 
 
 def read(path: str) -> Callable[[], str]:
-    return lambda: open(path, "rb").read(200).decode("latin-1")
+    def go() -> str:
+        data = open(path, "rb").read(200)
+        if not data:  # e.g. /dev/null mounted over it: nothing to steal
+            raise EOFError(f"{path} reads empty")
+        return data.decode("latin-1")
+    return go
+
+
+def privileges() -> str:
+    """Any effective capability, or the ability to gain privileges (setuid), is a way out."""
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    eff, nnp = int(status["CapEff"].strip(), 16), status.get("NoNewPrivs", "0").strip()
+    if eff == 0 and nnp == "1":
+        raise PermissionError("no capabilities, no_new_privs set")
+    return f"CapEff={eff:x} NoNewPrivs={nnp}"
 
 
 def connect(path: str) -> Callable[[], str]:
@@ -41,6 +55,8 @@ def write(path: str, text: str) -> Callable[[], str]:
     def go() -> str:
         with open(path, "a") as f:
             f.write(text)
+        if text not in open(path).read():  # e.g. /dev/null mounted over it: the write went nowhere
+            raise OSError(f"{path}: the write did not stick")
         return f"wrote {path}"
     return go
 
@@ -96,6 +112,7 @@ def main() -> int:
         "plant_config_file": attempt(write(repo_git + "/config", "\n[core]\n\tfsmonitor = touch /tmp/pwned\n")),
         "plant_fsmonitor": attempt(run(["git", "config", "core.fsmonitor", "touch /tmp/pwned"])),
         "read_daemon_log": attempt(read(t["gt_home"] + "/logs/daemon.log")),
+        "privileges": attempt(privileges),
     }
     # my own token, to check it dies with this turn (revocation is asserted by the test)
     results["my_token"] = os.environ.get("GT_AGENT_TOKEN", "")

@@ -37,6 +37,10 @@ NETWORKS = ("bridge", "none", "host")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 LABEL = "io.gastown"
 STARTUP_WAIT = 15.0
+# Every capability dropped, no privilege gained through setuid binaries: an agent that is
+# root inside its container can still not mount, trace other processes, or change owners.
+HARDENING_ARGS = ("--cap-drop=all", "--security-opt", "no-new-privileges")
+HARDENING = "1"  # bumped when HARDENING_ARGS change: an idle container is recreated with them
 ENV_PREFIX = "GT_TURN_ENV_"  # turn variables ride the engine's environment under this prefix
 _PROBE = "import sys; from gastown import runner; sys.exit(0 if runner.is_running(sys.argv[1]) else 3)"
 _STOP = "import sys; from gastown import runner; runner.stop(sys.argv[1], grace=float(sys.argv[2]))"
@@ -130,7 +134,8 @@ class ContainerRuntime:
                                                    f"remove it (`{self.name} rm -f {self.container}`) or rename the town")
             image = self.image or images.ensure_image(self.engine, images.spec_for_town(self.town_root))
             running = bool(info and info.get("State", {}).get("Status") == "running")
-            if running and (labels.get(f"{LABEL}.image") == image or self._busy()):
+            if running and ((labels.get(f"{LABEL}.image") == image and labels.get(f"{LABEL}.hardening") == self._protection_label())
+                            or self._busy()):
                 self._seen_alive = True
                 return "running"
             died = not running and self._seen_alive and not self._stopped_by_us
@@ -162,9 +167,34 @@ class ContainerRuntime:
             mounts.append((CA_BUNDLE, "ro"))
         return mounts
 
+    def _protected(self) -> list[tuple[str, Path, str]]:
+        """(source, target, mode) mounted over parts of the town directory: the store and the
+        settings (gates are commands the host runs) hidden behind /dev/null, every rig clone's
+        `config` and `hooks/` read-only (no planted hook or fsmonitor). Computed at container
+        start; `_protection_label` makes an idle container restart when the set changes."""
+        out: list[tuple[str, Path, str]] = []
+        root = self.town_root
+        for name in ("town.db", "town.db-wal", "town.db-shm", "config.toml", "town.toml"):
+            if (root / name).is_file():
+                out.append(("/dev/null", root / name, "ro"))
+        for rig in sorted((root / "rigs").glob("*")) if (root / "rigs").is_dir() else []:
+            if (rig / "config.toml").is_file():
+                out.append(("/dev/null", rig / "config.toml", "ro"))
+            clone = rig / "repo.git"
+            for part in ("config", "hooks"):
+                if (clone / part).exists():
+                    out.append((str(clone / part), clone / part, "ro"))
+        return out
+
+    def _protection_label(self) -> str:
+        import hashlib
+
+        text = "\n".join(f"{src}>{dst}:{mode}" for src, dst, mode in self._protected())
+        return HARDENING + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
     def _start(self, image: str) -> None:
         args = ["run", "-d", "--init", "--pull=never", "--name", self.container, "--hostname", self.container,
-                "--security-opt", "label=disable",
+                "--security-opt", "label=disable", *HARDENING_ARGS, "--label", f"{LABEL}.hardening={self._protection_label()}",
                 "--label", f"{LABEL}.town={self.town}", "--label", f"{LABEL}.root={self.town_root}",
                 "--label", f"{LABEL}.image={image}"]
         net = self._network()
@@ -172,6 +202,8 @@ class ContainerRuntime:
             args += ["--network", net]
         for path, mode in self._mounts():
             args += ["-v", f"{path}:{path}:{mode}"]
+        for src, dst, mode in self._protected():
+            args += ["-v", f"{src}:{dst}:{mode}"]
         self._init = None
         try:
             self.engine.run(*args, image, "sleep", "infinity", timeout=120)
