@@ -274,6 +274,10 @@ def town(n_beads: int = 0) -> FakeClient:
                    status_message="running the tests", tokens_in=1200, tokens_out=300)
     fake.add_agent("maple", status="idle", last_bead_id="gt-c3")
     fake.add_agent("birch", status="failed", status_message="crashed")
+    fake.transcripts["toast"] = [
+        {"kind": "text", "text": "I will add mul and run the tests."},
+        {"kind": "tool_call", "tool": "bash", "args": "python3 -m pytest -q", "id": "t1"},
+        {"kind": "tool_result", "id": "t1", "exit": 0, "ok": True, "lines": 1, "tail": ["2 passed"]}]
     fake.logs["toast"] = "\x1b[32mhello from toast\x1b[0m\r\nstep 1 ok\r\n"
     fake.diffs["gt-c3"] = {
         "id": "gt-c3", "available": True, "branch": "gt/maple/gt-c3", "base": "main", "merge_base": "0123456789ab",
@@ -482,6 +486,8 @@ async def test_agent_terminal_shows_fed_output_and_follows() -> None:
         assert term.vt.buffer[row][0].fg == "green"  # colours survive
         fake.logs["toast"] += "step 2 ok\r\n"
         await until(pilot, lambda: "step 2 ok" in term.text(), what="appended output")
+        await pilot.press("v")  # the raw terminal (the readable transcript is the default)
+        assert term.display
         term.focus()
         await pilot.press("pageup")
         assert not term.follow
@@ -490,6 +496,26 @@ async def test_agent_terminal_shows_fed_output_and_follows() -> None:
         assert "step 3" not in term.text()
         await pilot.press("f")
         await until(pilot, lambda: "step 3 held" in term.text(), what="follow again")
+
+
+async def test_agent_drawer_shows_the_readable_transcript_and_follows_it() -> None:
+    fake = town()
+    app = make_app(fake)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app) and agent_rows(app), what="agents")
+        app.get_screen("overview").query_one("#agents").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, AgentDrawer), what="drawer")
+        drawer = app.screen
+        text = drawer.query_one("#transcript-text")
+        await until(pilot, lambda: "▶ bash  python3 -m pytest -q  → exit 0" in widget_text(text), what="transcript")
+        assert "I will add mul" in widget_text(text) and not drawer.query_one(Terminal).display
+        fake.transcripts["toast"].append({"kind": "text", "text": "All green, handing over."})
+        await until(pilot, lambda: "All green" in widget_text(text), what="followed")
+        await pilot.press("v")
+        assert drawer.query_one(Terminal).display and not drawer.query_one("#transcript").display
+        await pilot.press("v")
+        assert not drawer.query_one(Terminal).display
 
 
 async def test_bead_drawer_shows_the_branch_diff_and_commits() -> None:
@@ -815,6 +841,7 @@ SCREENS = {  # name: (start page, keys pressed once loaded)
     "overview": ("overview", []), "board": ("board", []), "mq": ("mq", []), "convoys": ("convoys", []),
     "escalations": ("escalations", []), "inbox": ("mail", []), "mayor": ("chat", []),
     "bead-drawer": ("board", ["right", "right", "enter"]), "agent-drawer": ("overview", ["enter"]),
+    "agent-raw": ("overview", ["enter", "v"]),
     "help": ("board", ["question_mark"]), "sling-form": ("board", ["S"]), "action-menu": ("board", ["space"]),
 }
 
@@ -844,6 +871,7 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
             field.cursor_blink = False  # type: ignore[attr-defined]  # a blinking cursor is not deterministic
         if isinstance(app.screen, AgentDrawer):
             await until(pilot, lambda: "step 1 ok" in app.screen.query_one(Terminal).text(), what="terminal")
+            await until(pilot, lambda: len(app.screen.events) == 3, what="transcript")
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)

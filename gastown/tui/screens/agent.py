@@ -1,6 +1,8 @@
-"""The agent drawer: the agent's fields and a live terminal of its current turn, fed by
-polling `agent.logs` with offsets (the tail first, then only what is new). `t` types into
-the running turn: the terminal's keys go through one sender worker as `agent.input`."""
+"""The agent drawer: the agent's fields, then its current turn as a readable transcript
+(`agent.transcript`: the assistant's words, `▶ tool  args → exit`, errors) followed live;
+`v` toggles to the raw terminal, fed by polling `agent.logs` with offsets (the tail first,
+then only what is new). `t` types into the running turn (switching to the terminal): its
+keys go through one sender worker as `agent.input`."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from gastown import transcript as tr
 from gastown.protocol import Method
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject
@@ -29,6 +33,19 @@ POLL_S = (0.25, 1.5)
 """Log polling: while output flows or the turn runs, and when it is idle."""
 
 
+TRANSCRIPT_LINES = 2000
+"""The most transcript lines the drawer keeps on screen (the start is in `gt agent logs`)."""
+
+
+@dataclass
+class TranscriptChunk(Message, bubble=False):
+    events: list[dict[str, Any]]
+    reset: bool = False
+    running: bool | None = None
+    turn: str = ""
+    error: str | None = None
+
+
 @dataclass
 class LogChunk(Message, bubble=False):
     data: str
@@ -37,7 +54,8 @@ class LogChunk(Message, bubble=False):
 
 
 class AgentDrawer(Drawer):
-    BINDINGS = [Binding("h", "hook", "hooked bead"), Binding("t", "type", "type into")]
+    BINDINGS = [Binding("h", "hook", "hooked bead"), Binding("v", "toggle_view", "raw/transcript"),
+                Binding("t", "type", "type into")]
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -46,16 +64,80 @@ class AgentDrawer(Drawer):
         self.running = False
         self.keys: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.sending = False
+        self.events: list[tr.Event] = []
 
     def body(self) -> ComposeResult:
         yield Static(id="fields")
+        with VerticalScroll(id="transcript"):
+            yield Static(Text("(loading the transcript…)", style="dim"), id="transcript-text")
         term = Terminal(id="term")
         term.target = self.key
+        term.display = False
         yield term
 
     def on_mount(self) -> None:
         super().on_mount()
         self.poll_logs()
+        self.poll_transcript()
+
+    # ------------------------------------------------------------ transcript
+    @property
+    def raw(self) -> bool:
+        return bool(self.query_one(Terminal).display)
+
+    def action_toggle_view(self) -> None:
+        """Readable transcript ⇄ raw terminal."""
+        raw = not self.raw
+        self.query_one(Terminal).display = raw
+        self.query_one("#transcript", VerticalScroll).display = not raw
+        if not raw:
+            self.query_one(Terminal).typing = False
+
+    @work(thread=True, exclusive=True, group="transcript", exit_on_error=False)
+    def poll_transcript(self) -> None:
+        """Page through the turn's events, then follow new ones (a new turn starts over)."""
+        worker = get_current_worker()
+        call = self.app.remote.call  # type: ignore[attr-defined]
+        offset, turn = 0, None
+        while not worker.is_cancelled:
+            delay = POLL_S[1]
+            try:
+                res = call(Method.AGENT_TRANSCRIPT, name=self.key, offset=offset)
+            except Exception as exc:
+                self.post_message(TranscriptChunk([], error=getattr(exc, "message", None) or str(exc)))
+                worker.cancelled_event.wait(POLL_S[1])
+                continue
+            if res.get("turn") != turn or offset == 0 and turn is None:
+                restart = offset != 0
+                turn, offset = res.get("turn"), 0
+                self.post_message(TranscriptChunk([], reset=True, turn=str(turn or "")))
+                if restart:
+                    continue  # a new turn: read it from its start
+            events = res.get("events") or []
+            offset = int(res.get("offset") or offset)
+            if events:
+                self.post_message(TranscriptChunk(events, running=bool(res.get("running"))))
+            if events or res.get("running"):
+                delay = POLL_S[0]
+            if offset < int(res.get("total") or 0):
+                continue  # more pages now
+            worker.cancelled_event.wait(delay)
+
+    def on_transcript_chunk(self, msg: TranscriptChunk) -> None:
+        if msg.reset:
+            self.events = []
+        self.events.extend(tr.from_dicts(msg.events))
+        text = self.query_one("#transcript-text", Static)
+        if msg.error:
+            text.update(Text(f"no transcript: {msg.error} (v shows the raw terminal)", style="dim"))
+            return
+        if not self.events:
+            text.update(Text("(no turn yet)" if msg.reset else "(nothing yet)", style="dim"))
+            return
+        lines = list(tr.render(self.events))[-TRANSCRIPT_LINES:]
+        text.update(Text("\n".join(lines)))
+        box = self.query_one("#transcript", VerticalScroll)
+        box.scroll_end(animate=False)
 
     def fetch(self, call: Any) -> dict[str, Any]:
         return {"agent": call(Method.AGENT_SHOW, name=self.key)}
@@ -121,6 +203,8 @@ class AgentDrawer(Drawer):
         if not self.running:
             self.notify(f"{self.key} has no running turn to type into", timeout=2)
             return
+        if not self.raw:
+            self.action_toggle_view()
         term = self.query_one(Terminal)
         term.focus()
         term.typing = True
