@@ -49,6 +49,9 @@ class Kind(str, Enum):
     END = "end"
 
 
+# the kinds as plain strings, for the hot loops (an Enum member's .value is a descriptor call)
+TEXT, TOOL_CALL, TOOL_RESULT, EDIT, USAGE, ERROR, WARNING, OUTPUT, END = (k.value for k in Kind)
+
 SHELL_TOOLS = frozenset({"bash", "shell", "exec_command", "run_shell_command", "local_shell", "command"})
 EDIT_TOOLS = frozenset({"write", "edit", "multiedit", "patch", "apply_patch", "write_file", "replace",
                         "notebookedit", "str_replace_based_edit_tool", "create_file"})
@@ -95,13 +98,16 @@ class Event:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
-        names = cls.__dataclass_fields__  # unknown keys (from a newer writer) are ignored
-        return cls(**{k: v for k, v in d.items() if k in names})
+        try:
+            return cls(**d)
+        except TypeError:  # unknown keys (from a newer writer) are ignored
+            names = cls.__dataclass_fields__
+            return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # ----------------------------------------------------------------------------- building events
 def text(words: str) -> Event:
-    return Event(Kind.TEXT.value, text=words.strip()[:TEXT_MAX])
+    return Event(TEXT, text=words.strip()[:TEXT_MAX])
 
 
 def shell_command(cmd: Any) -> str:
@@ -149,7 +155,7 @@ def tool_call(tool: str, args: Any, call_id: str = "") -> Event:
     path = ""
     if tool.lower() in EDIT_TOOLS and isinstance(args, dict):
         path = next((str(args[k]) for k in PATH_KEYS if isinstance(args.get(k), str) and args[k]), "")
-    return Event(Kind.TOOL_CALL.value, tool=tool, args=summarize_args(args), id=str(call_id or ""), path=path)
+    return Event(TOOL_CALL, tool=tool, args=summarize_args(args), id=str(call_id or ""), path=path)
 
 
 def tool_result(call_id: str, output: Any, exit_code: int | None = None, ok: bool | None = None) -> Event:
@@ -160,12 +166,12 @@ def tool_result(call_id: str, output: Any, exit_code: int | None = None, ok: boo
         ok = exit_code == 0 if exit_code is not None else True
     head = [clip(ln, 300) for ln in lines[:HEAD]]
     tail = [clip(ln, 300) for ln in lines[max(HEAD, len(lines) - TAIL):]]
-    return Event(Kind.TOOL_RESULT.value, id=str(call_id or ""), exit=exit_code, ok=ok, lines=len(lines),
+    return Event(TOOL_RESULT, id=str(call_id or ""), exit=exit_code, ok=ok, lines=len(lines),
                  head=head, tail=tail)
 
 
 def usage(tokens_in: int, tokens_out: int) -> Event:
-    return Event(Kind.USAGE.value, tokens_in=tokens_in, tokens_out=tokens_out)
+    return Event(USAGE, tokens_in=tokens_in, tokens_out=tokens_out)
 
 
 def error(message: str, kind: Kind = Kind.ERROR) -> Event:
@@ -173,7 +179,7 @@ def error(message: str, kind: Kind = Kind.ERROR) -> Event:
 
 
 def end(exit_code: int | None, reason: str, tokens_in: int, tokens_out: int) -> Event:
-    return Event(Kind.END.value, exit=exit_code, reason=reason, tokens_in=tokens_in, tokens_out=tokens_out)
+    return Event(END, exit=exit_code, reason=reason, tokens_in=tokens_in, tokens_out=tokens_out)
 
 
 # ----------------------------------------------------------------------------- storing
@@ -206,9 +212,9 @@ def tokens(events: Iterable[Event]) -> tuple[int, int]:
     """The turn's tokens: the daemon's `end` figures when present, else the usage events summed."""
     t_in = t_out = 0
     for e in events:
-        if e.kind == Kind.END.value and (e.tokens_in or e.tokens_out):
+        if e.kind == END and (e.tokens_in or e.tokens_out):
             return e.tokens_in, e.tokens_out
-        if e.kind == Kind.USAGE.value:
+        if e.kind == USAGE:
             t_in, t_out = t_in + e.tokens_in, t_out + e.tokens_out
     return t_in, t_out
 
@@ -222,7 +228,7 @@ def status_from(events: Iterable[Event]) -> str:
     heading, else its first sentence (at most 120 characters)."""
     last = ""
     for e in events:
-        if e.kind == Kind.TEXT.value and e.text.strip():
+        if e.kind == TEXT and e.text.strip():
             last = e.text
     if not last:
         return ""
@@ -262,11 +268,11 @@ def _output_lines(result: Event, indent: str = "    ") -> Iterator[str]:
 def stable(events: list[Event]) -> int:
     """How many leading events of a running turn's transcript are final: up to the first
     call still waiting for its result, and not a trailing message that may still grow."""
-    answered = {e.id for e in events if e.kind == Kind.TOOL_RESULT.value and e.id}
+    answered = {e.id for e in events if e.kind == TOOL_RESULT and e.id}
     for i, e in enumerate(events):
-        if e.kind == Kind.TOOL_CALL.value and e.id and e.id not in answered:
+        if e.kind == TOOL_CALL and e.id and e.id not in answered:
             return i
-    if events and events[-1].kind in (Kind.TEXT.value, Kind.TOOL_CALL.value):
+    if events and events[-1].kind in (TEXT, TOOL_CALL):
         return len(events) - 1
     return len(events)
 
@@ -277,12 +283,12 @@ def render(events: list[Event], *, show_end: bool = True, start: int = 0, stop: 
     render a slice (for following a running turn) with results looked up in all events."""
     results: dict[str, Event] = {}
     for e in events:
-        if e.kind == Kind.TOOL_RESULT.value and e.id:
+        if e.kind == TOOL_RESULT and e.id:
             results[e.id] = e
     pending: Event | None = None  # an id-less call waits for the next id-less result
     for e in events[start:stop]:
         kind = e.kind
-        if kind == Kind.TOOL_CALL.value:
+        if kind == TOOL_CALL:
             if pending is not None:
                 yield _call_line(pending, None)
             if e.id:
@@ -293,7 +299,7 @@ def render(events: list[Event], *, show_end: bool = True, start: int = 0, stop: 
                 pending = None
             else:
                 pending = e
-        elif kind == Kind.TOOL_RESULT.value:
+        elif kind == TOOL_RESULT:
             if e.id and e.id in results:
                 continue  # shown with its call
             if pending is not None:
@@ -309,7 +315,7 @@ def render(events: list[Event], *, show_end: bool = True, start: int = 0, stop: 
             yield from _other_lines(e, show_end)
     if pending is not None:
         yield _call_line(pending, None)
-    if show_end and stop is None and not any(e.kind == Kind.END.value for e in events):
+    if show_end and stop is None and not any(e.kind == END for e in events):
         t_in, t_out = tokens(events)
         if t_in or t_out:
             yield f"tokens: {t_in:,} in · {t_out:,} out"
@@ -322,17 +328,17 @@ def _call_line(call: Event, result: Event | None) -> str:
 
 def _other_lines(e: Event, show_end: bool) -> Iterator[str]:
     kind = e.kind
-    if kind == Kind.TEXT.value:
+    if kind == TEXT:
         yield from e.text.split("\n")
-    elif kind == Kind.EDIT.value:
+    elif kind == EDIT:
         yield f"{EDIT_MARK} {e.tool or 'edit'}  {e.path}"
-    elif kind == Kind.ERROR.value:
+    elif kind == ERROR:
         yield f"✗ error: {e.text}"
-    elif kind == Kind.WARNING.value:
+    elif kind == WARNING:
         yield f"! {e.text}"
-    elif kind == Kind.OUTPUT.value:
+    elif kind == OUTPUT:
         yield f"│ {e.text}"
-    elif kind == Kind.END.value and show_end:
+    elif kind == END and show_end:
         line = f"■ turn ended: {e.reason or 'exit'}" + (f" (exit {e.exit})" if e.exit is not None else "")
         yield line + (f" · tokens: {e.tokens_in:,} in · {e.tokens_out:,} out" if e.tokens_in or e.tokens_out else "")
 

@@ -31,6 +31,9 @@ def test_agent_logs_and_bead_log_render_the_turn(town: Path) -> None:
     assert events[2]["kind"] == "tool_result" and events[2]["exit"] == 0 and events[2]["head"] == ["wrote notes"]
     assert events[-1]["kind"] == "end" and events[-1]["reason"] == "exited"
     assert "[scripted agent] exit 0" in run_gt("agent", "logs", "toast", "--raw", check=True).stdout
+    assert run_gt("agent", "logs", "toast", "--turn", "1", check=True).stdout.splitlines() == shown
+    missing = run_gt("agent", "logs", "toast", "--turn=9")
+    assert missing.returncode != 0 and missing.stderr == "gt: agent toast has no turn 9\n"
     log = run_gt("bead", "log", slung["id"], check=True).stdout.splitlines()
     assert log[0].startswith(f"── toast turn 0001 (scripted) · on {slung['id']} add notes · ")
     assert log[0].endswith(" · exited (exit 0) ──")

@@ -52,8 +52,7 @@ def logs(name: str = typer.Argument(..., help="Agent name."),
     `--raw` prints the terminal log instead; `--json` the transcript events."""
     if not raw:
         from gastown.cli.transcript import show_turn
-        show_turn(name, turn, town=town, follow=follow, as_json=as_json)
-        return
+        raise typer.Exit(show_turn(name, turn, town=town, follow=follow, as_json=as_json))
     res = call(Method.AGENT_LOGS, town, name=name)
     sys.stdout.write(res["data"])
     while follow and res.get("running"):

@@ -125,7 +125,7 @@ def log_(bead_id: str = typer.Argument(..., metavar="ID", help="Bead id."), town
     """Every agent turn on the bead, oldest first (across agents, reworks and reviews): what
     each agent ran and said, and how each turn ended."""
     from gastown.cli.transcript import show_bead
-    show_bead(bead_id, town=town, as_json=as_json)
+    raise typer.Exit(show_bead(bead_id, town=town, as_json=as_json))
 
 
 @app.command()

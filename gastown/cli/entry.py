@@ -46,7 +46,21 @@ def _fast_bead_show(args: list[str]) -> int | None:
     return 0
 
 
+def _fast_agent_logs(args: list[str]) -> int | None:
+    from gastown.cli.transcript import fast_agent_logs
+
+    return fast_agent_logs(args)
+
+
+def _fast_bead_log(args: list[str]) -> int | None:
+    from gastown.cli.transcript import fast_bead_log
+
+    return fast_bead_log(args)
+
+
 FAST = {("bead", "show"): _fast_bead_show}
+FAST[("agent", "logs")] = _fast_agent_logs
+FAST[("bead", "log")] = _fast_bead_log
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from gastown.daemon import adapters
 
 TURN_FILE = "turn.json"
 OUTPUT_LIMIT = 16 << 20  # bytes of output parsed at most (the tail: a runaway turn stays readable)
-_cache: dict[str, tuple[int, list[tr.Event]]] = {}
+_cache: dict[str, tuple[tuple[Any, ...], "Served"]] = {}
 _cache_lock = threading.Lock()
 CACHE_MAX = 64
 
@@ -81,29 +81,53 @@ def store(turn_dir: Path, events: list[tr.Event]) -> None:
         _cache.pop(str(turn_dir), None)
 
 
-def events_of(turn_dir: Path, adapter_name: str) -> list[tr.Event]:
-    """The stored transcript, else the output so far parsed (cached by output size)."""
-    stored = tr.load(turn_dir / tr.TRANSCRIPT_FILE)
-    if stored is not None:
-        return stored
+class Served:
+    """A turn's events as the wire carries them (dicts) with each one's encoded size, so
+    paging never re-encodes; cached per turn by the file it came from and that file's size."""
+
+    def __init__(self, dicts: list[dict[str, Any]], sizes: list[int]) -> None:
+        self.dicts, self.sizes = dicts, sizes
+
+    def events(self) -> list[tr.Event]:
+        return tr.from_dicts(self.dicts)
+
+
+def served(turn_dir: Path, adapter_name: str) -> Served:
+    """The stored transcript, else the output so far parsed (cached: a follower polling a
+    running turn parses only when the output grew, a finished turn is read once)."""
+    stored = turn_dir / tr.TRANSCRIPT_FILE
     try:
-        size = (turn_dir / runner.OUTPUT).stat().st_size
+        st = stored.stat()
+        key: tuple[Any, ...] = ("stored", st.st_size, st.st_mtime_ns)
     except FileNotFoundError:
-        return []
-    key = str(turn_dir)
+        try:
+            out = (turn_dir / runner.OUTPUT).stat()
+        except FileNotFoundError:
+            return Served([], [])
+        key = ("output", out.st_size, out.st_mtime_ns)
     with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0] == size:
+        hit = _cache.get(str(turn_dir))
+    if hit is not None and hit[0] == key:
         return hit[1]
-    try:
-        events = adapters.get(adapter_name).transcript(read_output(turn_dir))
-    except Exception as exc:
-        events = [tr.error(f"gastown could not read this turn's output: {type(exc).__name__}: {exc}")]
+    if key[0] == "stored":
+        lines = [ln for ln in stored.read_text().splitlines() if ln.strip()]
+        result = Served([json.loads(ln) for ln in lines], [len(ln.encode()) + 1 for ln in lines])
+    else:
+        try:
+            events = adapters.get(adapter_name).transcript(read_output(turn_dir))
+        except Exception as exc:
+            events = [tr.error(f"gastown could not read this turn's output: {type(exc).__name__}: {exc}")]
+        dicts = tr.as_dicts(events)
+        result = Served(dicts, [len(json.dumps(d, ensure_ascii=False).encode()) + 1 for d in dicts])
     with _cache_lock:
         if len(_cache) >= CACHE_MAX:
             _cache.pop(next(iter(_cache)))
-        _cache[key] = (size, events)
-    return events
+        _cache[str(turn_dir)] = (key, result)
+    return result
+
+
+def events_of(turn_dir: Path, adapter_name: str) -> list[tr.Event]:
+    return served(turn_dir, adapter_name).events()
 
 
 def turn_dirs(root: Path, agent: str | None = None) -> list[Path]:
@@ -113,12 +137,15 @@ def turn_dirs(root: Path, agent: str | None = None) -> list[Path]:
     return [d for a in agents for d in sorted(a.glob("[0-9]*")) if d.is_dir()]
 
 
-def summary(turn_dir: Path, events: list[tr.Event]) -> dict[str, Any]:
+def summary(turn_dir: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
     """A turn's header: who, when, how it ended, its tokens."""
     info = turn_info(turn_dir)
     status = runner.read_status(turn_dir) or {}
-    end = next((e for e in reversed(events) if e.kind == tr.Kind.END.value), None)
-    t_in, t_out = tr.tokens(events)
+    end_d = next((e for e in reversed(events) if e.get("kind") == tr.Kind.END.value), None)
+    end = tr.Event.from_dict(end_d) if end_d else None
+    t_in, t_out = (end.tokens_in, end.tokens_out) if end and (end.tokens_in or end.tokens_out) else tr.tokens(
+        tr.Event(tr.Kind.USAGE.value, tokens_in=e.get("tokens_in", 0), tokens_out=e.get("tokens_out", 0))
+        for e in events if e.get("kind") == tr.Kind.USAGE.value)
     return {"turn_dir": str(turn_dir), "turn": turn_dir.name, "agent": info.get("agent") or turn_dir.parent.name,
             "adapter": info.get("adapter"), "bead": info.get("bead"), "title": info.get("title"),
             "started_at": status.get("started_at") or info.get("started_at"), "ended_at": status.get("ended_at"),

@@ -5,19 +5,17 @@ beyond looking up the agent and the bead."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
-from gastown import transcript as tr
 from gastown.daemon import transcripts
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
 from gastown.protocol import MAX_FRAME, ErrorCode, Method, RpcError
 
-PAGE_BYTES = MAX_FRAME // 2  # events per answer stop here, so an answer always fits one frame
-PAGE_MAX = 5000
+PAGE_BYTES = MAX_FRAME - (64 << 10)  # events per answer stop here, so an answer (and its summary) fits one frame
+PAGE_MAX = 20000
 
 
 def _turn_dir(town: Town, agent: dict[str, Any], turn: str | int | None) -> Path | None:
@@ -33,19 +31,17 @@ def _turn_dir(town: Town, agent: dict[str, Any], turn: str | int | None) -> Path
     return path
 
 
-def _page(events: list[tr.Event], offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Events from `offset` (negative: from the end), as many as fit half a frame."""
+def _page(src: transcripts.Served, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Events from `offset` (negative: from the end), as many as fit in PAGE_BYTES."""
+    total = len(src.dicts)
     if offset < 0:
-        offset = max(0, len(events) + offset)
-    out: list[dict[str, Any]] = []
-    size = 0
-    for e in events[offset:offset + max(1, min(limit, PAGE_MAX))]:
-        d = e.to_dict()
-        size += len(json.dumps(d, ensure_ascii=False)) + 1
-        if out and size > PAGE_BYTES:
-            break
-        out.append(d)
-    return out, offset + len(out)
+        offset = max(0, total + offset)
+    stop, size = offset, 0
+    last = min(total, offset + max(1, min(limit, PAGE_MAX)))
+    while stop < last and (stop == offset or size + src.sizes[stop] <= PAGE_BYTES):
+        size += src.sizes[stop]
+        stop += 1
+    return src.dicts[offset:stop], stop
 
 
 @rpc(Method.AGENT_TRANSCRIPT)
@@ -59,11 +55,11 @@ async def agent_transcript(ctx: Ctx, town: Town, *, name: str, turn: str | int |
     if path is None:
         return {"id": name, "agent": name, "turn_dir": None, "turn": None, "running": False, "events": [],
                 "offset": 0, "total": 0, "summary": None}
-    events = await asyncio.to_thread(transcripts.events_of, path, agent["adapter"])
-    page, end = _page(events, offset, limit)
-    summary = await asyncio.to_thread(transcripts.summary, path, events)
+    src = await asyncio.to_thread(transcripts.served, path, agent["adapter"])
+    page, end = _page(src, offset, limit)
+    summary = await asyncio.to_thread(transcripts.summary, path, src.dicts)
     return {"id": name, "agent": name, "turn_dir": str(path), "turn": path.name, "running": summary["running"],
-            "events": page, "offset": end, "total": len(events), "summary": summary}
+            "events": page, "offset": end, "total": len(src.dicts), "summary": summary}
 
 
 def _bead_turns(root: Path, bead_ids: set[str]) -> list[dict[str, Any]]:
@@ -71,7 +67,7 @@ def _bead_turns(root: Path, bead_ids: set[str]) -> list[dict[str, Any]]:
     for d in transcripts.turn_dirs(root):
         info = transcripts.turn_info(d)
         if info.get("bead") in bead_ids:
-            turns.append(transcripts.summary(d, transcripts.events_of(d, str(info.get("adapter") or "scripted"))))
+            turns.append(transcripts.summary(d, transcripts.served(d, str(info.get("adapter") or "scripted")).dicts))
     turns.sort(key=lambda t: (t["started_at"] or "", t["turn_dir"]))
     return turns
 
