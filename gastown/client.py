@@ -25,7 +25,7 @@ START_TIMEOUT = 15.0
 AGENT_CONNECT_WAIT = float(os.environ.get("GT_AGENT_CONNECT_WAIT", "60"))
 AGENT_RETRY_S = float(os.environ.get("GT_AGENT_RETRY_S", "120"))
 RETRYABLE = frozenset({Method.TOOL_PRIME, Method.TOOL_DONE, Method.TOOL_STATUS, Method.TOOL_ESCALATE,
-                       Method.BEAD_SHOW, Method.MAIL_INBOX, Method.PING})
+                       Method.BEAD_SHOW, Method.MAIL_INBOX, Method.PING, Method.TOOL_STEP_DONE})
 """Agent tool calls that are retried, with the same request id, when a daemon restart cuts
 them: the daemon answers a repeated `done` with the first one's merge request."""
 

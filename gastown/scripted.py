@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 DONE_STEP = re.compile(r'(?:^|[;&|]\s*)(?:\S*/)?(?:gt|"?\$GT_BIN"?)\s+done\b')
+STEP_DONE = re.compile(r'\bstep\s+done\b')
 
 
 CONTINUE_AFTER = ("", "never_started", "agent_crashed", "exited_without_done", "dispatch_failed", "stopped",
@@ -42,7 +43,8 @@ def main() -> int:
         script = [f"{os.environ.get('GT_BIN', 'gt')} triage wait 'scripted triage: let it run'"]
     title = os.environ.get("GT_BEAD_TITLE") or "scripted work"
     print(f"[scripted agent {os.environ.get('GT_AGENT', '?')}] {len(script)} step(s) for: {title}", flush=True)
-    if not reviewer and _work_already_committed():
+    # a molecule's script is its remaining steps (each ends in `gt step done`): never already done
+    if not reviewer and not any(STEP_DONE.search(step) for step in script) and _work_already_committed():
         print("[scripted agent] this bead's work is already committed on my branch; handing it in", flush=True)
         script = []
     for step in script:

@@ -224,3 +224,28 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
     assert seen[0][1].is_relative_to(town_root / "merges") and not seen[0][1].exists()  # removed afterwards
     host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(object(), town_root))
     assert host["exit_code"] == 3 and "# sample" in host["output_tail"] and host["ran_in"] == "host"
+
+
+def test_step_done_advances_once_per_request_and_approval_holds(store: MoleculeStore) -> None:
+    mol = store.molecule_pour(spec("single"), actor="h", requested_by="h")
+    agent, _ = store.dispatch_begin(mol["id"], None, rig="app", adapter="scripted")
+    nxt = store.step_done(agent["name"], "did a", "req-1")
+    assert nxt is not None and nxt["metadata"]["step"] == "b"
+    again = store.step_done(agent["name"], "did a", "req-1")  # the same call, retried after a daemon restart
+    assert again is not None and again["metadata"]["step"] == "b"
+    assert store.step_done(agent["name"], "did b", "req-2")["metadata"]["step"] == "check"  # type: ignore[index]
+    shown = store.molecule_get(mol["id"])
+    assert [s["summary"] for s in shown["steps"][:2]] == ["did a", "did b"] and shown["current"] == "check"
+    check_id = shown["steps"][2]["id"]
+    store.step_run_result(check_id, {"cmd": "true", "exit_code": 1, "duration_s": 0.1, "timed_out": False,
+                                     "output_tail": "red"}, fail=False)
+    assert store.molecule_get(mol["id"])["steps"][2]["status"] == "open"  # single mode: the polecat fixes it
+    store.step_run_result(check_id, {"cmd": "true", "exit_code": 0, "duration_s": 0.1, "timed_out": False,
+                                     "output_tail": ""}, fail=False)
+    store.molecule_wait(agent["name"], "ok")
+    waiting = store.molecule_get(mol["id"])
+    assert waiting["status"] == "open" and store.ready() == [] and not waiting["staged"]
+    assert store.agent_get(agent["name"])["hook_bead_id"] is None
+    store.bead_approve(waiting["steps"][3]["id"], actor="ann")
+    assert [r["id"] for r in store.ready()] == [mol["id"]]
+    assert code_of(store.step_done, agent["name"], "", None) == ErrorCode.INVALID_STATE  # unhooked

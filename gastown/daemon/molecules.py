@@ -18,13 +18,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gastown.daemon import holds
 from gastown.daemon.convoys import ConvoyStore
 from gastown.daemon.store import Row
 from gastown.model import AgentStatus, BeadStatus, BeadType, DepType
 from gastown.protocol import ErrorCode, RpcError
 
 MODES = ("beads", "single")
-HELD = "gt:held"
+STAGED = "staged: start it with gt molecule start"
+
+
+def waiting(step_meta: dict[str, Any]) -> str:
+    """The hold reason of a single-mode molecule waiting on an approval step."""
+    return f"waiting for approval of step {step_meta.get('step')}"
 
 
 class MoleculeStore(ConvoyStore):
@@ -40,8 +46,9 @@ class MoleculeStore(ConvoyStore):
             meta = {"formula": spec["formula"], "formula_type": spec["type"], "mode": mode, "vars": spec["vars"],
                     "source": spec["source"], **spec.get("persona", {})}
             mol = self.bead_create(spec["title"], type=BeadType.MOLECULE.value, rig=rig, body=spec["description"],
-                                   created_by=actor, requested_by=requested_by, metadata=meta,
-                                   labels=[HELD] if staged and mode == "single" else [])
+                                   created_by=actor, requested_by=requested_by, metadata=meta)
+            if staged and mode == "single":  # staged: held (a steer hold) until `gt molecule start`
+                holds.mark_held(self, mol["id"], reason=STAGED, actor=actor)
             if mode == "beads":
                 self.conn.execute("INSERT INTO convoys(bead_id, staged) VALUES (?, ?)", (mol["id"], int(staged)))
             ids: dict[str, str] = {}
@@ -113,8 +120,7 @@ class MoleculeStore(ConvoyStore):
         if mol["status"] == BeadStatus.FAILED.value and failed is None and current is not None:
             failed = current["step"]  # single mode: the molecule failed while on this step
         convoy = self._one("SELECT staged, landed_at FROM convoys WHERE bead_id = ?", (mol["id"],))
-        staged = bool(convoy["staged"]) if convoy else HELD in mol["labels"] and current is not None and \
-            current["kind"] != "approval"
+        staged = bool(convoy["staged"]) if convoy else (mol["metadata"].get("hold") or {}).get("reason") == STAGED
         return {**mol, "mode": mol["metadata"].get("mode"), "formula": mol["metadata"].get("formula"),
                 "staged": staged, "landed_at": convoy["landed_at"] if convoy else mol["closed_at"],
                 "steps": steps, "current": current["step"] if current and mode_single(mol) else None,
@@ -129,9 +135,9 @@ class MoleculeStore(ConvoyStore):
         with self.conn:
             mol = self._molecule(key)
             if mode_single(mol):
-                if HELD not in mol["labels"]:
+                if (mol["metadata"].get("hold") or {}).get("reason") != STAGED:
                     raise RpcError(ErrorCode.INVALID_STATE, f"molecule {mol['id']} is not staged")
-                self.conn.execute("DELETE FROM bead_labels WHERE bead_id = ? AND label = ?", (mol["id"], HELD))
+                holds.unmark(self, mol, actor)
                 self._event(mol["id"], "molecule_started", actor=actor)
             else:
                 self.convoy_start(mol["id"], actor=actor)
@@ -147,19 +153,19 @@ class MoleculeStore(ConvoyStore):
                 raise RpcError(ErrorCode.INVALID_STATE, f"{bead['id']} is not an approval step")
             if bead["status"] != BeadStatus.OPEN.value:
                 raise RpcError(ErrorCode.INVALID_STATE, f"approval step {bead['id']} is {bead['status']}, not open")
-            waiting = [r[0] for r in self.conn.execute(
+            blockers = [r[0] for r in self.conn.execute(
                 "SELECT d.depends_on FROM bead_dependencies d JOIN beads t ON t.id = d.depends_on "
                 "WHERE d.bead_id = ? AND d.type = 'blocks' AND t.status != 'closed'", (bead["id"],))]
-            if waiting:
+            if blockers:
                 raise RpcError(ErrorCode.INVALID_STATE,
-                               f"approval step {bead['id']} still waits for {', '.join(waiting)}")
+                               f"approval step {bead['id']} still waits for {', '.join(blockers)}")
             self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.approved_by', ?) WHERE id = ?",
                               (actor or "human", bead["id"]))
             self._event(bead["id"], "approved", actor=actor)
             self._set_status(bead, BeadStatus.CLOSED, actor=actor, reason=f"approved by {actor or 'a human'}")
             mol = self.bead_row(bead["metadata"]["molecule"])
-            if mode_single(mol) and HELD in mol["labels"]:
-                self.conn.execute("DELETE FROM bead_labels WHERE bead_id = ? AND label = ?", (mol["id"], HELD))
+            if mode_single(mol) and (mol["metadata"].get("hold") or {}).get("reason") == waiting(bead["metadata"]):
+                holds.unmark(self, mol, actor)  # a hold for another reason stays
                 self._event(mol["id"], "molecule_resumed", actor=actor, meta={"step": bead["metadata"]["step"]})
         return self.bead_get(bead["id"])
 
@@ -226,12 +232,17 @@ class MoleculeStore(ConvoyStore):
                 return b
         return None
 
-    def step_done(self, agent_name: str, summary: str) -> Row | None:
+    def step_done(self, agent_name: str, summary: str, request_id: str | None = None) -> Row | None:
         """`gt step done`: close the current agent step with its summary; return the step
         that is now current (None: every step is done). A current run step is returned as
-        it is, for the caller to run (again)."""
+        it is, for the caller to run (again). A retry of the same request (the daemon
+        restarted under the call) closes nothing more."""
         with self.conn:
             agent, mol = self.hooked_molecule(agent_name)
+            if request_id and self.conn.execute(
+                    "SELECT 1 FROM bead_events WHERE bead_id = ? AND event_type = 'step_done' "
+                    "AND json_extract(metadata, '$.request_id') = ?", (mol["id"], request_id)).get:
+                return self.current_step(mol)
             cur = self.current_step(mol)
             if cur is None:
                 raise RpcError(ErrorCode.INVALID_STATE, "every step is done: run `gt done`")
@@ -243,7 +254,8 @@ class MoleculeStore(ConvoyStore):
                                   "WHERE id = ?", (summary, agent_name, cur["id"]))
                 self._set_status(cur, BeadStatus.CLOSED, actor=agent_name, reason=summary or "step done")
                 self._event(mol["id"], "step_done", actor=agent_name,
-                            meta={"step": cur["metadata"]["step"], "summary": summary})
+                            meta={"step": cur["metadata"]["step"], "summary": summary,
+                                  **({"request_id": request_id} if request_id else {})})
             now = self.now()  # progress: the GUPP ladder starts again for the next step
             self.conn.execute("UPDATE agents SET last_activity_at = ?, status_message = ?, status_at = ? "
                               "WHERE name = ?", (now, f"step {cur['metadata']['step']} done", now, agent_name))
@@ -256,7 +268,8 @@ class MoleculeStore(ConvoyStore):
         with self.conn:
             agent, mol = self.hooked_molecule(agent_name)
             self.conn.execute("UPDATE beads SET assignee = NULL, dispatch_attempts = 0 WHERE id = ?", (mol["id"],))
-            self._add_label(mol["id"], HELD)
+            holds.mark_held(self, mol["id"], reason=waiting({"step": step_id}), actor="system")
+            mol = self.bead_row(mol["id"])
             self._set_status(mol, BeadStatus.OPEN, actor="system", reason=f"waiting for approval of {step_id}")
             self._event(mol["id"], "waiting_approval", actor=agent_name, meta={"step": step_id})
             self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))

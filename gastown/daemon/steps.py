@@ -176,7 +176,8 @@ async def _run_step(loop: "TownLoop", step: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------ single-mode advance
-async def advance(town: "Town", runtime: object, agent_name: str, summary: str) -> dict[str, Any]:
+async def advance(town: "Town", runtime: object, agent_name: str, summary: str,
+                  request_id: str | None = None) -> dict[str, Any]:
     """`gt step done`: close the current step, run the run steps that follow in the agent's
     worktree, stop at an approval, and say what comes next."""
     store = town.store
@@ -186,7 +187,7 @@ async def advance(town: "Town", runtime: object, agent_name: str, summary: str) 
     if state.dirty:
         raise RpcError(ErrorCode.INVALID_STATE, f"uncommitted changes ({', '.join(state.dirty_files[:5])}): "
                        "commit the step's work first")
-    nxt = await town.call(store.step_done, agent_name, summary)
+    nxt = await town.call(store.step_done, agent_name, summary, request_id)
     mol_id = agent["hook_bead_id"]
     rig = await town.call(store.rig_get, agent["rig"])
     while nxt is not None and nxt["metadata"].get("step_kind") == "run":

@@ -134,6 +134,7 @@ async def step_done(ctx: Ctx, town: Town, *, summary: str = "") -> dict[str, Any
     from gastown.daemon.api.agent import _me
 
     loop = ctx.daemon.loops.get(town.name)
-    result = await steps.advance(town, loop.runtime if loop else None, _me(ctx), summary.strip()[:2000])
+    result = await steps.advance(town, loop.runtime if loop else None, _me(ctx), summary.strip()[:2000],
+                                 ctx.extra.get("request_id"))
     ctx.daemon.wake(town)
     return result
