@@ -137,3 +137,24 @@ def test_prs_in_flight_feedback_conflict_merge_and_close(forge_town: tuple[Path,
     fake.control("close", number=num_b)
     wait_for(lambda: bead(b["id"])["status"] == "failed", 30, "source b failed")
     assert "closed without merging" in bead(b["id"])["failure_reason"]["message"]
+
+
+def test_auto_merge_when_approved_and_green(forge_town: tuple[Path, FakeForge]) -> None:
+    remote, fake = forge_town
+    for key, value in (("forge.token", "sekrit"), ("refinery.strategy", "pr"), ("refinery.auto_merge", True)):
+        assert cfg(key, value).returncode == 0
+    fake.control("check", on="pr_created", name="ci", status="in_progress", conclusion=None)
+    slung = gtj("sling", "file a", "--rig", "app", "--script", "echo a > a.txt")[0]
+    wait_for(lambda: len(pulls(fake)) == 1, 60, "PR open")
+    number = pulls(fake)[0]["number"]
+    wait_for(lambda: (m := mr_of(slung["id"])) and (m.get("metadata") or gtj("mq", "show", m["id"])[0]["metadata"])
+             .get("pr_state", {}).get("checks") == "pending", 30, "pending checks seen")
+    assert pulls(fake)[0]["state"] == "open"  # not approved, checks running: no merge
+    fake.control("review", number=number, state="APPROVED", user="alice")
+    fake.control("check", number=number, name="ci", conclusion="success")
+    assert pulls(fake)[0]["state"] == "open"  # one run still says in_progress
+    with fake.state.lock:
+        fake.state.checks[pulls(fake)[0]["head"]["sha"]].pop(0)
+    wait_for(lambda: bead(slung["id"])["status"] == "closed", 30, "auto-merged")
+    mr = mr_of(slung["id"])
+    assert mr and mr["merge_commit"] == git_out(remote, "rev-parse", "main") == fake.state.pulls[number]["merge_commit_sha"]
