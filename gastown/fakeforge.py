@@ -2,7 +2,8 @@
 
 ``python -m gastown.fakeforge [--port N] [--repo BARE_GIT_DIR] [--token T] [--script FILE]``
 serves pull requests, reviews, review comments (and replies), check runs and commit
-statuses, merges and issues for any OWNER/NAME, and prints ``listening on
+statuses, merges and issues for any OWNER/NAME (and the same as GitLab merge requests,
+approvals, discussions, pipelines and notes under /api/v4), and prints ``listening on
 http://127.0.0.1:PORT`` once ready. With ``--repo`` it reads branch heads from that git
 repository and really merges there (``git merge-tree``), so mergeability and merge commits
 are real. Stdlib only.
@@ -343,16 +344,23 @@ class _Handler(BaseHTTPRequestHandler):
                     if self.command == "GET" and path == "/_fake/state":
                         return self._send(200, state.snapshot())
                     return self._send(200, state.apply({**body, "action": path.removeprefix("/_fake/")}))
-                if forge.token and self.headers.get("Authorization", "").split(" ")[-1] != forge.token:
+                given = self.headers.get("PRIVATE-TOKEN") or self.headers.get("Authorization", "").split(" ")[-1]
+                if forge.token and given != forge.token:
                     return self._send(401, {"message": "Bad credentials"})
                 rule = state.failure_for(self.command, path)
                 if rule:
                     headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else {}
                     return self._send(rule["status"], {"message": f"scripted failure {rule['status']}"}, headers)
-                for method, pattern, name in ROUTES:
+                routes, api = ROUTES, Api(state)
+                if path.startswith("/api/v4/"):  # the GitLab dialect
+                    from gastown import fakeforge_gitlab
+
+                    path, routes = path.removeprefix("/api/v4"), fakeforge_gitlab.ROUTES
+                    api = fakeforge_gitlab.GitLabApi(state)  # type: ignore[assignment]
+                for method, pattern, name in routes:
                     m = re.fullmatch(pattern, path)
                     if m and method == self.command:
-                        result = getattr(Api(state), name)(m.groupdict(), query, body)
+                        result = getattr(api, name)(m.groupdict(), query, body)
                         status, payload = result if isinstance(result, tuple) else (200, result)
                         return self._send(status, payload)
                 return self._send(404, {"message": f"Not Found: {self.command} {path}"})

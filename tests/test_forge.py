@@ -196,3 +196,59 @@ def test_fakeforge_cli(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ the GitLab client on the fake forge's /api/v4
+@pytest.fixture
+def gitlab(remote: tuple[Path, Path]) -> Iterator[tuple[fg.Forge, FakeForge]]:
+    with FakeForge(git_dir=remote[0], token="glpat") as fake:
+        spec = fg.resolve(str(remote[0]), kind="gitlab", api_url=fake.url + "/api/v4", repo="group/app",
+                          env={"GITLAB_TOKEN": "glpat"})
+        assert spec is not None and spec.token_source == "env GITLAB_TOKEN"
+        yield fg.build(spec), fake
+
+
+def test_gitlab_merge_request_lifecycle(gitlab: tuple[fg.Forge, FakeForge], remote: tuple[Path, Path]) -> None:
+    api, fake = gitlab
+    assert api.kind == "gitlab" and api.whoami() == "gastown-bot" and api.check_repo() == "main"
+    assert api.find_pr("feat-a") is None
+    mr = api.create_pr("feat-a", "main", "Add a", "gates: ok")
+    assert (mr.number, mr.state, mr.mergeable) == (1, "open", True) and "/-/merge_requests/1" in mr.url
+    assert api.find_pr("feat-a") == mr and fake.state.pulls[1]["repo"] == "group/app"
+    with pytest.raises(fg.ForgeError) as dup:
+        api.create_pr("feat-a", "main", "Add a", "again")
+    assert dup.value.status == 409
+    assert api.checks(mr.head_sha).state == "none"
+    fake.control("check", number=1, name="pipeline", status="running", conclusion=None)
+    assert api.checks(mr.head_sha).state == "pending"
+    fake.state.checks[mr.head_sha] = [{"id": 1, "name": "pipeline", "status": "completed", "conclusion": "failure"}]
+    assert api.checks(mr.head_sha).state == "failure"
+
+    note = fake.control("comment", number=1, body="typo", path="a.txt", line=1, user="alice")
+    comments = api.review_comments(1)
+    assert [(c.id, c.author, c.path, c.thread) for c in comments] == [(str(note["id"]), "alice", "a.txt",
+                                                                       f"d{note['id']}")]
+    api.reply(1, comments[0].thread, "fixed")
+    after = api.review_comments(1)
+    assert [c.body for c in after] == ["typo", "fixed"] and after[1].reply_to == str(note["id"])
+    assert api.reviews(1) == []
+    fake.control("review", number=1, state="APPROVED", user="bob")
+    assert [(r.author, r.state) for r in api.reviews(1)] == [("bob", "approved")]
+
+    sha = api.merge(1)
+    assert sha == g(remote[0], "rev-parse", "main") and api.get_pr(1).state == "merged"
+    assert api.get_pr(1).merge_sha == sha
+
+
+def test_gitlab_conflict_issues_and_errors(gitlab: tuple[fg.Forge, FakeForge]) -> None:
+    api, fake = gitlab
+    mr = api.create_pr("feat-b", "main", "Change shared", "")
+    assert api.get_pr(mr.number).mergeable is False
+    fake.control("issue", title="Crash", labels=["gastown"])
+    assert [(i.number, i.title, i.state) for i in api.list_issues(labels=["gastown"])] == [(2, "Crash", "open")]
+    api.close_issue(2, comment="landed")
+    assert api.list_issues() == [] and fake.state.issues[2]["comments"][0]["body"] == "landed"
+    wrong = fg.build(fg.ForgeSpec("gitlab", api.api_url, "group/app", "nope", "config"))
+    with pytest.raises(fg.ForgeError) as bad:
+        wrong.whoami()
+    assert bad.value.code == "forge_unauthorized"
