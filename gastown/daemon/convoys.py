@@ -12,6 +12,7 @@ import tomllib
 from collections import deque
 from typing import Any
 
+from gastown.daemon import integration
 from gastown.daemon.comms import CommsStore
 from gastown.daemon.store import Row
 from gastown.model import BeadStatus, BeadType, DepType
@@ -65,8 +66,11 @@ def check_plan(plan: Any) -> dict[str, Any]:
     if len(order) != len(local):
         stuck = sorted(k for k, n in indegree.items() if n > 0)
         raise RpcError(ErrorCode.CONFLICT, f"dependency cycle among {', '.join(stuck)} in the batch")
+    mode = plan.get("merge_mode") or "review-and-merge"
+    if mode not in integration.MODES:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"merge_mode must be {' or '.join(integration.MODES)}, not {mode!r}")
     return {"title": str(plan.get("title") or "convoy"), "order": order, "beads": local,
-            "rig": plan.get("rig")}
+            "rig": plan.get("rig"), "merge_mode": mode}
 
 
 class ConvoyStore(CommsStore):
@@ -76,7 +80,8 @@ class ConvoyStore(CommsStore):
         with self.conn:
             convoy = self.bead_create(plan["title"], type=BeadType.CONVOY.value, created_by=actor,
                                       requested_by=requested_by, metadata={"local_ids": {}})
-            self.conn.execute("INSERT INTO convoys(bead_id, staged) VALUES (?, ?)", (convoy["id"], int(staged)))
+            self.conn.execute("INSERT INTO convoys(bead_id, staged, merge_mode) VALUES (?, ?, ?)",
+                              (convoy["id"], int(staged), plan.get("merge_mode") or "review-and-merge"))
             ids: dict[str, str] = {}
             for key in plan["order"]:
                 b = plan["beads"][key]
@@ -110,6 +115,7 @@ class ConvoyStore(CommsStore):
             m["depends_on"] = [d[0] for d in self.conn.execute(
                 "SELECT depends_on FROM bead_dependencies WHERE bead_id = ? AND type = 'blocks'", (m["id"],))]
         return {**bead, "staged": bool(row["staged"]), "landed_at": row["landed_at"], "total": len(members),
+                "merge_mode": row["merge_mode"],
                 "progress": progress, "members": members}
 
     def convoy_list(self) -> list[Row]:
@@ -165,9 +171,20 @@ class ConvoyStore(CommsStore):
             convoy = self.bead_row(convoy_id)
             if BeadStatus(convoy["status"]).terminal:
                 continue
+            if integration.is_integration(self, convoy_id) and integration.open_landing(self, convoy_id):
+                continue  # it lands when its landing merge request merges
             self.conn.execute("UPDATE convoys SET landed_at = ? WHERE bead_id = ?", (self.now(), convoy_id))
             self._set_status(convoy, BeadStatus.CLOSED, actor="refinery", reason="landed: every member merged")
             self._event(convoy_id, "convoy_landed", actor="refinery")
+
+    def mr_merged(self, mr_id: str, *, merge_commit: str, landed_on: str, gates: list[dict[str, Any]],
+                  message: str) -> Row:
+        """A merge; a convoy's landing merge also marks the convoy landed."""
+        with self.conn:
+            mr = super().mr_merged(mr_id, merge_commit=merge_commit, landed_on=landed_on, gates=gates,
+                                   message=message)
+            integration.landed(self, mr)
+        return mr
 
     # -------------------------------------------------------------------- mayor
     def mayor_agent(self, adapter: str) -> Row:

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gastown import persona
-from gastown.daemon import agentenv, library, pullrequests, refinery, turns
+from gastown.daemon import agentenv, integration, library, pullrequests, refinery, turns
 from gastown.daemon.crashpoints import crash_point
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
     store, cfg = town.store, town.config
     strategy = str(cfg("refinery.strategy", rig["name"])[0])
     branch, target = mr["branch"], mr["target_branch"]
+    if target.startswith(integration.PREFIX):  # a convoy member: straight into its integration branch
+        strategy = "direct"
+        await asyncio.to_thread(refinery.ensure_branch, rig["repo_path"], target, f"origin/{rig['default_branch']}")
     if strategy == "pr":
         if mr["pr_url"]:
             await pullrequests.poll_step(town, mr, rig)
@@ -52,7 +55,8 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
                         gates=result.gates, message=result.message)
         if convoy:
             crash_point("convoy.landed")
-        await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch, remote=False)
+        await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], branch,
+                                remote=branch.startswith(integration.PREFIX))
     elif result.retry and mr["retry_count"] < MAX_REQUEUES:
         await town.call(store.mr_requeue, mr["id"], result.message)
     else:

@@ -274,6 +274,9 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
         git.fetch(repo)
     except git.GitError as exc:
         return MergeResult(False, "infra", f"fetch failed: {exc}", retry=True)
+    if not git.branch_exists(repo, branch) and branch.startswith("gastown/convoy/") and \
+            git._run(["rev-parse", "--verify", "--quiet", f"origin/{branch}"], repo, ok=(0, 1)).returncode == 0:
+        git._run(["branch", "-f", branch, f"origin/{branch}"], repo)  # a convoy landing: its integration branch
     if not git.branch_exists(repo, branch):
         return MergeResult(False, "infra", f"branch {branch} no longer exists")
     if expect_head and git.head_sha(repo, branch) != expect_head:
@@ -344,6 +347,17 @@ def conflict_files(repo: str, branch: str, target: str) -> list[str]:
     if proc.returncode != 1:
         return []
     return [f for f in proc.stdout.splitlines()[1:] if f]
+
+
+def ensure_branch(repo: str, branch: str, base: str) -> None:
+    """A convoy's integration branch exists on the origin (cut from `base`) before the first
+    member merges into it."""
+    if git._git_out(["ls-remote", "origin", f"refs/heads/{branch}"], repo, timeout=git.NETWORK_TIMEOUT):
+        return
+    git.fetch(repo)
+    git._run(["push", "origin", f"{git.head_sha(repo, base)}:refs/heads/{branch}"], repo, what="git push",
+             timeout=git.NETWORK_TIMEOUT)
+    git.fetch(repo)
 
 
 def push_branch(repo: str, branch: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, git, prompts, prstore, refinery, steps, turnlog
+from gastown.daemon import finish, git, integration, prompts, prstore, refinery, steps, turnlog
 from gastown.daemon.crashpoints import crash_point
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
@@ -179,8 +179,9 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
     if agent["hook"]["metadata"].get("followup"):  # a PR follow-up: push the branch; the PR updates itself
         return await _followup_done(ctx, town, agent, head, summary)
     crash_point("done.before_commit")
+    target = await town.call(integration.target_for, town.store, agent["hook"]) or rig["default_branch"]
     mr = await town.call(town.store.agent_done, name, summary=summary, head_sha=head,
-                         branch=branch or agent["branch"], target_branch=rig["default_branch"], commits=commits,
+                         branch=branch or agent["branch"], target_branch=target, commits=commits,
                          turn_dir=agent["turn_dir"], request_id=request_id)
     crash_point("done.committed")
     ctx.daemon.wake(town)
