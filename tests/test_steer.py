@@ -127,3 +127,15 @@ def test_gate_detection_on_real_clones(tmp_path: Path, files: dict[str, str], ex
     src = make_repo(tmp_path / "src", files)
     branch = git.clone_rig(str(src), tmp_path / "repo.git")
     assert gates.detect(str(tmp_path / "repo.git"), branch) == expected
+
+
+def test_escalation_causes() -> None:
+    from gastown.daemon.resolve import why_gone
+
+    failed, open_, closed = ({"id": "gt-a", "status": s} for s in ("failed", "open", "closed"))
+    assert why_gone("dispatch", failed, False) is None
+    assert "no longer failed" in str(why_gone("dispatch", open_, False))
+    assert "closed" in str(why_gone("crash_loop", closed, False))
+    assert why_gone("agent_escalated", open_, True) is None
+    assert "released" in str(why_gone("agent_escalated", open_, False))
+    assert why_gone("gupp", open_, False) is None and why_gone("merge", None, False) is None

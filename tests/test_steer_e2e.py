@@ -202,3 +202,51 @@ def test_parked_landing_is_told_builds_on_and_syncs_into_the_users_branch(town: 
     text = (town / "arith.py").read_text()
     assert "def mul" in text and "def sub" in text and "# my edit in progress" in (town / "test_arith.py").read_text()
     assert git("status", "--porcelain") == "" and notices() == []
+
+
+def test_consistency_of_the_cli(town: Path, gt_home: Path) -> None:
+    a = gtj("sling", "an issue", "--script", "echo i > i.txt")[0]
+    wait_for(lambda: bead(a["id"])["status"] == "closed", 60, "merged")
+    assert {b["type"] for b in gtj("bead", "list")} == {"issue"}  # issues by default
+    assert {"issue", "merge_request", "agent"} <= {b["type"] for b in gtj("bead", "list", "--all")}
+    b = gtj("bead", "create", "todo", "--rig", "app")[0]
+    res = run_gt("bead", "update", b["id"], "--status", "closed")
+    assert res.returncode == 2 and f"gt bead close {b['id']}" in res.stderr
+    assert run_gt("-h").returncode == 0 and run_gt("bead", "-h").returncode == 0
+    res = run_gt("--town", "t", "bead", "show", b["id"], env={"GT_TOWN": ""})
+    assert res.returncode == 0 and b["id"] in res.stdout
+    help_text = run_gt("sling", "-h").stdout + run_gt("bead", "-h").stdout
+    assert "<str>" not in help_text and "list[" not in help_text and "Example:" in help_text
+    plan = gt_home / "plan.toml"
+    plan.write_text('[[beads]]\nid = "a"\ntitle = "A"\nrig = "app"\ndepends-on = []\n')
+    res = run_gt("sling", "--batch", str(plan))
+    assert res.returncode == 2 and "unknown key 'depends-on' (did you mean 'depends_on'?)" in res.stderr
+    assert run_gt("agent", "reset", "toast").stdout.startswith("reset toast")  # results on stdout
+
+
+def test_mayor_ask_exits_non_zero_when_its_turn_failed(town: Path) -> None:
+    # the scripted stand-in cannot answer as a mayor (its workspace is no git checkout): the turn fails
+    res = run_gt("mayor", "ask", "anything?", "--json")
+    assert res.returncode == 9
+    assert gtj_lines(res.stdout)[0]["status"] == "failed"
+
+
+def gtj_lines(text: str) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_dispatch_exhausted_escalates_once_and_resolves_when_retried(town: Path, gt_home: Path) -> None:
+    run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
+    flag = gt_home / "ok"
+    a = gtj("sling", "flaky", "--script", f"test -f {flag} || exit 3; echo f > f.txt")[0]
+    wait_for(lambda: bead(a["id"])["status"] == "failed", 60, "failed")
+    escs = [e for e in gtj("escalation", "list") if e["metadata"].get("bead") == a["id"]]
+    assert len(escs) == 1 and escs[0]["category"] == "dispatch"
+    flag.write_text("ok")
+    run_gt("bead", "retry", a["id"], "--reason", "fixed", check=True)
+    wait_for(lambda: not [e for e in gtj("escalation", "list") if e["metadata"].get("bead") == a["id"]], 60,
+             "the escalation resolved itself")
+    events = [e["event_type"] for e in gtj("bead", "events", escs[0]["id"])]
+    assert "escalation_resolved" in events

@@ -74,7 +74,7 @@ def stop(name: str = typer.Argument(..., help="Agent name."), town: TownOpt = No
 def reset(name: str = typer.Argument(..., help="Agent name."), town: TownOpt = None) -> None:
     """Stop any turn, unhook the bead (back to open), clear counters, revoke the token."""
     a = call(Method.AGENT_RESET, town, name=name)
-    err.print(f"reset {a['name']} (now {a['status']})")
+    out.print(f"reset {a['name']} (now {a['status']})", markup=False)
 
 
 DETACH = b"\x1d"  # Ctrl-]

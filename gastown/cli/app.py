@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from typing import Optional
+
 import typer
 
 from gastown import __version__
 from gastown.cli import (
     agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tools, tui, work,
 )
-from gastown.cli import archive
+from gastown.cli import archive, helpfmt
 from gastown.cli import costs as costs_cli
 from gastown.cli import interop as interop_cli
+
+helpfmt.install()  # help in words (TEXT, NUMBER), not Python type names
 
 app = typer.Typer(
     name="gt",
@@ -19,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(daemon.app, name="daemon")
 app.add_typer(town.app, name="town")
@@ -90,8 +96,18 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
-    """Gastown: run many AI coding agents on your git repositories at once."""
+                                      help="Print the version and exit."),
+         town: Optional[str] = typer.Option(None, "--town", help="Town to act on, for any command "
+                                            "(default: GT_TOWN, then the only town).")) -> None:
+    """Gastown: run many AI coding agents on your git repositories at once.
+
+    Example: gt --town app-town sling "add a mul function"
+    """
+    if town:  # every command's own --town reads GT_TOWN; one given after the command still wins
+        os.environ["GT_TOWN"] = town
+
+
+helpfmt.add_examples(app)
 
 
 def run() -> None:

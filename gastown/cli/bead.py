@@ -84,10 +84,18 @@ def list_(
     parent: Optional[str] = typer.Option(None, "--parent", help="Only children of this epic."),
     limit: int = typer.Option(200, "--limit", help="At most this many (0: all)."),
     archived: bool = typer.Option(False, "--archived", help="List archived beads instead of live ones."),
+    all_: bool = typer.Option(False, "--all", help="Every type: also merge requests, messages, agents, convoys, "
+                                                   "escalations (default: issues only)."),
     town: TownOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List beads, oldest first (archived beads only with --archived)."""
+    """List beads, oldest first: the issues, unless --type or --all says otherwise (archived
+    beads only with --archived).
+
+    Example: gt bead list --status open --rig app
+    """
+    if type_ is None and not all_:
+        type_ = "issue"
     rows = call(Method.BEAD_LIST, town, status=status, type=type_, rig=rig, label=label, parent=parent, limit=limit,
                 **({"archived": True} if archived else {}))
     show_rows(rows, as_json, COLUMNS, empty="no beads")

@@ -15,7 +15,7 @@ from gastown.cli.common import JsonOpt, TownOpt, err, fail, out
 from gastown.cli.render import emit_json
 from gastown.cli.work import human
 from gastown.client import Client
-from gastown.protocol import Method, RpcError
+from gastown.protocol import ErrorCode, Method, RpcError, exit_code
 
 app = typer.Typer(help="Talk to the Mayor, the agent that plans and delegates.", no_args_is_help=True)
 
@@ -51,14 +51,19 @@ def ask(message: str = typer.Argument(..., help="What to ask ('-' reads stdin)."
             reply = converse(client, message, stream=not as_json, timeout=timeout)
     except RpcError as exc:
         fail(exc.message, exc.code)
+    failed = reply.get("exit_code") not in (0, None)
     if as_json:
-        emit_json([{"id": reply["id"], "status": reply["status"], "reply": reply["text"],
-                    "session_id": reply.get("session_id"), "resumed": reply["resumed"]}])
+        emit_json([{"id": reply["id"], "status": "failed" if failed else reply["status"], "reply": reply["text"],
+                    "session_id": reply.get("session_id"), "resumed": reply["resumed"],
+                    "exit_code": reply.get("exit_code")}])
     else:
         if not reply["text"].endswith("\n"):
             sys.stdout.write("\n")
-        if reply.get("exit_code") not in (0, None):
-            err.print(f"(the mayor's turn exited with status {reply['exit_code']}; see 'gt agent logs mayor')")
+        if failed:
+            err.print(f"gt: the mayor's turn failed (exit status {reply['exit_code']}); see 'gt agent logs mayor'",
+                      markup=False)
+    if failed:
+        raise typer.Exit(exit_code(ErrorCode.EXTERNAL))
 
 
 def _read_message() -> Optional[str]:

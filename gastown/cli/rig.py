@@ -72,4 +72,4 @@ def remove(name: str = typer.Argument(..., help="Rig name."),
     rig = call(Method.RIG_REMOVE, town, name=name, force=force or None)
     if rig["discarded"]:
         err.print(f"discarded: {'; '.join(rig['discarded'])}", markup=False)
-    err.print(f"removed rig {rig['name']}")
+    out.print(f"removed rig {rig['name']}", markup=False)

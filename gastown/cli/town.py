@@ -100,4 +100,4 @@ def delete(name: str = typer.Argument(..., help="Town to delete."),
         if not typer.confirm(f"Delete town '{name}' and everything it owns?"):
             raise typer.Exit(1)
     info = call(Method.TOWN_DELETE, _town=False, name=name)
-    err.print(f"deleted town {info['name']} ({info['path']})")
+    out.print(f"deleted town {info['name']} ({info['path']})", markup=False)

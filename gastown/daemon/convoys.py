@@ -31,15 +31,32 @@ def parse_plan(text: str) -> dict[str, Any]:
     return check_plan(plan)
 
 
+PLAN_KEYS = ("title", "rig", "beads")
+BEAD_KEYS = ("id", "title", "body", "rig", "priority", "depends_on", "script", "agent", "review_script")
+
+
+def _known_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """A misspelt key (`depends-on`, `prority`) would silently do nothing: refuse it."""
+    import difflib
+
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"{where}: unknown key '{key}'"
+                           + (f" (did you mean '{close[0]}'?)" if close else f": use {', '.join(allowed)}"))
+
+
 def check_plan(plan: Any) -> dict[str, Any]:
     """Validate the shape and order the beads with Kahn's algorithm before anything is written."""
     if not isinstance(plan, dict) or not isinstance(plan.get("beads"), list) or not plan["beads"]:
         raise RpcError(ErrorCode.INVALID_PARAMS, "a batch needs a non-empty [[beads]] list")
+    _known_keys(plan, PLAN_KEYS, "the batch")
     local: dict[str, dict[str, Any]] = {}
     for i, b in enumerate(plan["beads"]):
         if not isinstance(b, dict) or not isinstance(b.get("title"), str) or not b["title"].strip():
             raise RpcError(ErrorCode.INVALID_PARAMS, f"bead {i + 1} of the batch needs a title")
         key = str(b.get("id") or f"#{i + 1}")
+        _known_keys(b, BEAD_KEYS, f"bead '{key}'")
         if key in local:
             raise RpcError(ErrorCode.INVALID_PARAMS, f"duplicate local id '{key}' in the batch")
         for field in ("depends_on", "script"):

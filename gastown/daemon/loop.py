@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import persona, runner
 from gastown import transcript as tr
-from gastown.daemon import archive
+from gastown.daemon import archive, resolve
 from gastown.daemon import (
     adapters, alerts, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, refinery, spending,
     steps, transcripts, turnlog, turns, witness,
@@ -235,6 +235,7 @@ class TownLoop:
         """Nudge expiry, human notification of high escalations, and the periodic orphan sweep."""
         town = self.town
         await town.call(town.store.expire_nudges)
+        await town.call(resolve.resolve_stale, town.store)  # escalations whose cause is gone
         await issuesync.announce(town, self.issue_retry)
         loud = await town.call(town.store.escalations_to_notify)
         if loud:

@@ -169,6 +169,10 @@ class WorkStore(TownStore):
             bead = self.bead_row(bead_id)
             if not BeadStatus(bead["status"]).terminal:
                 self._set_status(bead, BeadStatus.FAILED, actor="system", reason=failure["message"], failure=failure)
+                if failure.get("code") == "dispatch_exhausted":  # one escalation, as for rework_exhausted
+                    self.escalation_create(f"{bead_id} failed: {failure['message']}; see 'gt bead show {bead_id}', "
+                                           f"then 'gt bead retry {bead_id} --reason ...'", severity="high",
+                                           source="dispatcher", bead_id=bead_id, category="dispatch")
 
     # --------------------------------------------------------------------- turns
     def turn_exited(self, agent_name: str, *, exit_code: int | None, session_id: str | None = None,

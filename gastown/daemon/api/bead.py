@@ -73,6 +73,10 @@ async def update(
     add_labels: list[str] | None = None, remove_labels: list[str] | None = None,
     metadata: dict[str, Any] | None = None, status: str | None = None,
 ) -> dict[str, Any]:
+    if status in ("closed", "failed"):  # terminal statuses have their own verbs (and checks)
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"'{status}' is a terminal status: use 'gt bead close {id} "
+                       "--reason ...' instead of update")
+
     def run() -> dict[str, Any]:
         store = town.store
         with store.conn:  # one transaction: fields and status change together or not at all
