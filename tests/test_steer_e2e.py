@@ -19,13 +19,20 @@ def _branch_log(gt_home: Path, branch: str) -> str:
                           check=True).stdout
 
 
+def agent_home(gt_home: Path) -> Path:
+    """A place both the test and the sandboxed polecat `toast` can write (its own home)."""
+    home = gt_home / "towns" / "t" / "agents" / "toast" / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
 def _events(bead_id: str) -> list[str]:
     return [e["event_type"] for e in gtj("bead", "events", bead_id)]
 
 
 def test_hold_during_a_turn_keeps_the_commits_and_release_finishes_it(town: Path, gt_home: Path) -> None:
     run_gt("config", "set", "rig.max_polecats", "1", check=True)
-    flag = gt_home / "first-turn"
+    flag = agent_home(gt_home) / "first-turn"
     step = (f"test -f {flag} || {{ echo wip > wip.txt && git add -A && git commit -qm 'half done' && "
             f"touch {flag} && sleep 60; }}")
     a = gtj("sling", "slow work", "--rig", "app", "--script", step)[0]
@@ -44,7 +51,7 @@ def test_hold_during_a_turn_keeps_the_commits_and_release_finishes_it(town: Path
 
 
 def test_agent_stop_holds_the_bead_and_retry_runs_it_now(town: Path, gt_home: Path) -> None:
-    flag = gt_home / "go"
+    flag = agent_home(gt_home) / "go"
     a = gtj("sling", "waits", "--rig", "app", "--script", f"test -f {flag} || sleep 60; echo a > a.txt")[0]
     wait_for(lambda: agent()["status"] == "working", 60, "working")
     res = run_gt("agent", "stop", "toast", check=True)
@@ -59,7 +66,7 @@ def test_agent_stop_holds_the_bead_and_retry_runs_it_now(town: Path, gt_home: Pa
 
 def test_retry_reopens_a_failed_bead_with_a_reason(town: Path, gt_home: Path) -> None:
     run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
-    flag = gt_home / "fixed"
+    flag = agent_home(gt_home) / "fixed"
     a = gtj("sling", "flaky", "--rig", "app", "--script", f"test -f {flag} || exit 3; echo f > f.txt")[0]
     wait_for(lambda: bead(a["id"])["status"] == "failed", 60, "failed")
     res = run_gt("bead", "retry", a["id"])
@@ -70,7 +77,7 @@ def test_retry_reopens_a_failed_bead_with_a_reason(town: Path, gt_home: Path) ->
 
 
 def test_town_pause_stops_turns_and_resume_finishes_the_work(town: Path, gt_home: Path) -> None:
-    flag = gt_home / "started"
+    flag = agent_home(gt_home) / "started"
     a = gtj("sling", "long", "--rig", "app", "--script",
             f"test -f {flag} || {{ touch {flag}; sleep 60; }}; echo p > p.txt")[0]
     wait_for(flag.exists, 60, "the turn started")
@@ -239,7 +246,7 @@ def gtj_lines(text: str) -> list[dict[str, object]]:
 
 def test_dispatch_exhausted_escalates_once_and_resolves_when_retried(town: Path, gt_home: Path) -> None:
     run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
-    flag = gt_home / "ok"
+    flag = agent_home(gt_home) / "ok"
     a = gtj("sling", "flaky", "--script", f"test -f {flag} || exit 3; echo f > f.txt")[0]
     wait_for(lambda: bead(a["id"])["status"] == "failed", 60, "failed")
     escs = [e for e in gtj("escalation", "list") if e["metadata"].get("bead") == a["id"]]
