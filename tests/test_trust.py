@@ -181,6 +181,9 @@ def test_agent_env_config_warns_and_masks(gt_home: Path, monkeypatch: pytest.Mon
         assert "sk-secret-2" not in out and "sk-live-1" not in out, args
     show = run_gt("town", "show", "t", check=True).stdout
     assert "TRUST_PRESENT=yes" in show and "MY_API_KEY=********" in show and "GT_AGENT_TOKEN" in show
+    rows = {r["check"]: r for r in gtj("doctor")}
+    assert rows["sandbox (bwrap)"]["ok"] and "bubblewrap works" in rows["sandbox (bwrap)"]["detail"]
+    assert "PATH" in rows["agent environment"]["detail"] and "TRUST_PRESENT" not in rows["agent environment"]["detail"]
     bad = run_gt("config", "set", "agent.env", '["not a name"]', "--town", "t")
     assert bad.returncode != 0 and "NAME or NAME=value" in bad.stderr
     bad = run_gt("config", "set", "sandbox", "maybe", "--town", "t")
@@ -235,3 +238,39 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
     finally:
         run_gt("daemon", "stop")
         runtime.remove()
+
+
+# ----------------------------------------------------------------------------- a real agent CLI
+@pytest.mark.agentcli
+def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_path: Path) -> None:
+    """A real agent CLI (codex, driven by the fake model server) runs the attack program as a
+    shell command of its own, inside the sandbox, then does honest work that lands."""
+    from gastown.daemon import adapters
+    from gastown.fakellm import FakeLLM
+
+    adapters.get("codex").resolve_binary()  # installed by scripts/install-agents.sh (CI installs it)
+    repo = hostile_town
+    town_root = gt_home / "towns" / "t"
+    nowhere = str(tmp_path / "no-such-victim")
+    targets = {
+        "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": nowhere, "victim_worktree": nowhere,
+        "victim_attach": nowhere + "/a.sock", "victim_pid": 999999, "human_socket": str(paths.socket_path()),
+        "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
+        "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
+    }
+    _commit(repo, "targets.json", json.dumps(targets))
+    script = [{"shell": "python3 attack.py targets.json"},
+              {"shell": "echo honest > honest.txt && git add -A && git commit -qm 'honest work'"},
+              {"shell": "gt done --summary 'honest work'"}, {"say": "Done."}]
+    with FakeLLM(script) as llm:
+        for key, value in (("agent.base_url", llm.url), ("agent.api_key", "sk-fake"), ("agent.model", "fake-model")):
+            run_gt("config", "set", key, value, check=True)
+        slung = gtj("sling", "attack and honest work", "--rig", "app", "--agent", "codex")[0]
+        wait_for(lambda: bead(slung["id"])["status"] in ("closed", "failed"), 180, "merged")
+    assert bead(slung["id"])["status"] == "closed", bead(slung["id"]).get("failure_reason")
+    assert (repo / "honest.txt").read_text() == "honest\n"
+    results = json.loads((repo / "attacks.json").read_text())
+    results.pop("my_token")
+    opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
+    assert opened == {}, opened
+    assert not (town_root / "rigs" / "app" / "repo.git" / "hooks" / "post-checkout").exists()
