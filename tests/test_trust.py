@@ -274,3 +274,20 @@ def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened
     assert not (town_root / "rigs" / "app" / "repo.git" / "hooks" / "post-checkout").exists()
+
+
+def test_agent_environment_is_built_from_the_allow_list() -> None:
+    from gastown.daemon import agentenv
+
+    daemon = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC", "GITHUB_TOKEN": "ghp_x",
+              "SSH_AUTH_SOCK": "/run/ssh", "AWS_SECRET_ACCESS_KEY": "aws", "PROXY_URL": "http://p"}
+    env = agentenv.build({"HOME": "/agent", "GT_TOWN": "t", "LC_TIME": None}, ["PROXY_URL", "X_MODE=fast", "UNSET"],
+                         environ=daemon)
+    assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "TZ": "UTC", "HOME": "/agent", "GT_TOWN": "t",
+                   "PROXY_URL": "http://p", "X_MODE": "fast", "TERM": "xterm-256color"}
+    assert agentenv.warnings(["PROXY_URL", "UNSET", "A=b"], environ=daemon) == [
+        w for w in agentenv.warnings(["UNSET"], environ=daemon)] and "UNSET" in agentenv.warnings(["UNSET"], daemon)[0]
+    assert [n for n in ("GIT_AUTHOR_NAME", "OPENAI_API_KEY", "GITHUB_TOKEN", "agent.api_key", "PATH", "KEYBOARD")
+            if agentenv.is_secret(n)] == ["OPENAI_API_KEY", "GITHUB_TOKEN", "agent.api_key"]
+    rows = {r["name"]: r["value"] for r in agentenv.describe({"MY_API_KEY": "sk", "LANG": "C"})}
+    assert rows == {"MY_API_KEY": agentenv.MASK, "LANG": "C"}

@@ -22,13 +22,14 @@ BASIC = ("PATH", "LANG", "TERM", "TZ")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names whose values are never shown (gt config, gt doctor, gt town show).
-SECRET_RE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+SECRET_WORDS = frozenset({"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL",
+                          "CREDENTIALS", "AUTH", "PAT", "PRIVATE"})
 MASK = "********"
 
 
 def is_secret(name: str) -> bool:
     """True for names that look like they hold a secret (`*_KEY`, `*_TOKEN`, `agent.api_key`...)."""
-    return bool(SECRET_RE.search(name.replace(".", "_")))
+    return any(word in SECRET_WORDS for word in re.split(r"[_.\-]", name.upper()))
 
 
 def basic(environ: Mapping[str, str] | None = None) -> dict[str, str]:

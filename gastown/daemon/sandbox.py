@@ -101,7 +101,7 @@ def enabled(mode: str) -> bool:
 def _base_args() -> list[str]:
     """Namespaces and system directories every sandbox gets."""
     args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
     if os.geteuid() == 0:  # root (e.g. in CI): bwrap keeps capabilities unless told
         args += ["--cap-drop", "ALL"]
     for d in SYSTEM_DIRS:

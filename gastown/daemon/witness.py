@@ -135,6 +135,9 @@ async def gupp_step(loop: "TownLoop", action: Gupp) -> None:
     await town.call(store.patrol_set, f"gupp:{action.agent}", {"level": action.level, "since": action.since})
 
 
+NOTIFY_PASS = ("HOME", "USER", "LOGNAME", "DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")
+
+
 def notify_human(town: "Town", escalations: list[dict[str, Any]]) -> None:
     """High and critical escalations reach the human: notify-send where present and the
     configured `notify.command` (with the escalation in its environment)."""
@@ -145,8 +148,14 @@ def notify_human(town: "Town", escalations: list[dict[str, Any]]) -> None:
         if sender and (os.environ.get("DISPLAY") or os.environ.get("DBUS_SESSION_BUS_ADDRESS")):
             subprocess.run([sender, title, esc["title"]], capture_output=True, timeout=10)
         if command:
-            env = {**os.environ, "GT_TOWN": town.name, "GT_ESCALATION_ID": esc["id"],
-                   "GT_SEVERITY": esc["severity"], "GT_MESSAGE": esc["body"] or esc["title"]}
+            # the human's own command, but still not the daemon's whole environment: the
+            # allow-list, what a desktop notifier needs, and agent.env
+            from gastown.daemon import agentenv
+
+            desktop = {k: os.environ[k] for k in NOTIFY_PASS if k in os.environ}
+            env = agentenv.build({**desktop, "GT_TOWN": town.name, "GT_ESCALATION_ID": esc["id"],
+                                  "GT_SEVERITY": esc["severity"], "GT_MESSAGE": esc["body"] or esc["title"]},
+                                 agentenv.spec_of(town.config("agent.env")[0]))
             try:
                 subprocess.run(command, shell=True, env=env, capture_output=True, timeout=30)
             except subprocess.TimeoutExpired:
