@@ -377,9 +377,9 @@ async def test_town_and_rig_actions_need_no_selection() -> None:
         await pilot.press("P")
         await confirm(pilot, app)
         await pilot.press("W")
-        await pilot.press("ctrl+k")
+        await pilot.press("L")
         await fill(pilot, app, {"rig": "web"})
-        await pilot.press("ctrl+u")
+        await pilot.press("F")
         await fill(pilot, app, {"rig": "web"})
         assert await acted(pilot, fake, 4) == [(Method.TOWN_PAUSE, {}), (Method.TOWN_RESUME, {}),
                                                 (Method.RIG_PARK, {"name": "web"}),

@@ -1,5 +1,6 @@
 """`gt tui` against a real daemon, driven through tmux: a slung bead appears on the board and
-moves across it, page keys work, and the dashboard survives a daemon restart."""
+moves across it, page keys work, the dashboard survives a daemon restart, and work is slung,
+held, retried and edited from the dashboard alone."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.conftest import GT, REPO, make_repo, run_gt
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 HEADS = ("open", "in progress", "in review", "closed", "failed")
@@ -118,6 +120,54 @@ def test_gt_tui_follows_a_slung_bead_across_the_board(live_town: dict[str, str])
         pane.wait(lambda t: "reconnecting" in t, 30, "the lost daemon noticed")
         run_gt("daemon", "start", check=True)
         pane.wait(lambda t: "● live" in t and column_of(t, bead) is not None, 60, "live again after the restart")
+        pane.keys("q")
+        pane.wait(lambda t: pane.dead(), 20, "gt tui to exit on q")
+    finally:
+        pane.close()
+
+
+def test_sling_hold_retry_and_edit_from_the_dashboard(live_town: dict[str, str]) -> None:
+    """A person runs the day from the dashboard: every step is keys in the real terminal and
+    every result is read back from the daemon (`gt bead show`), not from the screen alone."""
+    run_gt("config", "set", "rig.max_polecats", "0", check=True)  # nothing is dispatched under us
+    registered = run_gt("tui", "--help").returncode == 0
+    pane = Pane([*(GT + ["tui"] if registered else SHIM), "--screen", "board"], live_town)
+
+    def bead() -> dict[str, object]:
+        rows = json.loads(run_gt("bead", "list", "--json", check=True).stdout.splitlines()[0])
+        return json.loads(run_gt("bead", "show", str(rows["id"]), "--json", check=True).stdout)
+
+    try:
+        pane.wait(lambda t: "● live" in t and "open (0)" in t, 30, "an empty, live board")
+        pane.keys("S")
+        pane.wait(lambda t: "Sling new work" in t, 20, "the sling form")
+        for field, text, after in (("title", "from the dashboard", "body"), ("body", "typed in a form", "rig")):
+            pane.wait(lambda t: f"▸ {field}" in t, 20, f"the {field} field focused")
+            pane.keys("-l", text)
+            pane.wait(lambda t: text in t, 20, f"the {field} typed")
+            pane.keys("Tab")
+        pane.wait(lambda t: "▸ rig" in t and "▊  app " in t.replace("▎", " "), 20, "the rig (the town's only rig)")
+        pane.keys("C-s")
+        pane.wait(lambda t: "open (1)" in t and "from the dashboard" in t, 30, "the slung bead on the board")
+        b = bead()
+        assert (b["title"], b["body"], b["rig"], b["status"]) == ("from the dashboard", "typed in a form", "app", "open")
+        pane.keys("H")  # focus went to the first column with a bead: the new one
+        pane.wait(lambda t: "held" in t, 30, "held on the card")
+        assert "gt:held" in bead()["labels"]  # type: ignore[operator]
+        pane.keys("R")
+        pane.wait(lambda t: "Retry bead now" in t, 20, "the retry form")
+        pane.wait(lambda t: "▸ reason" in t, 20, "the reason field focused")
+        pane.keys("-l", "go now")
+        pane.keys("C-s")
+        wait_for(lambda: "gt:held" not in bead()["labels"], 30, "retry to clear the hold")  # type: ignore[operator]
+        pane.keys("E")
+        pane.wait(lambda t: "Edit bead" in t, 20, "the edit form")
+        pane.wait(lambda t: "▸ title" in t, 20, "the title field focused")
+        # the prefilled title is selected when its field takes focus: typing replaces it
+        pane.keys("-l", "edited in the dashboard")
+        pane.keys("C-s")
+        pane.wait(lambda t: "edited in the dashboard" in t, 30, "the new title on the board")
+        assert bead()["title"] == "edited in the dashboard"
         pane.keys("q")
         pane.wait(lambda t: pane.dead(), 20, "gt tui to exit on q")
     finally:

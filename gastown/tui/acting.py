@@ -7,6 +7,7 @@ through `self.remote` like every other daemon call; widgets never hold a socket.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -14,7 +15,7 @@ from textual.binding import Binding
 
 from gastown.protocol import Method, RpcError
 from gastown.tui import actions as acts
-from gastown.tui.actions import Action, Call, Subject, Values
+from gastown.tui.actions import Action, Call, Field, Subject, Values
 from gastown.tui.screens.dialogs import ActionMenu, ConfirmScreen, FormScreen, HelpScreen
 
 if TYPE_CHECKING:
@@ -111,7 +112,15 @@ class Acting:
             if isinstance(values, dict):
                 self.confirm_then_run(action, subject, values)
         title = action.title + (f": {subject.id}" if subject and action.kinds else "")
-        self.push_screen(FormScreen(title, action.form(subject)), filled)
+        self.push_screen(FormScreen(title, [self.default_rig(f) for f in action.form(subject)]), filled)
+
+    def default_rig(self: "GastownApp", field: Field) -> Field:  # type: ignore[misc]
+        """An empty rig field starts as the board's rig filter, or the town's only rig."""
+        if field.name != "rig" or field.default:
+            return field
+        rigs = self.state.rigs
+        rig = self.state.board.filter.rig or (rigs[0] if len(rigs) == 1 else "")
+        return replace(field, default=rig)
 
     def confirm_then_run(self: "GastownApp", action: Action, subject: Subject | None,  # type: ignore[misc]
                          values: Values) -> None:

@@ -235,9 +235,9 @@ ACTIONS: tuple[Action, ...] = (
     Action("town-pause", "P", "Pause the town (no new dispatch)", (), lambda s, v: [(Method.TOWN_PAUSE, {})],
            confirm="Pause the town? Nothing new is dispatched until you resume."),
     Action("town-resume", "W", "Resume the town", (), lambda s, v: [(Method.TOWN_RESUME, {})]),
-    Action("rig-park", "ctrl+k", "Park a rig", (), build_rig(Method.RIG_PARK),
+    Action("rig-park", "L", "Park a rig (lock it: no dispatch, no merges)", (), build_rig(Method.RIG_PARK),
            form=lambda s: [Field("rig", "rig", str((s.row.get("rig") if s else "") or ""), required=True)]),
-    Action("rig-unpark", "ctrl+u", "Unpark a rig", (), build_rig(Method.RIG_UNPARK),
+    Action("rig-unpark", "F", "Unpark a rig (free it)", (), build_rig(Method.RIG_UNPARK),
            form=lambda s: [Field("rig", "rig", str((s.row.get("rig") if s else "") or ""), required=True)]),
 )
 BY_NAME = {a.name: a for a in ACTIONS}
@@ -257,4 +257,4 @@ def applicable(subject: Subject | None) -> list[Action]:
 
 
 def key_label(key: str) -> str:
-    return {"plus": "+", "minus": "-", "ctrl+k": "^k", "ctrl+u": "^u"}.get(key, key)
+    return {"plus": "+", "minus": "-"}.get(key, key)

@@ -7,7 +7,7 @@ decides what to call. Escape always cancels.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -66,7 +66,7 @@ class FormScreen(Dialog):
         with VerticalScroll(id="dialog", classes="form") as box:
             box.border_title = self.title_text
             for f in self.fields:
-                yield Label(f.label + (" *" if f.required else ""))
+                yield Label(self.label(f, False), id=f"l-{f.name}")
                 if f.multiline:
                     yield TextArea(f.default, id=f"f-{f.name}", classes="multiline", soft_wrap=True)
                 else:
@@ -79,6 +79,16 @@ class FormScreen(Dialog):
     def on_mount(self) -> None:
         if self.fields:
             self.query_one(f"#f-{self.fields[0].name}").focus()
+
+    @staticmethod
+    def label(f: Field, current: bool) -> str:
+        return ("▸ " if current else "  ") + f.label + (" *" if f.required else "")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The focused field's label is marked (Tab moves on; the mark says where you are)."""
+        for f in self.fields:
+            current = event.widget.id == f"f-{f.name}"
+            self.query_one(f"#l-{f.name}", Label).update(self.label(f, current))
 
     def values(self) -> Values:
         out: Values = {}
