@@ -291,3 +291,27 @@ def test_agent_environment_is_built_from_the_allow_list() -> None:
             if agentenv.is_secret(n)] == ["OPENAI_API_KEY", "GITHUB_TOKEN", "agent.api_key"]
     rows = {r["name"]: r["value"] for r in agentenv.describe({"MY_API_KEY": "sk", "LANG": "C"})}
     assert rows == {"MY_API_KEY": agentenv.MASK, "LANG": "C"}
+
+
+def test_without_bwrap_auto_runs_unconfined_and_required_refuses(gt_home: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host where bwrap does not work (GT_BWRAP points at nothing, read by the daemon): `auto`
+    says so at create/show and still lands work; `required` refuses the turn naming the cause."""
+    monkeypatch.setenv("GT_BWRAP", str(tmp_path / "no-bwrap"))
+    created = run_gt("town", "create", "t", check=True)
+    assert "sandbox auto (OFF)" in created.stderr and "bwrap is not installed" in created.stderr
+    repo = make_repo(tmp_path / "src" / "app")
+    run_gt("rig", "add", "app", str(repo), "--town", "t", check=True)
+    monkeypatch.setenv("GT_TOWN", "t")
+    shown = gtj("town", "show")[0]["sandbox"]
+    assert shown["mode"] == "auto" and not shown["active"] and "unconfined" in shown["reason"]
+    ok = gtj("sling", "unconfined work", "--rig", "app", "--script", "echo ok > ok.txt")[0]
+    wait_for(lambda: bead(ok["id"])["status"] == "closed", 60, "merged unconfined")
+    run_gt("config", "set", "sandbox", "required", check=True)
+    run_gt("config", "set", "dispatch.max_attempts", "1", check=True)
+    assert "refuse" in gtj("town", "show")[0]["sandbox"]["reason"]
+    refused = gtj("sling", "must be sandboxed", "--rig", "app", "--script", "echo no > no.txt")[0]
+    failed = wait_for(lambda: (b := bead(refused["id"]))["status"] == "failed" and b, 60, "refused")
+    events = json.dumps(gtj("bead", "events", refused["id"]))
+    assert "sandbox required but unavailable" in events and "bwrap is not installed" in events, failed
+    assert not (repo / "no.txt").exists()
