@@ -72,9 +72,16 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
         "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
     }
     _commit(repo, "targets.json", json.dumps(targets))
+    # the gate runs the repository's code too: in the same sandbox, without the daemon's secrets
+    gate = (f'test -f honest.txt && test -z "$GT_TRUST_CANARY_KEY$GITHUB_TOKEN" && test ! -e {town_root}/town.db '
+            f'&& test ! -e {paths.socket_path()} && ! touch {town_root}/rigs/app/repo.git/hooks/x')
+    run_gt("config", "set", "refinery.gates", json.dumps([gate]), "--rig", "app", check=True)
     slung = gtj("sling", "attack and honest work", "--rig", "app",
                 "--script", "python3 attack.py targets.json", "--script", "echo honest > honest.txt")[0]
     wait_for(lambda: bead(slung["id"])["status"] == "closed", 90, "the attacker's honest work merged")
+    mr = [m for m in gtj("mq", "list") if m["source_bead_id"] == slung["id"]][0]
+    gates = gtj("mq", "show", mr["id"])[0]["gates"]
+    assert [(g["exit_code"], g["ran_in"]) for g in gates] == [(0, "host sandbox")], gates
     assert (repo / "honest.txt").read_text() == "honest\n"  # the work landed on the user's checkout
     results = json.loads((repo / "attacks.json").read_text())
     token = results.pop("my_token")
