@@ -218,12 +218,26 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
             return {"name": gate.name, "cmd": gate.cmd, "exit_code": 0, "timed_out": False, "duration_s": 0.0,
                     "output_tail": "", "ran_in": "container gt-t"}
 
-    town_root = tmp_path / "town"
-    result = steps.run_on_target(rig, "make check", 5, **steps.gate_runner(ContainerRuntime(), town_root))
+    class Town:
+        root = tmp_path / "town"
+        settings = {"agent.env": [], "sandbox": "auto"}
+
+        def config(self, key: str, rig: str | None = None) -> tuple[object, str]:
+            return self.settings[key], "town"
+
+    town = Town()
+    town_root = town.root
+    result = steps.run_on_target(rig, "make check", 5, **steps.gate_runner(town, ContainerRuntime(), "app"))  # type: ignore[arg-type]
     assert result["ran_in"] == "container gt-t" and seen[0][0] == "make check"
     assert seen[0][1].is_relative_to(town_root / "merges") and not seen[0][1].exists()  # removed afterwards
-    host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(object(), town_root))
-    assert host["exit_code"] == 3 and "# sample" in host["output_tail"] and host["ran_in"] == "host"
+    host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(town, object(), "app"))  # type: ignore[arg-type]
+    assert host["exit_code"] == 3 and "# sample" in host["output_tail"]
+    from gastown.daemon import sandbox  # the merge gates' runner: inside the agents' sandbox where bwrap works
+
+    assert host["ran_in"] == ("host sandbox" if sandbox.enabled("auto") else "host")
+    town.settings["sandbox"] = "off"
+    plain = steps.run_on_target(rig, "true", 5, **steps.gate_runner(town, object(), "app"))  # type: ignore[arg-type]
+    assert plain["ran_in"] == "host" and plain["exit_code"] == 0
 
 
 def test_step_done_advances_once_per_request_and_approval_holds(store: MoleculeStore) -> None:

@@ -107,7 +107,8 @@ def _print_steps(mol: dict[str, Any]) -> None:
             out.print(f"      summary: {s['summary']}", markup=False)
         result = s.get("result")
         if result:
-            out.print(f"      run `{result['cmd']}`: exit {result['exit_code']} in {result['duration_s']} s",
+            where = f" ({result['ran_in']})" if result.get("ran_in") else ""
+            out.print(f"      run `{result['cmd']}`: exit {result['exit_code']} in {result['duration_s']} s{where}",
                       markup=False)
         if s["failure"] and s["status"] != "closed":
             out.print(f"      failed: [{s['failure'].get('code')}] {s['failure'].get('message')}", markup=False)

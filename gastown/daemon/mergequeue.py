@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown import persona
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gastown.daemon.mergequeue")
 MAX_REQUEUES = 5  # "not the branch's fault" retries (the target moved) before it counts as a failure
+
+
+def gate_runner(town: "Town", runtime: object, rig: str) -> tuple[refinery.GateRunner, Path | None]:
+    """Where a rig's gates run (and a molecule's run steps, which are gates too): the town
+    container, in a worktree under the town directory it mounts; else the host, inside the
+    agents' sandbox (`sandbox` setting) with the allow-listed environment plus `agent.env`."""
+    in_container = getattr(runtime, "run_gate", None)
+    if in_container is not None:
+        return in_container, town.root / "merges"
+    cfg = town.config
+    return refinery.host_gates(agentenv.spec_of(cfg("agent.env", rig)[0]), str(cfg("sandbox")[0])), None
 
 
 async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> None:
@@ -39,14 +51,12 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
         return
     gates = refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0]))
     human = turns.human_identity(mr["requested_by"])
-    in_container = getattr(starter.runtime, "run_gate", None)  # a container town: gates run in its container
+    runner, workdir = gate_runner(town, starter.runtime, rig["name"])
     result = await asyncio.to_thread(
         refinery.process, rig["repo_path"], rig["source"], branch, target,
         mode=str(cfg("refinery.merge_mode", rig["name"])[0]), gates=gates,
         identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"],
-        gate_runner=in_container or refinery.host_gates(agentenv.spec_of(cfg("agent.env", rig["name"])[0]),
-                                                        str(cfg("sandbox")[0])),
-        workdir=town.root / "merges" if in_container else None)
+        gate_runner=runner, workdir=workdir)
     if result.ok and result.merge_commit and result.landed_on:
         convoy = bool((await town.call(store.bead_row, mr["source_bead_id"]))["metadata"].get("convoy"))
         if convoy:

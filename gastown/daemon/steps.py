@@ -1,9 +1,10 @@
 """Working molecule steps: what a polecat's prompt shows of its molecule, typed `run`
 steps executed by the daemon, and `gt step done` in single mode.
 
-Run steps go through the town's gate runner (the town container's `run_gate` in a
-container town, else `refinery.host_gate`: same environment, timeout handling and output
-capture), so a formula's checks run exactly where and how the merge gates run. Beads mode runs them in a fresh detached worktree of the rig's
+Run steps go through the merge queue's gate runner (`mergequeue.gate_runner`: the town
+container in a container town, else the host inside the agents' bubblewrap sandbox, with
+the same environment, timeout handling and output capture), so a formula's checks run
+exactly where and how the merge gates run. Beads mode runs them in a fresh detached worktree of the rig's
 target branch (every earlier step has merged there); single mode in the polecat's own
 worktree (the molecule's one branch).
 """
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import git, refinery
+from gastown.daemon import git, mergequeue, refinery
 from gastown.daemon.molecules import MoleculeStore, mode_single
 from gastown.protocol import ErrorCode, RpcError
 
@@ -108,13 +109,11 @@ def next_step_text(store: MoleculeStore, mol_id: str) -> str:
 
 
 # -------------------------------------------------------------------- run steps
-def gate_runner(runtime: object, town_root: Path) -> dict[str, Any]:
-    """Where the town's gates run, and so its run steps: the town container (in a worktree
-    under the town directory, which it mounts at the same path) or the host."""
-    in_container = getattr(runtime, "run_gate", None)
-    if in_container is not None:
-        return {"runner": in_container, "workdir": town_root / "merges"}
-    return {"runner": refinery.host_gate, "workdir": None}
+def gate_runner(town: "Town", runtime: object, rig: str) -> dict[str, Any]:
+    """The merge queue's gate runner for the rig (container, or host sandbox), as keyword
+    arguments of run_on_target."""
+    runner, workdir = mergequeue.gate_runner(town, runtime, rig)
+    return {"runner": runner, "workdir": workdir}
 
 
 def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None = None, *,
@@ -163,7 +162,7 @@ async def _run_step(loop: "TownLoop", step: dict[str, Any]) -> None:
         rig = await town.call(town.store.rig_get, step["rig"])
         m = step["metadata"]
         result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)),
-                                         **gate_runner(loop.runtime, town.root))
+                                         **gate_runner(town, loop.runtime, rig["name"]))
         await town.call(town.store.step_run_result, step["id"], result, fail=True)
     except Exception as exc:
         log.exception("run step %s failed", step["id"])
@@ -194,7 +193,7 @@ async def advance(town: "Town", runtime: object, agent_name: str, summary: str,
         m = nxt["metadata"]
         await town.call(store.step_run_begin, nxt["id"])
         result = await asyncio.to_thread(run_on_target, rig, m["run"], float(m.get("timeout", 600)), state.head,
-                                         **gate_runner(runtime, town.root))
+                                         **gate_runner(town, runtime, rig["name"]))
         await town.call(store.step_run_result, nxt["id"], result, fail=False)
         if result["exit_code"] != 0:
             return {"id": mol_id, "status": "run_failed", "step": m["step"], "exit_code": result["exit_code"],
