@@ -104,6 +104,8 @@ def test_prs_in_flight_feedback_conflict_merge_and_close(forge_town: tuple[Path,
     by_branch = {p["head"]["ref"]: p for p in pulls(fake)}
     assert mr_a["pr_url"] == by_branch[mr_a["branch"]]["html_url"] and mr_a["gates"][0]["exit_code"] == 0
     num_a, num_b = by_branch[mr_a["branch"]]["number"], by_branch[mr_b["branch"]]["number"]
+    shown = run_gt("mq", "show", mr_a["id"], check=True).stdout
+    assert "opened with these gate results" in shown and f"gate {GATE}: ok" in shown
 
     # a review comment becomes a feedback bead the same polecat answers with a commit and a reply
     note = fake.control("comment", number=num_a, body="please rename", path="a.txt", line=1, user="alice")
