@@ -205,6 +205,10 @@ class FakeClient:
             offset = p.get("offset", 0)
             return {"id": p["name"], "agent": p["name"], "events": events[offset:], "offset": len(events),
                     "total": len(events), "running": True, "turn": "0001", "summary": None}
+        if method == Method.TOWN_FEED:
+            rows = [{**e, "title": (self.beads.get(e["bead_id"] or "") or {}).get("title")} for e in self.history]
+            rows = rows[-p.get("limit", 200):]
+            return {"town": "t", "events": rows, "seq": rows[-1]["seq"] if rows else 0}
         if method == Method.EVENTS_SUBSCRIBE:
             self.subscriptions += 1
             return {"town": "t", "since": p.get("since"), "seq": len(self.history)}
@@ -702,6 +706,24 @@ async def test_mayor_busy_with_someone_else_waits_then_sends() -> None:
         await until(pilot, lambda: app.screen.log_text().endswith("mayor: Hello from the mayor."), what="answer")
 
 
+async def test_activity_panes_start_with_the_towns_recent_history() -> None:
+    fake = town()
+    fake.emit("gt-b2", "status_changed", new="in_progress")
+    fake.emit("ag-maple", "agent_status_message", new="reading the code", meta={"agent": "maple"})
+    app = make_app(fake)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: loaded(app) and any("reading the code" in ln for ln in app.state.feed),
+                    what="history in the feed")
+        fake.emit("ag-maple", "agent_status_message", new="writing div", meta={"agent": "maple"})
+        await until(pilot, lambda: any("writing div" in ln for ln in app.state.feed), what="then live")
+        lines = list(app.state.feed)
+        assert sum("reading the code" in ln for ln in lines) == 1  # history is not replayed live
+        assert [i for i, ln in enumerate(lines) if "reading the code" in ln or "writing div" in ln] == sorted(
+            i for i, ln in enumerate(lines) if "reading the code" in ln or "writing div" in ln)
+        await until(pilot, lambda: "reading the code" in widget_text(app.get_screen("overview").query_one("#feed")),
+                    what="history drawn in the overview's feed")
+
+
 async def test_events_move_beads_across_columns() -> None:
     fake = town()
     app = make_app(fake, start="board")
@@ -859,7 +881,7 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
     async def settle(pilot: Any) -> None:
         await until(pilot, lambda: loaded(app) and app.state.mrs and app.state.agents and app.state.convoys
-                    and app.state.mail, what="loaded")
+                    and app.state.mail and app.history_loaded, what="loaded")
         if page == "overview":
             await until(pilot, lambda: agent_rows(app), what="agents")
         for key in keys:

@@ -79,6 +79,7 @@ class GastownApp(Acting, Talking, App[None]):
         self.posted = False
         self.seq: int | None = None
         self.connected = False
+        self.history_loaded = False  # the activity panes got the recent past (town.feed)
         self.dirty = Changes()
         self.touched: set[str] = set()
         self.flush_due = False
@@ -165,6 +166,8 @@ class GastownApp(Acting, Talking, App[None]):
             self.notify("Reconnected to the daemon.", title="gastown")
         self.connected = True
         self.load_all()
+        if msg.first:
+            self.load_history(msg.seq)
 
     def on_stream_down(self, msg: m.StreamDown) -> None:
         if self.connected or msg.retry_in == BACKOFF[0]:
@@ -301,6 +304,11 @@ class GastownApp(Acting, Talking, App[None]):
         if not worker.is_cancelled:
             self.post_message(m.Loaded(what, data, extra))
 
+    @work(thread=True, exclusive=True, group="load-history", exit_on_error=False)
+    def load_history(self, upto: int) -> None:
+        """The activity panes start with the town's recent past (town.feed), then go live."""
+        self._post_load("history", lambda: self.remote.call(Method.TOWN_FEED, limit=200)["events"], upto=upto)
+
     @work(thread=True, exclusive=True, group="load-town", exit_on_error=False)
     def load_town(self) -> None:
         self._post_load("town", lambda: self.remote.call(Method.TOWN_SHOW))
@@ -370,6 +378,11 @@ class GastownApp(Acting, Talking, App[None]):
         elif msg.what == "agents":
             state.set_agents(msg.data)
             changes.agents = True
+        elif msg.what == "history":
+            state.preload(msg.data, int(msg.extra.get("upto") or 0))
+            for name in BASE_SCREENS:  # drawn in full on the next flush
+                self.page(name).stale = True
+            self.history_loaded = True
         elif msg.what == "mq":
             mrs, escalations = msg.data
             state.set_mq(mrs, escalations)

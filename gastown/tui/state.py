@@ -327,6 +327,16 @@ class TownState:
         self.activity.extend(changes.activity)
         return changes
 
+    def preload(self, history: Iterable[Row], upto: int) -> None:
+        """Recent history (town.feed) goes in front of the activity panes, so a town with a
+        past does not start empty; events after `upto` arrive live and are not repeated."""
+        past = [ev for ev in history if int(ev.get("seq") or 0) <= upto]
+        feed = [describe(ev) for ev in past]
+        activity = [describe(ev) for ev in past if ev.get("event_type") in REFINERY_EVENTS
+                    or ev.get("bead_type") == "merge_request"]
+        self.feed = deque([*feed, *self.feed][-200:], maxlen=200)
+        self.activity = deque([*activity, *self.activity][-200:], maxlen=200)
+
     def _apply_agent(self, ev: Row, agent: Row | None, changes: Changes) -> None:
         kind = ev.get("event_type")
         if kind in ("hooked", "unhooked"):
