@@ -13,8 +13,9 @@ State changes a human or CI would make go through ``POST /_fake/ACTION`` with a 
 pull request opens if it has ``"on": "pr_created"``): ``review`` {number, state, body,
 user}, ``comment`` {number, body, path, line, user}, ``check`` {number|sha, name, status,
 conclusion}, ``status`` {number|sha, context, state}, ``merge`` {number}, ``close``
-{number}, ``fail`` {path, method, status, count, retry_after} (the next `count` matching
-calls answer `status`), ``issue`` {title, body, labels}. ``GET /_fake/state`` shows it all.
+{number}, ``fail`` {path, method, status, count, retry_after, after} (the next `count`
+matching calls answer `status`; with `after` the call takes effect first and only its answer
+is lost), ``issue`` {title, body, labels}. ``GET /_fake/state`` shows it all.
 """
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ class ForgeState:
             return {"number": pr["number"], "state": "closed"}
         if action == "fail":
             rule = {"path": body.get("path", ""), "method": body.get("method"), "status": int(body.get("status", 500)),
-                    "count": int(body.get("count", 1)), "retry_after": body.get("retry_after")}
+                    "count": int(body.get("count", 1)), "retry_after": body.get("retry_after"),
+                    "after": bool(body.get("after"))}
             self.failures.append(rule)
             return rule
         if action == "issue":
@@ -348,7 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if forge.token and given != forge.token:
                     return self._send(401, {"message": "Bad credentials"})
                 rule = state.failure_for(self.command, path)
-                if rule:
+                if rule and not rule.get("after"):
                     headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else {}
                     return self._send(rule["status"], {"message": f"scripted failure {rule['status']}"}, headers)
                 routes, api = ROUTES, Api(state)
@@ -362,6 +364,8 @@ class _Handler(BaseHTTPRequestHandler):
                     if m and method == self.command:
                         result = getattr(api, name)(m.groupdict(), query, body)
                         status, payload = result if isinstance(result, tuple) else (200, result)
+                        if rule:  # "after": the call took effect, but its answer is lost
+                            return self._send(rule["status"], {"message": f"scripted failure {rule['status']}"})
                         return self._send(status, payload)
                 return self._send(404, {"message": f"Not Found: {self.command} {path}"})
             except FakeError as exc:

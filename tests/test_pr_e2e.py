@@ -86,6 +86,17 @@ def test_credentials_are_checked_and_a_403_is_reported_then_retried(forge_town: 
     shown = gtj("mq", "show", mr["id"])[0]
     assert "forge_error" not in shown["metadata"]  # cleared once the forge answered
 
+    # the forge creates the PR but its answer is lost (a 502 after the effect): the retry finds
+    # the open PR for the branch instead of opening a second one
+    fake.control("fail", path="/pulls", method="POST", status=502, count=1, after=True)
+    second = gtj("sling", "file b", "--rig", "app", "--script", "echo b > b.txt")[0]
+    mr2 = wait_for(lambda: (m := mr_of(second["id"])) and m["pr_url"] and m, 60, "the second PR recorded")
+    assert len(pulls(fake)) == 2 and mr2["pr_url"] == [p for p in pulls(fake) if p["head"]["ref"] == mr2["branch"]][0][
+        "html_url"]
+    found = [e for e in gtj("bead", "events", mr2["id"]) if e["event_type"] == "pr_created"]
+    meta = found[0]["metadata"]
+    assert len(found) == 1 and (json.loads(meta) if isinstance(meta, str) else meta)["found"] is True
+
 
 def test_prs_in_flight_feedback_conflict_merge_and_close(forge_town: tuple[Path, FakeForge], gt_home: Path) -> None:
     remote, fake = forge_town
@@ -141,8 +152,11 @@ def test_prs_in_flight_feedback_conflict_merge_and_close(forge_town: tuple[Path,
     assert "closed without merging" in bead(b["id"])["failure_reason"]["message"]
 
 
-def test_auto_merge_when_approved_and_green(forge_town: tuple[Path, FakeForge]) -> None:
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_auto_merge_when_approved_and_green(forge_town: tuple[Path, FakeForge], kind: str) -> None:
     remote, fake = forge_town
+    if kind == "gitlab":  # the same flow through the GitLab client and the fake's /api/v4 dialect
+        assert cfg("forge.kind", "gitlab").returncode == 0 and cfg("forge.api_url", fake.url + "/api/v4").returncode == 0
     for key, value in (("forge.token", "sekrit"), ("refinery.strategy", "pr"), ("refinery.auto_merge", True)):
         assert cfg(key, value).returncode == 0
     fake.control("check", on="pr_created", name="ci", status="in_progress", conclusion=None)
