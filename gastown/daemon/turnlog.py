@@ -21,6 +21,7 @@ These are store functions (each one transaction) kept out of the big store class
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from gastown.model import AgentStatus
@@ -82,9 +83,14 @@ def _release(store: "ConvoyStore", agent: Row, reason: str) -> None:
 
 def stranded_agents(store: "ConvoyStore") -> list[Row]:
     """Agents `starting` with no recorded turn of their own (the recorded one, if any, is
-    from an earlier turn): the invariant's suspects; the loop skips those it is starting."""
+    from an earlier turn) for longer than the start-up grace: the invariant's suspects. The
+    grace covers turns started outside the loop's dispatch (a mayor message, a review, a
+    nudge or a triage turn), which become `starting` a moment before their turn is recorded;
+    the loop also skips the dispatches it is running right now."""
+    cutoff = (store.clock() - timedelta(seconds=START_GRACE_S)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return [a for a in store.agent_list()
-            if a["status"] == AgentStatus.STARTING.value and (not a["turn_dir"] or a["turn_ended_at"])]
+            if a["status"] == AgentStatus.STARTING.value and (not a["turn_dir"] or a["turn_ended_at"])
+            and (a["last_activity_at"] or "") < cutoff]
 
 
 def done_replay(store: "ConvoyStore", agent_name: str, turn_dir: str | None, head: str | None,
