@@ -45,3 +45,13 @@ def test_agent_logs_and_bead_log_render_the_turn(town: Path) -> None:
 def test_logs_of_an_agent_without_turns_and_a_bad_turn_fail_cleanly(town: Path) -> None:
     res = run_gt("agent", "logs", "nobody")
     assert res.returncode != 0 and res.stderr.startswith("gt: ") and len(res.stderr.splitlines()) == 1
+
+
+def test_a_running_agent_that_says_nothing_gets_its_status_from_its_output(town: Path) -> None:
+    slung = gtj("sling", "waits", "--rig", "app", "--script", "sleep 60")[0]
+    shown = wait_for(lambda: (a := gtj("agent", "show", "toast")[0])["status_message"] and a, 60, "a status")
+    assert shown["status_message"] == "scripted agent toast: 1 step(s) for: waits"
+    assert shown["hook_bead_id"] == slung["id"] and shown["status"] == "working"
+    events = [e for e in gtj("bead", "events", shown["bead_id"]) if e["event_type"] == "agent_status_message"]
+    assert events[-1]["metadata"]["source"] == "output"
+    run_gt("agent", "stop", "toast", check=True)

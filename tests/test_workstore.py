@@ -299,3 +299,13 @@ def test_an_outside_kill_is_agent_killed_with_the_signal(store: WorkStore) -> No
     failure = store.bead_row(bead_id)["failure_reason"]
     assert failure["code"] == "agent_killed" and "SIGTERM" in failure["message"]
     assert failure["details"]["signal"] == 15
+
+
+def test_status_from_output_while_running_follows_the_agent_until_it_speaks_for_itself(store: WorkStore) -> None:
+    _, name = working(store)
+    assert store.status_from_output(name, "Reading the code") is True
+    assert store.status_from_output(name, "Reading the code") is False  # unchanged: no new event
+    assert store.status_from_output(name, "Running the tests") is True  # ours: replaced as the turn goes on
+    store.agent_status_message(name, "fixing the parser")
+    assert store.status_from_output(name, "Something else") is False
+    assert store._agent(name)["status_message"] == "fixing the parser"

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gastown.daemon.loop")
 ACTIVE_S, IDLE_S = 1.0, 30.0
+SAID_S = 5.0  # how often a running agent's status is read from its output
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -118,6 +119,7 @@ class TownLoop:
         self.ticks = 0
         self.budgets = spending.Spending()
         self.issue_retry: dict[str, float] = {}
+        self.said_at: dict[str, float] = {}  # when each running agent's status was last read from output
         self.reported: set[str] = set()
         self.merging: set[str] = set()
         self.steps_running: set[str] = set()  # molecule run steps being executed now
@@ -330,6 +332,7 @@ class TownLoop:
             if status is None:
                 if agent["status"] == "starting":  # spawned, then the daemon died: adopt it
                     await town.call(turnlog.turn_running, town.store, agent["name"], turn_dir)
+                await self.status_from_output(agent)
                 continue
             if not status and await asyncio.to_thread(runner.read_status, Path(turn_dir)) is None:
                 if not _older_than(agent["turn_started_at"], turnlog.START_GRACE_S):
@@ -385,6 +388,21 @@ class TownLoop:
                 human = await town.call(town.store.mayor_requester) or "human"
                 await town.call(town.store.mayor_reply, text or f"(the mayor's turn ended with status {p['exit_code']})",
                                 to=human, thread=None)
+
+    async def status_from_output(self, agent: dict[str, Any]) -> None:
+        """A running agent that says nothing with `gt status` gets its status from its own
+        words (its latest message's heading or first sentence), looked at every SAID_S."""
+        now = asyncio.get_running_loop().time()
+        if now - self.said_at.get(agent["name"], -1e9) < SAID_S:
+            return
+        self.said_at[agent["name"]] = now
+        try:
+            events = await asyncio.to_thread(transcripts.events_of, Path(agent["turn_dir"]), agent["adapter"])
+        except OSError:
+            return
+        said = tr.status_from(events)
+        if said:
+            await self.town.call(self.town.store.status_from_output, agent["name"], said)
 
     @staticmethod
     def record_transcript(agent: dict[str, Any], p: dict[str, Any], result: adapters.TurnResult) -> list[tr.Event]:

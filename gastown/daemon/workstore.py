@@ -192,14 +192,30 @@ class WorkStore(TownStore):
                                         ending or {})
         return outcome
 
-    def _status_from_output(self, agent_name: str, said: str) -> None:
+    def status_from_output(self, agent_name: str, said: str) -> bool:
+        """While a turn runs: the status line from the agent's own words (see below)."""
+        with self.conn:
+            changed = self._status_from_output(agent_name, said)
+        return changed
+
+    def _status_from_output(self, agent_name: str, said: str) -> bool:
+        """Set the status from output unless the agent set one itself with `gt status` during
+        this turn (a status set from output earlier may be replaced). True if it changed."""
         agent = self._agent(agent_name)
-        if not said or (agent["status_at"] and agent["turn_started_at"] and agent["status_at"] >= agent["turn_started_at"]):
-            return
+        said = said[:500]
+        if not said or said == agent["status_message"]:
+            return False
+        if agent["status_at"] and agent["turn_started_at"] and agent["status_at"] >= agent["turn_started_at"]:
+            last = self.conn.execute(
+                "SELECT metadata FROM bead_events WHERE bead_id = ? AND event_type = 'agent_status_message' "
+                "ORDER BY seq DESC LIMIT 1", (agent["bead_id"],)).get
+            if not last or (json.loads(last) or {}).get("source") != "output":
+                return False  # the agent's own words win
         self.conn.execute("UPDATE agents SET status_message = ?, status_at = ? WHERE name = ?",
-                          (said[:500], self.now(), agent_name))
-        self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=said[:500],
+                          (said, self.now(), agent_name))
+        self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=said,
                     meta={"agent": agent_name, "bead": agent["hook_bead_id"], "source": "output"})
+        return True
 
     def _turn_exited(self, agent_name: str, exit_code: int | None, session_id: str | None, tokens_in: int,
                      tokens_out: int, output_tail: str, ending: dict[str, Any]) -> str:
