@@ -293,3 +293,13 @@ def test_formula_check_and_bad_input_create_nothing(town: Path, gt_home: Path, t
     assert {"polecat", "reviewer", "triage"} <= set(personas)
     res = run_gt("sling", "x", "--rig", "app", "--persona", "ghost")
     assert res.returncode == 2 and "unknown persona 'ghost'" in res.stderr
+    run_gt("config", "set", "rig.max_polecats", "0", check=True)  # inspect the bead, not its turn
+    (town_dir(gt_home) / "personas").mkdir()
+    (town_dir(gt_home) / "personas" / "fast.toml").write_text(
+        'name = "fast"\nadapter = "scripted"\nmodel = "small"\ninstructions = "Be quick."\nturn_minutes = 2\n')
+    run_gt("config", "set", "agent.persona", "fast", "--rig", "app", check=True)  # the rig's default persona
+    slung = gtj("sling", "y", "--rig", "app")[0]
+    assert {k: slung["metadata"].get(k) for k in ("persona", "agent", "model", "turn_minutes")} == \
+        {"persona": "fast", "agent": "scripted", "model": "small", "turn_minutes": 2.0}
+    shown = gtj("persona", "show", "fast")[0]
+    assert shown["source"] == "town persona fast" and shown["instructions"] == "Be quick."
