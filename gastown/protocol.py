@@ -134,6 +134,7 @@ class Method:
     PERSONA_SHOW = "persona.show"
     TOOL_STEP_DONE = "tool.step_done"
     RIG_SYNC = "rig.sync"
+    RIG_FILES = "rig.files"
 
     # transcripts (gastown.daemon.api.transcript)
     AGENT_TRANSCRIPT = "agent.transcript"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_gt
-from tests.helpers import agent, bead, gtj, wait_for
+from tests.helpers import agent, bead, gtj, turn_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -257,3 +257,47 @@ def test_dispatch_exhausted_escalates_once_and_resolves_when_retried(town: Path,
              "the escalation resolved itself")
     events = [e["event_type"] for e in gtj("bead", "events", escs[0]["id"])]
     assert "escalation_resolved" in events
+
+
+def test_daemon_install_and_uninstall_a_user_service(gt_home: Path) -> None:
+    import os
+
+    config = gt_home / "xdg"
+    bin_dir = gt_home / "fakebin"
+    bin_dir.mkdir()
+    calls = gt_home / "systemctl-calls"
+    fake = bin_dir / "systemctl"  # records what it is asked; systemd itself is not in the test machine
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\n")
+    fake.chmod(0o755)
+    env = {"XDG_CONFIG_HOME": str(config), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    res = run_gt("daemon", "install", env=env, check=True)
+    unit = config / "systemd" / "user" / "gastown.service"
+    text = unit.read_text()
+    assert "-m gastown.daemon" in text and f"GT_HOME={gt_home}" in text and "Restart=on-failure" in text
+    assert "enabled gastown.service" in res.stdout
+    assert calls.read_text().splitlines() == ["--user daemon-reload", "--user enable --now gastown.service"]
+    run_gt("daemon", "uninstall", env=env, check=True)
+    assert not unit.exists() and "--user disable --now gastown.service" in calls.read_text()
+    fake.write_text("#!/bin/sh\necho 'Failed to connect to bus' >&2; exit 1\n")
+    res = run_gt("daemon", "install", env=env)
+    assert res.returncode == 9 and "Failed to connect to bus" in res.stderr and unit.exists()
+
+
+def test_rig_files_and_agent_mail_to_nobody_reaches_the_mayor(town: Path, gt_home: Path) -> None:
+    from gastown.client import Client
+    from gastown.daemon.api.agent import ROLE_METHODS
+    from gastown.protocol import Method
+
+    listing = run_gt("rig", "files", "app", check=True).stdout.split()
+    assert "arith.py" in listing and "test_arith.py" in listing
+    assert "def add" in run_gt("rig", "files", "app", "arith.py", check=True).stdout
+    assert run_gt("rig", "files", "app", "nope.py").returncode == 3
+    assert {Method.RIG_FILES, Method.DEP_REMOVE, Method.BEAD_HOLD, Method.CONVOY_ADD} <= ROLE_METHODS["mayor"]
+    gtj("sling", "x", "--script", "sleep 30")
+    wait_for(lambda: agent()["status"] == "working", 30, "working")
+    env = turn_env(Path(agent()["turn_dir"]))
+    with Client(Path(env["GT_AGENT_SOCKET"]), token=env["GT_AGENT_TOKEN"]) as me:
+        [msg] = me.call(Method.MAIL_SEND, to="witness", subject="who reviews?", body="asking")
+    assert msg["assignee"] == "mayor" and "which is no mailbox in this town" in msg["body"]
+    res = run_gt("mail", "send", "nobody", "typo", "-m", "x")  # a human's typo is refused, not redirected
+    assert res.returncode == 3

@@ -43,7 +43,7 @@ app.add_typer(convoy.app, name="convoy")
 app.add_typer(mayor.app, name="mayor")
 app.command("tui")(tui.tui)
 app.command("doctor")(system.doctor)
-for _group, _fns in ((bead.app, (steer.hold, steer.release, steer.retry)), (rig.app, (steer.park, steer.unpark, steer.sync)),
+for _group, _fns in ((bead.app, (steer.hold, steer.release, steer.retry)), (rig.app, (steer.park, steer.unpark, steer.sync, steer.files)),
                      (town.app, (steer.pause, steer.resume))):
     for _fn in _fns:
         _group.command(_fn.__name__)(_fn)

@@ -95,3 +95,8 @@ def logs(lines: int = typer.Option(50, "-n", "--lines", help="How many lines fro
                 print(line, end="", flush=True)
             else:
                 time.sleep(0.2)
+
+
+from gastown.cli import service  # noqa: E402  (install/uninstall live in their own module)
+
+service.register(app)

@@ -103,3 +103,22 @@ def sync(name: str = typer.Argument(..., help="Rig name."), town: TownOpt = None
     """
     result = call(Method.RIG_SYNC, town, name=name)
     _say(result, as_json, result["message"])
+
+
+def files(name: str = typer.Argument(..., help="Rig name."),
+          path: str = typer.Argument("", help="A directory or file in the repository (default: its root)."),
+          town: TownOpt = None, as_json: JsonOpt = False) -> None:
+    """Browse a rig's files at its target branch (a directory lists, a file prints).
+
+    Example: gt rig files app src/arith.py
+    """
+    res = call(Method.RIG_FILES, town, name=name, path=path)
+    if as_json:
+        emit_json([res])
+    elif res["kind"] == "dir":
+        for entry in res["entries"]:
+            out.print(entry, markup=False)
+    else:
+        import sys
+
+        sys.stdout.write(res["text"])

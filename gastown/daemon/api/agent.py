@@ -30,7 +30,9 @@ ROLE_METHODS: dict[str, frozenset[str]] = {
         Method.CONVOY_CLOSE, Method.RIG_LIST, Method.RIG_SHOW, Method.BEAD_LIST, Method.BEAD_SHOW,
         Method.BEAD_UPDATE, Method.BEAD_CLOSE, Method.BEAD_EVENTS, Method.DEP_ADD, Method.READY, Method.AGENT_LIST,
         Method.AGENT_SHOW, Method.AGENT_RESET, Method.ESCALATION_LIST, Method.ESCALATION_ACK, Method.MAIL_SEND,
-        Method.MAIL_INBOX, Method.MAIL_READ, Method.TOWN_SHOW, Method.MQ_LIST, Method.MQ_SHOW}),
+        Method.MAIL_INBOX, Method.MAIL_READ, Method.TOWN_SHOW, Method.MQ_LIST, Method.MQ_SHOW,
+        Method.RIG_FILES, Method.DEP_REMOVE, Method.BEAD_HOLD, Method.BEAD_RELEASE, Method.BEAD_RETRY,
+        Method.CONVOY_ADD, Method.CONVOY_REMOVE}),
 }
 """What each role may call on the agent socket; everything else is FORBIDDEN (the mayor's
 tools are unavailable to polecats)."""

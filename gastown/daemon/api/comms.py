@@ -18,9 +18,30 @@ def _sender(ctx: Ctx) -> str:
 @rpc(Method.MAIL_SEND)
 async def mail_send(ctx: Ctx, town: Town, *, to: str, subject: str, body: str = "",
                     thread: str | None = None) -> list[dict[str, Any]]:
-    sent = await town.call(town.store.mail_send, to, subject, body, sender=_sender(ctx), thread=thread)
+    sent = await town.call(_send_or_redirect, town.store, to, subject, body, _sender(ctx), thread,
+                           bool(ctx.conn.agent) and ctx.conn.agent != "mayor")
     ctx.daemon.wake(town)
     return sent
+
+
+def _send_or_redirect(store: Any, to: str, subject: str, body: str, sender: str, thread: str | None,
+                      redirect: bool) -> list[dict[str, Any]]:
+    """An agent's mail to an unknown or stopped agent goes to the mayor with a note instead of
+    being lost (a human at a terminal gets the NOT_FOUND error and can fix the name)."""
+    stopped = store._one("SELECT status FROM agents WHERE name = ?", (to.strip(),))
+    gone = stopped is not None and stopped["status"] == "stopped"
+    if redirect and not gone:
+        try:
+            return list(store.mail_send(to, subject, body, sender=sender, thread=thread))
+        except RpcError as exc:
+            if exc.code != ErrorCode.NOT_FOUND:
+                raise
+            gone = True
+    if redirect and gone:
+        why = "is stopped" if stopped is not None else "is no mailbox in this town"
+        note = f"[redirected: {sender} wrote to '{to}', which {why}]\n\n"
+        return list(store.mail_send("mayor", subject, note + body, sender=sender, thread=thread))
+    return list(store.mail_send(to, subject, body, sender=sender, thread=thread))
 
 
 @rpc(Method.MAIL_INBOX)

@@ -10,7 +10,7 @@ from gastown.daemon import parked
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
-from gastown.protocol import Method
+from gastown.protocol import ErrorCode, Method, RpcError
 
 
 @rpc(Method.TOWN_NOTICES)
@@ -30,3 +30,34 @@ async def sync(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
         await town.call(parked.record_sync, town.store, result, ctx.conn.actor)
     ctx.daemon.wake(town)
     return result
+
+
+MAX_FILE = 200_000
+
+
+@rpc(Method.RIG_FILES)
+async def files(ctx: Ctx, town: Town, *, name: str, path: str = "") -> dict[str, Any]:
+    """Browse a rig at its target branch (what merged work builds on): a directory's entries,
+    or a file's text (capped). The mayor reads code this way without a worktree."""
+    from gastown.daemon import git, refinery
+
+    rig = await town.call(town.store.rig_get, name)
+    clean = path.strip().strip("/")
+    if ".." in clean.split("/"):
+        raise RpcError(ErrorCode.INVALID_PARAMS, "a path inside the repository, without '..'")
+
+    def read() -> dict[str, Any]:
+        ref = refinery.landing_base(rig["repo_path"], rig["default_branch"])
+        spec = f"{ref}:{clean}" if clean else f"{ref}:"
+        try:
+            kind = git._git_out(["cat-file", "-t", spec], rig["repo_path"])
+        except git.GitError:
+            raise RpcError(ErrorCode.NOT_FOUND, f"no '{clean}' in rig {name} at {ref}") from None
+        if kind == "tree":
+            entries = git._git_out(["ls-tree", "--name-only", spec], rig["repo_path"]).splitlines()
+            return {"id": name, "ref": ref, "path": clean, "kind": "dir", "entries": entries}
+        text = git._git_out(["show", spec], rig["repo_path"])
+        return {"id": name, "ref": ref, "path": clean, "kind": "file", "text": text[:MAX_FILE],
+                "truncated": len(text) > MAX_FILE}
+
+    return await asyncio.to_thread(read)
