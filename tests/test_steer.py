@@ -139,3 +139,18 @@ def test_escalation_causes() -> None:
     assert why_gone("agent_escalated", open_, True) is None
     assert "released" in str(why_gone("agent_escalated", open_, False))
     assert why_gone("gupp", open_, False) is None and why_gone("merge", None, False) is None
+
+
+def test_a_triage_wait_defers_the_next_gupp_step() -> None:
+    from datetime import timedelta
+
+    from gastown.daemon.patrol import Gupp, PatrolAgent, PatrolSnapshot, gupp
+
+    stuck = dict(name="toast", role="polecat", status="working", hook="gt-a", hook_status="in_progress",
+                 turn_running=True, progress_at=NOW - timedelta(minutes=95), gupp_level=2,
+                 gupp_since=(NOW - timedelta(minutes=95)).isoformat())
+    assert gupp(PatrolSnapshot(agents=(PatrolAgent(**stuck),)), NOW) == [
+        Gupp("toast", 3, stuck["gupp_since"], 95 * 60.0)]  # 3x gupp: the reset is due
+    waiting = PatrolAgent(**stuck, deferred_until=NOW + timedelta(minutes=10))
+    assert gupp(PatrolSnapshot(agents=(waiting,)), NOW) == []  # the judge said wait
+    assert gupp(PatrolSnapshot(agents=(waiting,)), NOW + timedelta(minutes=11)) != []

@@ -29,6 +29,7 @@ class PatrolAgent:
     has_worktree: bool = False
     nudges: tuple[str, ...] = ()  # modes of live undelivered nudges
     quarantine_escalated: bool = False
+    deferred_until: datetime | None = None  # a triage "wait": no further gupp step before this
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def gupp(snap: PatrolSnapshot, now: datetime) -> list[PatrolAction]:
     for a in snap.agents:
         if a.role != "polecat" or not a.hook or not a.turn_running or a.progress_at is None:
             continue
+        if a.deferred_until is not None and now < a.deferred_until:
+            continue  # the triage judge said wait: give it that time before the next step
         since = a.progress_at.isoformat()
         level = a.gupp_level if a.gupp_since == since else 0  # progress resets the ladder
         idle = (now - a.progress_at).total_seconds()

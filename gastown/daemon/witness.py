@@ -71,6 +71,7 @@ def build(town: "Town", stranded: list[tuple[str, datetime]]) -> PatrolSnapshot:
             name=a["name"], role=a["role"], status=a["status"], hook=a["hook_bead_id"], hook_status=hook_status,
             turn_running=bool(a["turn_dir"] and not a["turn_ended_at"]), progress_at=_progress(a),
             restarts=tuple(a["restarts"]), gupp_level=int(state.get("level", 0)), gupp_since=state.get("since"),
+            deferred_until=_dt(state.get("deferred_until")),
             has_worktree=bool(a["worktree"] and Path(a["worktree"]).exists()), nudges=tuple(nudges.get(a["name"], []))))
     escalations = tuple(
         PatrolEscalation(id=e["id"], severity=e["severity"], count=e["reescalation_count"],

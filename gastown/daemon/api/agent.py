@@ -268,6 +268,18 @@ async def review(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
     return mr
 
 
+def _defer_gupp(town: Town, agent: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    store = town.store
+    state = store.patrol_get(f"gupp:{agent}") or {}
+    wait_s = float(town.config("patrol.gupp_minutes")[0]) * 60
+    until = datetime.now(timezone.utc) + timedelta(seconds=wait_s)
+    store.patrol_set(f"gupp:{agent}", {**state, "deferred_until": until.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+    with store.conn:
+        store._event(None, "gupp_deferred", actor="triage", new=agent, meta={"until": until.isoformat()})
+
+
 @rpc(Method.TOOL_TRIAGE)
 async def triage(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dict[str, Any]:
     """The triage agent's verdict on its case: wait, restart the stuck agent, or escalate."""
@@ -275,6 +287,8 @@ async def triage(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
     if verdict not in ("wait", "restart", "escalate"):
         raise RpcError(ErrorCode.INVALID_PARAMS, "verdict must be wait, restart or escalate")
     case = await town.call(town.store.triage_verdict, verdict, reason)
+    if verdict == "wait":  # defer the ladder's next step (the reset) by one gupp interval
+        await town.call(_defer_gupp, town, case["agent"])
     if verdict == "restart":
         stuck = await town.call(town.store.agent_get, case["agent"])
         await _stop_turn(ctx, town, stuck)
