@@ -26,6 +26,8 @@ HELLO_TIMEOUT = float(os.environ.get("GT_HELLO_TIMEOUT", "10"))
 IDLE_TIMEOUT = float(os.environ.get("GT_IDLE_TIMEOUT", "300"))
 MAX_CONNECTIONS = int(os.environ.get("GT_MAX_CONNECTIONS", "1000"))
 FD_TARGET = 65536
+WORKER_THREADS = int(os.environ.get("GT_WORKER_THREADS", "64"))
+"""Threads for blocking work (git, spawning runners): mostly waiting, not computing."""
 
 
 def raise_fd_limit() -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gastown.daemon import git
+from gastown.daemon import git, riglock
 from gastown.daemon.crashpoints import crash_point
 from gastown.protocol import RpcError
 
@@ -228,7 +228,8 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     if not remote or remote[0] != sha:
         return MergeResult(False, "push_unverified", f"origin/{dest} is not at {sha[:12]} after the push", retry=True)
     crash_point("merge.pushed")
-    git._run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
+    with riglock.rig_git(repo):
+        git._run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
     note = "" if dest == target else f" (target checkout has uncommitted changes: landed on {dest} instead)"
     return MergeResult(True, merge_commit=sha, landed_on=dest, message=f"merged into {dest}{note}")
 
@@ -240,7 +241,13 @@ def sweep_merge_worktrees(repo: str) -> list[str]:
     """Remove the temporary merge worktrees a killed refinery left registered in this rig
     clone (`gt-merge-*`, in the temp or the town's merge directory). Only called when no merge of the rig is running (the loop's
     start), so every such worktree is a leftover."""
-    removed = []
+    removed: list[str] = []
+    with riglock.rig_git(repo):
+        _sweep(repo, removed)
+    return removed
+
+
+def _sweep(repo: str, removed: list[str]) -> None:
     for wt in git.list_worktrees(repo):
         path = Path(wt.path)
         if wt.bare or not path.name.startswith(MERGE_PREFIX):
@@ -250,7 +257,6 @@ def sweep_merge_worktrees(repo: str) -> list[str]:
         removed.append(str(path))
     if removed:
         git._run(["worktree", "prune"], repo, ok=(0, 128))
-    return removed
 
 
 def landing_base(repo: str, target: str) -> str:
@@ -271,7 +277,7 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     land_it=False (the pr strategy) it stops after the gates: the result says whether the
     branch merges cleanly and passes them."""
     try:
-        git.fetch(repo)
+        riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
     except git.GitError as exc:
         return MergeResult(False, "infra", f"fetch failed: {exc}", retry=True)
     if not git.branch_exists(repo, branch) and branch.startswith("gastown/convoy/") and \
@@ -288,7 +294,8 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     shutil.rmtree(wt)
     try:
         base = landing_base(repo, target)
-        git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
+        with riglock.rig_git(repo):
+            git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
         failed = combine(wt, mode, branch, base, identity, into=destination(source, target)[0])
         if failed:
             return failed
@@ -307,9 +314,10 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
         landed.gates = results
         return landed
     finally:
-        git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
-        shutil.rmtree(wt, ignore_errors=True)
-        git._run(["worktree", "prune"], repo, ok=(0, 128))
+        with riglock.rig_git(repo):
+            git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
+            shutil.rmtree(wt, ignore_errors=True)
+            git._run(["worktree", "prune"], repo, ok=(0, 128))
 
 
 # ---------------------------------------------------------------- the pr strategy
@@ -390,12 +398,18 @@ def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) 
 def retire_branch(repo: str, branch: str, *, remote: bool) -> None:
     """After a merge: detach the polecat's (clean) worktree from the branch, delete it
     locally and, when it was pushed, on the origin. A dirty worktree keeps its branch."""
+    with riglock.rig_git(repo):
+        retired = _retire(repo, branch)
+    if retired and remote:
+        git._run(["push", "origin", "--delete", branch], repo, ok=(0, 1), timeout=git.NETWORK_TIMEOUT)
+
+
+def _retire(repo: str, branch: str) -> bool:
     for wt in git.list_worktrees(repo):
         if wt.branch == branch and wt.path.exists():
             if git._dirty_files(wt.path):
-                return
+                return False
             git._run(["switch", "--detach"], wt.path)
     if git.branch_exists(repo, branch):
         git.delete_branch(repo, branch, force=True)
-    if remote:
-        git._run(["push", "origin", "--delete", branch], repo, ok=(0, 1), timeout=git.NETWORK_TIMEOUT)
+    return True

@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.set_exception_handler(limits.AcceptErrorFilter())
+        # worker threads mostly wait on git and on runners starting: 200 dispatches at once
+        # must not queue behind the default 2-core pool (cpu + 4 threads)
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=limits.WORKER_THREADS, thread_name_prefix="work"))
         server = await self._listen()
         log.info("listening on %s (pid %d)", self.socket_path, os.getpid())
         for name in self.towns.names():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from gastown import paths, runner
-from gastown.daemon import adapters, agentenv, git, prompts, transcripts
+from gastown.daemon import adapters, agentenv, git, prompts, riglock, transcripts
 from gastown.daemon import sandbox as sandboxing
 from gastown.daemon.adapters import TurnContext
 from gastown.daemon.runtime import Runtime, TurnSpec
@@ -67,22 +67,40 @@ class TurnStarter:
     def prepare_worktree(self, repo: str, path: Path, branch: str, target: str, start_from: str | None = None) -> str:
         """Fetch, then put the worktree on `branch`; a new branch starts from `start_from`, else
         from where merges land now (`origin/gastown/<target>` while merged work is parked
-        there, so the bead builds on it instead of conflicting with it). Returns that base."""
+        there, so the bead builds on it instead of conflicting with it). Returns that base.
+        Git work on the shared clone holds the rig's lock (gastown.daemon.riglock): fetch
+        and prune coalesced, one git process per worktree add, the checkout outside it."""
         from gastown.daemon.refinery import landing_base
-
         try:
-            git.fetch(repo)
+            riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
         except git.GitError as exc:  # an unreachable origin must not block work on what we have
             log.warning("fetch of %s failed: %s", repo, exc)
         base = start_from or landing_base(repo, target)
-        git.install_trailer_hook(repo)
+        riglock.coalesced(repo, "prune", lambda: self._maintain(repo))
         if path.exists() and any(path.iterdir()):
-            state = git.worktree_state(path, base)
-            if state.branch != branch:
-                git.switch_worktree(path, branch, base)
-        else:
-            git.add_worktree(repo, path, branch, base)
+            with riglock.rig_git(repo):  # moves a branch of the shared clone
+                state = git.worktree_state(path, base)
+                if state.branch != branch:
+                    git.switch_worktree(path, branch, base)
+            return base
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git._check_branch_name(branch)
+        new_branch = not git.branch_exists(repo, branch)
+        if new_branch and not git._rev_exists(repo, base):
+            raise git.GitError(f"base {base} not found in {repo} (fetch first?)", "", -1)
+        args = ["worktree", "add", "--no-checkout", "--no-track", "-b", branch, "--", str(path), base] if new_branch \
+            else ["worktree", "add", "--no-checkout", "--", str(path), branch]
+        with riglock.rig_git(repo):  # one git process under the lock...
+            git._run(args, repo, what="git worktree add")
+        git._run(["reset", "--hard", "-q"], path, what="git checkout")  # ...the checkout is the worktree's own
         return base
+
+    @staticmethod
+    def _maintain(repo: str) -> None:
+        """Exclusive, coalesced clone upkeep before worktrees are added: stale worktree
+        metadata pruned, the trailer hook in place."""
+        git._run(["worktree", "prune"], repo, ok=(0, 128))
+        git.install_trailer_hook(repo)
 
     def prior_work(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any] | None:
         """The newest branch of this bead (`gt/<any polecat>/<bead>`) that holds commits not
@@ -136,7 +154,8 @@ class TurnStarter:
             git._run(["checkout", "-q", "--detach", mr["branch"]], worktree)
         else:
             worktree.parent.mkdir(parents=True, exist_ok=True)
-            git._run(["worktree", "add", "--detach", str(worktree), mr["branch"]], repo)
+            with riglock.rig_git(repo):
+                git._run(["worktree", "add", "--detach", str(worktree), mr["branch"]], repo)
         diff = git.diff(repo, f"origin/{mr['target_branch']}", mr["branch"])
         prompt = prompts.refinery(agent=agent["name"], town=self.town.name, mr=mr, bead=source, diff=diff)
         if mr["metadata"].get("persona_instructions"):

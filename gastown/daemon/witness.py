@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import git, patrol
+from gastown.daemon import git, patrol, riglock
 from gastown.daemon.patrol import (
     Gupp, NudgeTurn, PatrolAction, PatrolAgent, PatrolEscalation, PatrolSettings, PatrolSnapshot, Quarantine,
     Reescalate, ReportStranded, StopZombie, TripBreaker,
@@ -166,24 +166,31 @@ def notify_human(town: "Town", escalations: list[dict[str, Any]]) -> None:
 def sweep(town: "Town", agents: list[dict[str, Any]], rigs: list[dict[str, Any]]) -> list[str]:
     """Remove worktrees of agents that no longer exist and left merge worktrees, only when
     git says nothing would be lost; prune stale metadata. Returns what it removed."""
-    removed = []
+    removed: list[str] = []
     known = {a["worktree"] for a in agents if a["worktree"]}
     for rig in rigs:
         repo, base = rig["repo_path"], f"origin/{rig['default_branch']}"
-        try:
-            trees = git.list_worktrees(repo)
-        except git.GitError:
+        with riglock.rig_git(repo):  # worktree removal and prune write the clone's shared metadata
+            removed += _sweep_rig(town, repo, base, known)
+    return removed
+
+
+def _sweep_rig(town: "Town", repo: str, base: str, known: set[str]) -> list[str]:
+    removed: list[str] = []
+    try:
+        trees = git.list_worktrees(repo)
+    except git.GitError:
+        return removed
+    for wt in trees:
+        if wt.bare or str(wt.path) in known or not wt.path.exists():
             continue
-        for wt in trees:
-            if wt.bare or str(wt.path) in known or not wt.path.exists():
-                continue
-            if not str(wt.path).startswith((str(town.root), "/tmp/gt-merge-")):
-                continue  # never touch a worktree gastown did not make
-            try:
-                if git.worktree_state(wt.path, base).safe_to_remove:
-                    git.remove_worktree(repo, wt.path, base)
-                    removed.append(str(wt.path))
-            except git.GitError as exc:
-                log.info("sweep kept %s: %s", wt.path, exc)
-        git._run(["worktree", "prune"], repo, ok=(0, 128))
+        if not str(wt.path).startswith((str(town.root), "/tmp/gt-merge-")):
+            continue  # never touch a worktree gastown did not make
+        try:
+            if git.worktree_state(wt.path, base).safe_to_remove:
+                git.remove_worktree(repo, wt.path, base)
+                removed.append(str(wt.path))
+        except git.GitError as exc:
+            log.info("sweep kept %s: %s", wt.path, exc)
+    git._run(["worktree", "prune"], repo, ok=(0, 128))
     return removed

@@ -1,0 +1,72 @@
+"""One lock per rig clone for the git operations on its shared metadata.
+
+Git keeps worktree registrations (`.git/worktrees/*`), refs and `packed-refs` in the clone
+all worktrees share. Two `git worktree add`s, a prune or a `fetch --prune` racing each
+other fail with "failed to read worktrees/x/commondir" or "could not open
+'worktrees/y/locked'" (`worktree add` reads every other worktree's metadata to refuse a
+branch checked out twice). So:
+- under the lock (`rig_git`): fetch, worktree add/prune/remove, branch deletion, sweeps;
+  kept to one git process each (`worktree add --no-checkout`: the checkout itself is
+  local to the new worktree and runs outside the lock);
+- no lock: everything local to one worktree (an agent's commits, a new worktree's
+  checkout, a merge and its gates in the refinery's temp worktree). Different rigs never
+  wait for each other.
+Fetches and prunes are coalesced: a caller that waited while another one ran after it
+asked uses that result. The lock is per process (threads): one daemon owns a town's clones.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+
+_locks: dict[str, threading.RLock] = {}
+_guard = threading.Lock()
+_done: dict[tuple[str, str], float] = {}
+
+
+def _lock_for(repo: str | os.PathLike[str]) -> threading.RLock:
+    key = os.path.realpath(repo)
+    with _guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _locks[key] = threading.RLock()
+        return lock
+
+
+@contextmanager
+def rig_git(repo: str | os.PathLike[str]) -> Iterator[None]:
+    """Exclusive: a git command that rewrites the clone's shared metadata (re-entrant)."""
+    with _lock_for(repo):
+        yield
+
+
+FRESH_S = 2.0
+"""A fetch or prune that began at most this long before a caller asked is fresh enough for
+it: a burst of dispatches shares one, and a base a second or two old is harmless (the merge
+queue lands on the target as it is then)."""
+
+
+def coalesced(repo: str | os.PathLike[str], what: str, fn: Callable[[], None], fresh_s: float = FRESH_S) -> bool:
+    """Run `fn` (a fetch, a prune) under the clone's lock unless one of the same kind began
+    at most `fresh_s` before this call (or after it) and has finished: 200 dispatches at
+    once make a handful of fetches, not 200. True if this call ran it."""
+    asked = time.monotonic()
+    key = (os.path.realpath(repo), what)
+    if _done.get(key, -1e9) >= asked - fresh_s:
+        return False
+    with rig_git(repo):
+        if _done.get(key, -1e9) >= asked - fresh_s:
+            return False
+        began = time.monotonic()
+        fn()
+        _done[key] = began
+    return True
+
+
+def fetch_coalesced(repo: str | os.PathLike[str], fetch: Callable[[], None]) -> bool:
+    return coalesced(repo, "fetch", fetch)
