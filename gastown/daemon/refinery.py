@@ -277,7 +277,7 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     land_it=False (the pr strategy) it stops after the gates: the result says whether the
     branch merges cleanly and passes them."""
     try:
-        riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
+        riglock.coalesced(repo, "fetch", lambda: git.fetch(repo), fresh_s=0.0)  # strictly newer than asked
     except git.GitError as exc:
         return MergeResult(False, "infra", f"fetch failed: {exc}", retry=True)
     if not git.branch_exists(repo, branch) and branch.startswith("gastown/convoy/") and \
