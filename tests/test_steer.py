@@ -154,3 +154,22 @@ def test_a_triage_wait_defers_the_next_gupp_step() -> None:
     waiting = PatrolAgent(**stuck, deferred_until=NOW + timedelta(minutes=10))
     assert gupp(PatrolSnapshot(agents=(waiting,)), NOW) == []  # the judge said wait
     assert gupp(PatrolSnapshot(agents=(waiting,)), NOW + timedelta(minutes=11)) != []
+
+
+def test_mayor_notices_collect_escalations_and_failed_issues_rate_limited(store: ConvoyStore) -> None:
+    from datetime import timedelta
+
+    from gastown.daemon import mayornotice
+
+    _, start = mayornotice.pending(store, 1 << 62)
+    b = store.bead_create("flaky thing", rig="app")
+    store.fail_bead(b["id"], {"code": "dispatch_exhausted", "message": "gave up after 5 dispatch attempts"})
+    items, last = mayornotice.pending(store, start)
+    kinds = sorted((i["type"], i["bead_id"] == b["id"]) for i in items)
+    assert kinds == [("escalation", False), ("issue", True)] and last > start  # the bead and its one escalation
+    assert "failed bead " + b["id"] in mayornotice.text(items) and "escalation" in mayornotice.text(items)
+    assert mayornotice.pending(store, last)[0] == []
+    assert not mayornotice.due(None, NOW, 600) and not mayornotice.due({"at": None}, NOW, 0)
+    assert mayornotice.due({"at": None}, NOW, 600)
+    assert not mayornotice.due({"at": (NOW - timedelta(minutes=5)).isoformat()}, NOW, 600)
+    assert mayornotice.due({"at": (NOW - timedelta(minutes=11)).isoformat()}, NOW, 600)

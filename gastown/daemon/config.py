@@ -42,6 +42,8 @@ SETTINGS: dict[str, Setting] = {
     "agent.instructions": Setting("", "extra instructions appended to every agent prompt"),
     "mayor.adapter": Setting("", "agent CLI of the mayor (default: agent.adapter)", rig=False,
                              choices=("", *AGENTS)),
+    "mayor.notice_minutes": Setting(10.0, "the Mayor hears of new escalations and failed beads in a turn of its "
+                                    "own at most this often (0: only when a human talks to it)", rig=False),
     "rig.max_polecats": Setting(4, "most polecats working at once on a rig"),
     "dispatch.max_attempts": Setting(5, "dispatch attempts per bead before it fails"),
     "dispatch.backoff_scale": Setting(1.0, "multiplier of the retry backoff ladder (30 s, 1 min, 2 min, 5 min, 10 min)"),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import persona, runner
 from gastown import transcript as tr
-from gastown.daemon import archive, resolve
+from gastown.daemon import archive, mayornotice, resolve
 from gastown.daemon import (
     adapters, alerts, budgets, holds, issuesync, library, mergequeue, patrol, prompts, reconciler, refinery, spending,
     steps, transcripts, turnlog, turns, witness,
@@ -238,6 +238,10 @@ class TownLoop:
         town = self.town
         await town.call(town.store.expire_nudges)
         await town.call(resolve.resolve_stale, town.store)  # escalations whose cause is gone
+        try:
+            await mayornotice.tick(self)  # the Mayor hears of new escalations and failed beads
+        except Exception:
+            log.exception("mayor notice failed")
         await issuesync.announce(town, self.issue_retry)
         loud = await town.call(town.store.escalations_to_notify)
         if loud:
