@@ -173,3 +173,10 @@ def test_mayor_notices_collect_escalations_and_failed_issues_rate_limited(store:
     assert mayornotice.due({"at": None}, NOW, 600)
     assert not mayornotice.due({"at": (NOW - timedelta(minutes=5)).isoformat()}, NOW, 600)
     assert mayornotice.due({"at": (NOW - timedelta(minutes=11)).isoformat()}, NOW, 600)
+
+
+def test_a_removed_rig_leaves_no_park_behind(store: ConvoyStore) -> None:
+    holds.park(store, "app")
+    store.patrol_set("no_gate:app", True)
+    holds.forget_rig(store, "app")
+    assert holds.town_state(store)["parked_rigs"] == [] and store.patrol_get("no_gate:app") is None

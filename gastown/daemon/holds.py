@@ -208,3 +208,9 @@ def _turn_of(agent: Row | None) -> Row | None:
 
 def _json(value: Any) -> str:
     return json.dumps(value)
+
+
+def forget_rig(store: "ConvoyStore", rig: str) -> None:
+    """A removed rig leaves no park or gate opt-out behind for a later rig of the same name."""
+    with store.conn:
+        store.conn.execute("DELETE FROM patrol_state WHERE key IN (?, ?)", (parked_key(rig), f"no_gate:{rig}"))

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from typing import Any
 
-from gastown.daemon import config, gates, git
+from gastown.daemon import config, gates, git, holds
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town, check_name
@@ -113,6 +113,7 @@ async def remove(ctx: Ctx, town: Town, *, name: str, force: bool = False) -> dic
         raise RpcError(ErrorCode.INVALID_STATE, f"rig '{name}' holds work that exists nowhere else: "
                        f"{'; '.join(lost[:3])}{' ...' if len(lost) > 3 else ''} (merge or push it, or pass --force)")
     rig = await town.call(town.store.rig_remove, name)
+    await town.call(holds.forget_rig, town.store, name)
     shutil.rmtree(town.root / "worktrees" / name, ignore_errors=True)
     shutil.rmtree(town.rig_dir(name), ignore_errors=True)
     return {**rig, "discarded": lost}
