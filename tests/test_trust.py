@@ -193,6 +193,8 @@ def test_agent_env_config_warns_and_masks(gt_home: Path, monkeypatch: pytest.Mon
     assert "PATH" in rows["agent environment"]["detail"] and "TRUST_PRESENT" not in rows["agent environment"]["detail"]
     bad = run_gt("config", "set", "agent.env", '["not a name"]', "--town", "t")
     assert bad.returncode != 0 and "NAME or NAME=value" in bad.stderr
+    bad = run_gt("config", "set", "runtime.sandbox", "off", "--town", "t")
+    assert bad.returncode != 0 and "did you mean 'sandbox'" in bad.stderr
     bad = run_gt("config", "set", "sandbox", "maybe", "--town", "t")
     assert bad.returncode != 0 and "auto, required, off" in bad.stderr
 

@@ -119,6 +119,8 @@ def check_key(key: str, *, rig: bool) -> Setting:
     setting = SETTINGS.get(key)
     if setting is None:
         close = difflib.get_close_matches(key, SETTINGS, n=1)
+        if key == "runtime.sandbox":  # `runtime` is a plain value in TOML, so the sandbox has its own key
+            close = ["sandbox"]
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown setting '{key}'{hint}")
     if rig and not setting.rig:
