@@ -230,3 +230,17 @@ def test_a_pr_follow_up_waits_for_the_polecat_that_opened_it() -> None:
     assert run(followup, agents=free) == [Dispatch("gt-f", "app", "toast", "scripted")]
     gone = (polecat("toast", status="stopped"), polecat("maple"))
     assert run(followup, agents=gone) == [Dispatch("gt-f", "app", "maple", "scripted")]  # stopped: anyone
+
+
+def test_rework_waits_for_the_polecat_whose_turn_is_still_exiting_then_another_takes_it() -> None:
+    from dataclasses import replace
+
+    from gastown.daemon.reconciler import REWORK_WAIT_S
+
+    exiting = (polecat("maple", status="working", last="gt-a"), polecat("toast"))
+    fresh = replace(bead("gt-a"), since=NOW - timedelta(seconds=5))
+    assert run(fresh, agents=exiting) == []  # maple handed it in and is still exiting: wait
+    late = replace(bead("gt-a"), since=NOW - timedelta(seconds=REWORK_WAIT_S + 1))
+    assert run(late, agents=exiting) == [Dispatch("gt-a", "app", "toast", "scripted")]  # bounded
+    back = (polecat("maple", last="gt-a"), polecat("toast"))
+    assert run(fresh, agents=back) == [Dispatch("gt-a", "app", "maple", "scripted")]  # its turn exited

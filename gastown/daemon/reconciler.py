@@ -15,6 +15,10 @@ BACKOFF_S = (0, 30, 60, 120, 300, 600)
 """Wait before dispatch attempt n+1, by attempts made so far (the cloud's ladder)."""
 
 BUSY = ("starting", "working", "stalled")
+REWORK_WAIT_S = 30.0
+"""Rework waits this long for the polecat that did the work while its previous turn is
+still exiting (a CLI takes a few seconds after `gt done`); then another polecat takes it,
+continuing on the same branch (gastown.daemon.turns.TurnStarter.prior_work)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,8 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             total[a.rig] = total.get(a.rig, 0) + 1
     ready_ids = {b.id for b in snap.ready}
     reserved = {a.last_bead_id: a.name for a in idle.values() if a.last_bead_id and a.last_bead_id in ready_ids}
+    finishing = {a.last_bead_id for a in polecats  # handed in, its turn not yet exited
+                 if a.hook is None and a.status in BUSY and a.last_bead_id in ready_ids}
     for bead in snap.ready:
         rig = snap.rigs.get(bead.rig or "")
         if rig is None or rig.parked:
@@ -196,6 +202,8 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             continue
         if active.get(rig.name, 0) >= rig.max_polecats:
             continue
+        if bead.id in finishing and bead.since and (now - bead.since).total_seconds() < REWORK_WAIT_S:
+            continue  # rework goes back to the polecat that did the work once its turn exits
         if not (bead.adapter or rig.adapter):
             continue  # no agent chosen for this town: sling says so; nothing is dispatched to crash
         owner = next((a for a in polecats if a.name == bead.prefer and a.status != "stopped"), None)
