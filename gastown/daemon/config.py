@@ -280,10 +280,25 @@ def resolve(key: str, town_cfg: dict[str, Any], rig_cfg: dict[str, Any] | None =
     return setting.default, "default"
 
 
+_parsed: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
 def load_or_empty(path: Path) -> dict[str, Any]:
-    """A settings file for reading effective values: a file that does not parse counts as
-    empty (defaults apply; `problems` reports it on every command)."""
+    """A settings file for reading effective values (callers must not change it): a file
+    that does not parse counts as empty (defaults apply; `problems` reports it on every
+    command). Parsed once per version of the file (mtime, size, inode): hot paths such as
+    `bead.show` read settings on every call."""
     try:
-        return load(path)
-    except RpcError:
+        st = path.stat()
+    except FileNotFoundError:
         return {}
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = _parsed.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    try:
+        data = load(path)
+    except RpcError:
+        data = {}
+    _parsed[path] = (stamp, data)
+    return data
