@@ -103,7 +103,8 @@ def test_rig_park_then_unpark(town: Path) -> None:
 def test_done_no_change_closes_without_a_merge(town: Path) -> None:
     head = subprocess.run(["git", "-C", str(town), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     a = gtj("sling", "is add broken?", "--rig", "app", "--script",
-            "gt done --status no-change --summary 'add already works; test_add passes'")[0]
+            "gt done --status no-change --summary 'add already works; test_add passes' && "
+            "gt done --status no-change --summary 'add already works; test_add passes' > /dev/null")[0]
     closed = wait_for(lambda: (b := bead(a["id"]))["status"] == "closed" and b, 60, "closed")
     assert closed["close_reason"] == "add already works; test_add passes"
     assert gtj("mq", "list") == []  # nothing was merged
@@ -111,6 +112,10 @@ def test_done_no_change_closes_without_a_merge(town: Path) -> None:
                           text=True).stdout == head
     wait_for(lambda: agent()["status"] == "idle" and agent()["turn_ended_at"], 30, "idle")
     assert agent()["restarts"] == []  # not counted as a crash
+    exits = [e["new_value"] for e in gtj("bead", "events", agent()["bead_id"]) if e["event_type"] == "turn_exited"]
+    assert exits == ["0"]  # the repeated `gt done` succeeded too (else the script's step fails the turn)
+    events = [e for e in gtj("bead", "events", a["id"]) if e["event_type"] == "agent_done"]
+    assert len(events) == 1  # the repeated call was answered from the first, not done twice
 
 
 def test_done_deferred_and_escalated_hold_the_bead(town: Path) -> None:

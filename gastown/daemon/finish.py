@@ -56,3 +56,15 @@ def finish(store: "ConvoyStore", agent_name: str, *, status: str, summary: str) 
     if escalation is not None:
         result["escalation"] = escalation["id"]
     return result
+
+
+def replay(store: "ConvoyStore", agent_name: str, status: str, since: str | None) -> dict[str, Any] | None:
+    """The answer to a repeated `gt done --status X` of the same turn (the agent's client
+    retries a call a daemon restart cut): the bead the first call finished, else None."""
+    row = store._one(
+        "SELECT bead_id FROM bead_events WHERE event_type = 'agent_done' AND actor = ? "
+        "AND json_extract(metadata, '$.status') = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
+        (agent_name, status, since or ""))
+    if row is None:
+        return None
+    return {**store.bead_get(row["bead_id"]), "done_status": status, "replayed": True}

@@ -164,6 +164,10 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
         prior = await town.call(turnlog.done_replay, town.store, name, agent["turn_dir"], current, request_id)
         if prior is not None:
             return prior
+    if status != "done" and not agent["hook"]:
+        prior_finish = await town.call(finish.replay, town.store, name, status, agent["turn_started_at"])
+        if prior_finish is not None:
+            return prior_finish
     if not agent["hook"]:
         raise RpcError(ErrorCode.INVALID_STATE, "nothing on your hook: there is no work to hand in")
     rig = await town.call(town.store.rig_get, agent["hook"]["rig"])
