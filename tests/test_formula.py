@@ -263,3 +263,13 @@ def test_step_done_advances_once_per_request_and_approval_holds(store: MoleculeS
     store.bead_approve(waiting["steps"][3]["id"], actor="ann")
     assert [r["id"] for r in store.ready()] == [mol["id"]]
     assert code_of(store.step_done, agent["name"], "", None) == ErrorCode.INVALID_STATE  # unhooked
+
+
+def test_agent_roles_and_formulas() -> None:
+    """Polecats advance their molecule; the mayor can pour and follow formulas; approvals stay human."""
+    from gastown.daemon.api.agent import ROLE_METHODS
+    from gastown.protocol import Method
+
+    assert Method.TOOL_STEP_DONE in ROLE_METHODS["polecat"]
+    assert {Method.FORMULA_RUN, Method.MOLECULE_SHOW} <= ROLE_METHODS["mayor"]
+    assert all(Method.BEAD_APPROVE not in methods for methods in ROLE_METHODS.values())

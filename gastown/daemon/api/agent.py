@@ -32,7 +32,9 @@ ROLE_METHODS: dict[str, frozenset[str]] = {
         Method.AGENT_SHOW, Method.AGENT_RESET, Method.ESCALATION_LIST, Method.ESCALATION_ACK, Method.MAIL_SEND,
         Method.MAIL_INBOX, Method.MAIL_READ, Method.TOWN_SHOW, Method.MQ_LIST, Method.MQ_SHOW,
         Method.RIG_FILES, Method.DEP_REMOVE, Method.BEAD_HOLD, Method.BEAD_RELEASE, Method.BEAD_RETRY,
-        Method.CONVOY_ADD, Method.CONVOY_REMOVE}),
+        Method.CONVOY_ADD, Method.CONVOY_REMOVE,
+        Method.FORMULA_LIST, Method.FORMULA_SHOW, Method.FORMULA_RUN, Method.MOLECULE_LIST, Method.MOLECULE_SHOW,
+        Method.MOLECULE_START, Method.PERSONA_LIST}),
 }
 """What each role may call on the agent socket; everything else is FORBIDDEN (the mayor's
 tools are unavailable to polecats)."""
