@@ -77,12 +77,16 @@ def test_credentials_are_checked_and_a_403_is_reported_then_retried(forge_town: 
     doctor = {r["check"]: r for r in gtj("doctor")}
     assert doctor["forge t/app"]["ok"] and "as gastown-bot" in doctor["forge t/app"]["detail"]
 
+    assert cfg("refinery.code_review", True).returncode == 0  # the review agent judges before the PR opens
     fake.control("fail", path="/pulls", method="POST", status=403, count=1)
     slung = gtj("sling", "file a", "--rig", "app", "--script", "echo a > a.txt")[0]
     mr = wait_for(lambda: (m := mr_of(slung["id"])) and m["pr_url"] and m, 60, "the PR opened after the 403")
     events = [e for e in gtj("bead", "events", mr["id"]) if e["event_type"] == "forge_error"]
     assert len(events) == 1 and events[0]["new_value"] == "forge_forbidden" and "HTTP 403" in json.dumps(events[0])
     assert len(pulls(fake)) == 1 and mr["pr_url"] == pulls(fake)[0]["html_url"]  # opened once
+    assert "approved by the refinery agent" in pulls(fake)[0]["body"]
+    reviews = [e for e in gtj("bead", "events", mr["id"]) if e["event_type"] == "review_approved"]
+    assert len(reviews) == 1  # the retry after the 403 did not review (or gate) again
     shown = gtj("mq", "show", mr["id"])[0]
     assert "forge_error" not in shown["metadata"]  # cleared once the forge answered
 

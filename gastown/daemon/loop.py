@@ -127,7 +127,7 @@ class TownLoop:
         self.last_poll: dict[str, float] = {}
         self.last_sweep = 0.0
         self.stranded: list[tuple[str, datetime]] = []
-        self.dispatching: set[str] = set()  # agents this daemon is starting a turn for right now
+        self.dispatching: set[str] = self.starter.starting  # agents this daemon is starting a turn for right now
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")

@@ -107,7 +107,19 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
         await town.call(store.agent_set_adapter, agent["name"], adapter)
     if agent["status"] != "idle" or agent["hook_bead_id"] or (agent["turn_dir"] and not agent["turn_ended_at"]):
         return False  # the reviewer is still busy with its previous turn
-    agent = await town.call(store.review_begin, mr["id"], agent["name"])
+    name = agent["name"]
+    starter.starting.add(name)  # until its turn is recorded: not a stranded `starting` agent
+    try:
+        await _start_review(town, mr, rig, starter, name, reviewer)
+    finally:
+        starter.starting.discard(name)
+    return False
+
+
+async def _start_review(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter,
+                        name: str, reviewer: Any) -> None:
+    store = town.store
+    agent = await town.call(store.review_begin, mr["id"], name)
     source = await town.call(store.bead_row, mr["source_bead_id"])
     try:
         if reviewer:  # its model, instructions and turn limit ride on the MR for this turn only
@@ -117,4 +129,3 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
     except Exception as exc:
         log.warning("starting the review of %s failed: %s", mr["id"], exc)
         await town.call(store.dispatch_failed, agent["name"], turns.failure_from(exc))
-    return False

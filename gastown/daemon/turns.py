@@ -60,6 +60,7 @@ class TurnStarter:
     def __init__(self, town: "Town", runtime: Runtime) -> None:
         self.town = town
         self.runtime = runtime
+        self.starting: set[str] = set()  # agents a turn is being started for now (the loop's invariant skips them)
 
     def worktree_path(self, rig: str, agent: str) -> Path:
         return self.town.root / "worktrees" / rig / agent
