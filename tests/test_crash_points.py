@@ -19,7 +19,7 @@ import pytest
 from gastown import paths
 from gastown.client import Client, _connectable
 from gastown.daemon.crashpoints import EXIT_CODE, POINTS
-from gastown.protocol import Method
+from gastown.protocol import Method, RpcError
 from tests.conftest import DaemonProc, _runner_pids, run_gt
 from tests.helpers import wait_for
 
@@ -82,3 +82,61 @@ def test_crash_at_point_then_restart_lands_everything_exactly_once(
     finally:
         restarted.stop()
     assert "Traceback" not in paths.log_path().read_text().split(f"GT_CRASH_AT={point}")[-1]
+
+
+def test_random_sigkills_lose_and_duplicate_nothing(town: Path, gt_home: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A soak: SIGKILL the daemon at seeded random moments of progress (after a random
+    number of new bead events), five times, then let it finish: the same checks."""
+    import random
+    import signal
+
+    rng = random.Random(12)
+    run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
+    run_gt("config", "set", "dispatch.max_attempts", "10", check=True)
+    run_gt("daemon", "stop", check=True)
+    monkeypatch.setenv("GT_AGENT_RETRY_S", "60")
+    d = DaemonProc()
+    convoy = _sling_convoy(gt_home)
+
+    def progress() -> int:
+        try:
+            with Client(autostart=False, town="t") as c:
+                return sum(len(c.call(Method.BEAD_EVENTS, id=b["id"])) for b in c.call(Method.BEAD_LIST))
+        except (OSError, RpcError):  # a daemon just restarted may still be opening its towns
+            return -1
+
+    kills = 0
+    for _ in range(5):
+        wait_for(lambda: _connectable(paths.socket_path()), 30, "the daemon to answer")
+        start = wait_for(lambda: (n := progress()) >= 0 and n + 1, 30, "an answer") - 1
+        if _landed(convoy):
+            break
+        target = start + rng.randint(1, 6)
+        wait_for(lambda: progress() >= target or _landed(convoy), 120, "progress")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        kills += 1
+        d = DaemonProc()
+    wait_for(lambda: _connectable(paths.socket_path()), 30, "the daemon to answer")
+    try:
+        with d.client(town="t") as c:
+            wait_for(lambda: _settled(c, convoy), 180, "the convoy to land after the kills")
+            assert kills >= 3, f"only {kills} kills happened before the convoy landed"
+            mrs = c.call(Method.MQ_LIST)
+            beads = c.call(Method.BEAD_LIST, type="issue")
+        assert sorted(m["source_bead_id"] for m in mrs if m["status"] == "closed") == sorted(b["id"] for b in beads)
+        subprocess.run(["git", "-C", str(town), "checkout", "-q", "--", "."], check=True)
+        for name in BEADS:
+            assert (town / f"{name}.txt").read_text().splitlines() == [f"line {name}"]
+        wait_for(lambda: not _runner_pids(gt_home), 60, "every turn runner to exit")
+    finally:
+        d.stop()
+
+
+def _landed(convoy: str) -> bool:
+    try:
+        with Client(autostart=False, town="t") as c:
+            return bool(c.call(Method.CONVOY_SHOW, id=convoy)["status"] == "closed")
+    except (OSError, RpcError):
+        return False
