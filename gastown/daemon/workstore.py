@@ -200,19 +200,15 @@ class WorkStore(TownStore):
 
     def _status_from_output(self, agent_name: str, said: str) -> bool:
         """Set the status from output unless the agent set one itself with `gt status` during
-        this turn (a status set from output earlier may be replaced). True if it changed."""
+        this turn. `status_at` stays the time of the agent's own words: a status read from
+        output is no sign of progress (the output itself is). True if it changed."""
         agent = self._agent(agent_name)
         said = said[:500]
         if not said or said == agent["status_message"]:
             return False
         if agent["status_at"] and agent["turn_started_at"] and agent["status_at"] >= agent["turn_started_at"]:
-            last = self.conn.execute(
-                "SELECT metadata FROM bead_events WHERE bead_id = ? AND event_type = 'agent_status_message' "
-                "ORDER BY seq DESC LIMIT 1", (agent["bead_id"],)).get
-            if not last or (json.loads(last) or {}).get("source") != "output":
-                return False  # the agent's own words win
-        self.conn.execute("UPDATE agents SET status_message = ?, status_at = ? WHERE name = ?",
-                          (said, self.now(), agent_name))
+            return False  # the agent's own words win
+        self.conn.execute("UPDATE agents SET status_message = ? WHERE name = ?", (said, agent_name))
         self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=said,
                     meta={"agent": agent_name, "bead": agent["hook_bead_id"], "source": "output"})
         return True
