@@ -162,7 +162,8 @@ def test_scripted_work_runs_in_the_container_and_merges_on_the_host(town: Town) 
     assert str(paths.runtime_dir() / "towns") not in mounts  # never every town's sockets
     events = [e["event_type"] for e in gtj("bead", "events", slung["id"])]
     assert "agent_done" in events
-    assert "done: merge request" in run_gt("agent", "logs", "toast", check=True).stdout
+    assert "done: merge request" in run_gt("agent", "logs", "toast", "--raw", check=True).stdout
+    assert "gt done --summary" in run_gt("agent", "logs", "toast", check=True).stdout  # the readable transcript
     # merged by the refinery on the host: the human's checkout has it; identity and trailers
     assert (town.repo / "x.txt").read_text() == "x\n"
     mr = [m for m in gtj("mq", "list") if m["source_bead_id"] == slung["id"]]
