@@ -148,3 +148,21 @@ def test_image_build_shows_steps_and_quiet_shows_none() -> None:
     assert len(steps) >= 5  # each STEP of the Containerfile, as it happens
     quiet = run_gt("image", "build", "--quiet", check=True)
     assert quiet.stderr == "" and "gastown-town:" in quiet.stdout
+
+
+def test_container_base_from_a_containerfile_builds_once_and_carries_gastown(tmp_path: Path) -> None:
+    eng = engine.detect("podman")
+    cf = tmp_path / "Containerfile"
+    cf.write_text(f"FROM {engine.BASE_LOCAL}\nRUN echo {os.getpid()} > /town-base-marker\n")
+    spec = image.ImageSpec(base=str(cf), setup=("touch /setup-marker",))
+    engine.ensure_base(eng, "auto", engine.BASE_REGISTRY, print)  # the default base the file starts from
+    built = image.build_image(eng, spec=spec)
+    try:
+        assert built["built"] is True and built["base"].startswith(image.USER_BASE + ":")
+        assert image.build_image(eng, spec=spec)["built"] is False  # cached by content
+        proc = eng.run("run", "--rm", "--network", "none", "--pull=never", built["image"], "sh", "-c",
+                       "cat /town-base-marker && test -f /setup-marker && gt sling --help >/dev/null && echo ok")
+        assert proc.stdout.split() == [str(os.getpid()), "ok"]
+    finally:
+        eng.run("rmi", "-f", built["image"], check=False)
+        eng.run("rmi", "-f", built["base"], check=False)

@@ -13,6 +13,7 @@ cache (`<cache>/wheels/cp3XY`, once) and unpacked: a wheel is a zip laid out for
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as md
 import platform
@@ -82,8 +83,10 @@ def closure(repo: Path) -> list[md.Distribution]:
     return sorted(found.values(), key=lambda d: _norm(d.metadata["Name"]))
 
 
+@functools.lru_cache(maxsize=4)
 def manifest(repo: Path) -> str:
-    """`name==version` lines plus the interpreter's minor version: part of the image tag."""
+    """`name==version` lines plus the interpreter's minor version: part of the image tag
+    (computed once per process: the daemon runs with the dependencies it started with)."""
     lines = [f"python {sys.version_info[0]}.{sys.version_info[1]}"]
     lines += [f"{_norm(d.metadata['Name'])}=={d.version}" for d in closure(repo)]
     return "\n".join(lines)
