@@ -7,7 +7,8 @@ each, covering all of it in one run of the loop: the real opencode CLI as Mayor 
 gastown.fakellm on the host, `container.network host`) sends mail to the polecat and slings a
 bead for it (after a first bead made that polecat); a scripted polecat reads its inbox, adds code and a test, and is done; the
 refinery's pytest gate (pytest installed by the rig's `container.setup`, absent from the base
-image) runs in the town container and the work lands on the host.
+image) runs in the town container, a scripted review agent approves from inside (`gt review
+approve`), and the work lands on the host.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def _run_town(engine_name: str, gt_home: Path) -> None:
     repo = make_repo(gt_home / "src" / "app", ARITH)
     try:
         run_gt("rig", "add", "app", str(repo), check=True)
-        for key, value in (("container.setup", json.dumps([SETUP])), ("refinery.gates", json.dumps([GATE]))):
+        for key, value in (("container.setup", json.dumps([SETUP])), ("refinery.gates", json.dumps([GATE])),
+                           ("refinery.code_review", "true")):
             run_gt("config", "set", key, value, "--rig", "app", check=True)
         run_gt("config", "set", "container.network", "host", check=True)  # the mayor reaches the fake model
         # a first bead makes the polecat `toast` (mail goes to existing mailboxes only)
@@ -123,6 +125,11 @@ def _run_town(engine_name: str, gt_home: Path) -> None:
         assert gates[0]["exit_code"] == 0 and "2 passed" in gates[0]["output_tail"]
         assert gates[0]["image"] == image.town_image_ref(image.spec_for_town(root))
         assert "mul" in (repo / "arith.py").read_text()
+        # the review agent approved it from inside the container too (`gt review approve`)
+        assert gtj("mq", "show", mr["id"])[0]["metadata"]["review"]["state"] == "approved"
+        reviewer = [a for a in gtj("agent", "list") if a["role"] == "refinery"][0]
+        env = json.loads((Path(reviewer["turn_dir"]) / "env.json").read_text())
+        assert env["GT_BIN"] == "gt" and reviewer["turns"] == 2  # started in the container (image's gt)
     finally:
         os.environ.pop("GT_TOWN", None)
         run_gt("daemon", "stop")
