@@ -4,8 +4,9 @@
    refinery's gate `python3 -m pytest -q` runs in the town container (pytest installed by the
    rig's `container.setup`) or on the host (the venv's pytest). The first bead of each town is
    a warm-up (container cold start) and is reported apart;
-2. `gt bead list --json` (a Typer command) called from inside a turn, each call a fresh
-   process as an agent makes it: in the container, in a local turn, and from the host CLI.
+2. a Typer command from inside a turn, each call a fresh process as an agent makes it:
+   `gt mail inbox --json` (the polecat's token allows it; `gt bead list` is the Mayor's) in the
+   container and in a local turn, and `gt bead list --json` from the host CLI.
 
 Run: `.venv/bin/python bench/bench_container_parity.py [podman|docker] [N]`. The image with the
 setup is built before timing (not counted).
@@ -35,14 +36,14 @@ from gastown.daemon.runtime.container import ContainerRuntime  # noqa: E402
 SETUP = ("apt-get update -q && apt-get install -y -q --no-install-recommends python3-pytest "
          "&& rm -rf /var/lib/apt/lists/*")
 GATE = "python3 -m pytest -q -p no:cacheprovider"
-LIST_TIMER = """
+TYPER_TIMER = """
 import json, os, subprocess, sys, time
 out, n = sys.argv[1], int(sys.argv[2])
 gt = os.environ.get("GT_BIN", "gt")
 times = []
 for _ in range(n):
     t = time.perf_counter()
-    subprocess.run([gt, "bead", "list", "--json"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([gt, "mail", "inbox", "--json"], check=True, stdout=subprocess.DEVNULL)
     times.append(time.perf_counter() - t)
 json.dump({"times": times, "host": os.uname().nodename}, open(out, "w"))
 """
@@ -52,7 +53,7 @@ def ms(xs: list[float]) -> str:
     return f"{statistics.median(xs) * 1000:9.0f} ms" if xs else "        n/a"
 
 
-def wait(pred: Callable[[], Any], timeout: float = 300.0) -> Any:
+def wait(pred: Callable[[], Any], timeout: float = 120.0) -> Any:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = pred()
@@ -78,8 +79,13 @@ def sling_to_merged(c: Client, town: str, i: int) -> float:
               f"printf 'import m{i}\\n\\n\\ndef test_f{i}():\\n    assert m{i}.f{i}() == {i}\\n' > test_m{i}.py"]
     t0 = time.perf_counter()
     bead = c.call("work.sling", town=town, title=f"m{i}", rig="app", script=script)["id"]
-    status = wait(lambda: (lambda s: s if s in ("closed", "failed") else None)(
-        c.call("bead.show", town=town, id=bead)["status"]))
+    try:
+        status = wait(lambda: (lambda s: s if s in ("closed", "failed") else None)(
+            c.call("bead.show", town=town, id=bead)["status"]))
+    except TimeoutError:
+        b = c.call("bead.show", town=town, id=bead)
+        raise RuntimeError(f"{town}: bead m{i} stuck in {b['status']}: {b.get('failure_reason')}; "
+                           f"agents {c.call('agent.list', town=town)}") from None
     if status != "closed":
         raise RuntimeError(f"{town}: bead m{i} {status}: {c.call('bead.show', town=town, id=bead)['failure_reason']}")
     return time.perf_counter() - t0
@@ -87,10 +93,10 @@ def sling_to_merged(c: Client, town: str, i: int) -> float:
 
 def list_in_turn(c: Client, town: str, n: int) -> list[float]:
     root = paths.town_dir(town)
-    (root / "list_timer.py").write_text(LIST_TIMER)  # the town dir is mounted in the container
-    result = root / "list_times.json"
-    bead = c.call("work.sling", town=town, title="bench bead list", rig="app",
-                  script=[f"python3 {root / 'list_timer.py'} {result} {n}", "echo x > x.txt"])["id"]
+    (root / "typer_timer.py").write_text(TYPER_TIMER)  # the town dir is mounted in the container
+    result = root / "typer_times.json"
+    bead = c.call("work.sling", town=town, title="bench typer in a turn", rig="app",
+                  script=[f"python3 {root / 'typer_timer.py'} {result} {n}", "echo x > x.txt"])["id"]
     wait(lambda: c.call("bead.show", town=town, id=bead)["status"] in ("in_review", "closed", "failed"))
     if not result.exists():
         raise RuntimeError(f"{town}: the bead list timer did not run")
@@ -107,9 +113,9 @@ def main(name: str = "podman", n: int = 5) -> None:
     r: dict[str, dict[str, Any]] = {}
     try:
         with daemon_home(home / "d"):
-            repo = make_repo(home / "d" / "src" / "app")
             with Client() as c:
                 for runtime, town in towns.items():
+                    repo = make_repo(home / "d" / "src" / town)  # each town lands on its own repository
                     c.call("town.create", name=town, runtime=runtime, _town=False)
                     c.call("rig.add", town=town, name="app", source=str(repo))
                     c.call("config.set", town=town, key="refinery.gates", value=json.dumps([GATE]), rig="app")
@@ -141,7 +147,7 @@ def main(name: str = "podman", n: int = 5) -> None:
     print(f"{'  first bead (cold container / cold start)':<{w}} {ct['warm'] * 1000:9.0f} ms "
           f"{lo['warm'] * 1000:9.0f} ms")
     lc, ll = statistics.median(ct["list"]), statistics.median(lo["list"])
-    print(f"{'gt bead list --json in a turn (n=10)':<{w}} {ms(ct['list'])} {ms(lo['list'])} {lc / ll:6.2f}")
+    print(f"{'gt mail inbox --json in a turn (n=10)':<{w}} {ms(ct['list'])} {ms(lo['list'])} {lc / ll:6.2f}")
     print(f"{'gt bead list --json from the host CLI (n=10)':<{w}} {'':>12} {ms(host)}")
 
 
