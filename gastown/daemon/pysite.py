@@ -36,13 +36,26 @@ def _norm(name: str) -> str:
 
 
 def _root_requirements(repo: Path) -> list[str]:
-    """gastown's own runtime requirements: its installed metadata, else its pyproject."""
-    try:
+    """gastown's own runtime requirements: the source tree's pyproject when running from one
+    (an editable install's metadata goes stale when a dependency is added), else the
+    installed distribution's metadata."""
+    pyproject = repo / "pyproject.toml"
+    if pyproject.is_file():
+        reqs = list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+    else:
         reqs = md.distribution("gastown").requires or []
-    except md.PackageNotFoundError:
-        data = tomllib.loads((repo / "pyproject.toml").read_text())
-        reqs = list(data["project"]["dependencies"])
     return [r for r in reqs if not EXTRA_RE.search(_parse(r)[2])]
+
+
+def missing(repo: Path) -> list[str]:
+    """gastown's direct requirements that are not installed for this interpreter."""
+    out = []
+    for req in _root_requirements(repo):
+        try:
+            md.distribution(_parse(req)[0])
+        except md.PackageNotFoundError:
+            out.append(_parse(req)[0])
+    return out
 
 
 def _parse(req: str) -> tuple[str, set[str], str]:
@@ -149,6 +162,10 @@ def unpack_wheels(wheels: list[Path], dest: Path) -> int:
 def build_site(repo: Path, dest: Path, image_python: str | None, cache: Path) -> str:
     """Fill `dest` with gastown's dependencies for the image's Python; says how."""
     dest.mkdir(parents=True, exist_ok=True)
+    absent = missing(repo)
+    if absent:
+        raise RpcError(ErrorCode.EXTERNAL, f"gastown's dependencies {', '.join(absent)} are not installed for "
+                       f"{sys.executable}: reinstall gastown (`pip install -e .` or `make venv`), then build again")
     if image_python in (None, host_python()):
         n = copy_installed(repo, dest)
         return f"copied {n} files of {len(closure(repo))} packages from the daemon's python{host_python()}"
