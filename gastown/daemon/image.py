@@ -228,10 +228,15 @@ def user_base(eng: Engine, spec: ImageSpec, say: Log) -> str:
     return ref
 
 
+KEEP = 3  # newest images kept per flavor: gastown trees side by side do not rebuild each other's
+
+
 def prune_old(eng: Engine, keep: str, flavor: str) -> None:
-    """Remove older town images of the same flavor (best effort: one in use stays)."""
+    """Remove older town images of the same flavor beyond the newest KEEP (both engines list
+    newest first; best effort: one in use stays)."""
     proc = eng.run("image", "ls", "--filter", f"label={FLAVOR_LABEL}={flavor}", "--format",
                    "{{.Repository}}:{{.Tag}}", check=False)
-    for ref in proc.stdout.split():
-        if ref.startswith(TOWN_IMAGE + ":") and ref not in (keep, f"{TOWN_IMAGE}:latest"):
-            eng.run("rmi", ref, check=False)
+    refs = [r for r in dict.fromkeys(proc.stdout.split())
+            if r.startswith(TOWN_IMAGE + ":") and r not in (keep, f"{TOWN_IMAGE}:latest")]
+    for ref in refs[KEEP - 1:]:
+        eng.run("rmi", ref, check=False)
