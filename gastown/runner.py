@@ -353,7 +353,8 @@ class _Runner:
             "child_pid": self.child, "child_start": _start_time(self.child), "pgid": self.child,
             "boot_id": _boot_id(), "state": "running", "exit_code": None,
             "started_at": _now_iso(), "ended_at": None, "argv": self.cmd, "cwd": self.cwd,
-            "attach_socket": self.sock_path, "timeout": self.timeout}
+            "attach_socket": self.sock_path, "timeout": self.timeout,
+            "host": os.uname().nodename}  # where it ran: the host's name, or the town container's
         _write_status(self.dir, self.status)
         error = None
         try:

@@ -145,8 +145,8 @@ def _run_town(engine_name: str, gt_home: Path) -> None:
         # the review agent approved it from inside the container too (`gt review approve`)
         assert mr["metadata"]["review"]["state"] == "approved"
         reviewer = [a for a in gtj("agent", "list") if a["role"] == "refinery"][0]
-        env = json.loads((Path(reviewer["turn_dir"]) / "env.json").read_text())
-        assert env["GT_BIN"] == "gt" and reviewer["turns"] == 1  # started in the container (image's gt)
+        status = json.loads((Path(reviewer["turn_dir"]) / "status.json").read_text())
+        assert status["host"] == runtime.container and reviewer["turns"] == 1  # its runner ran in the container
     finally:
         os.environ.pop("GT_TOWN", None)
         run_gt("daemon", "stop")
