@@ -18,9 +18,9 @@ from gastown.protocol import ErrorCode, RpcError
 
 def test_closure_is_the_runtime_dependencies_without_dev_extras() -> None:
     names = {pysite._norm(d.metadata["Name"]) for d in pysite.closure(engine.REPO)}
-    assert {"typer", "rich", "textual", "apsw", "psutil", "pexpect", "dulwich", "tomli-w", "pyte"} <= names
-    assert {"markdown-it-py", "pygments", "ptyprocess", "linkify-it-py"} <= names  # transitive, incl. an extra
-    assert not names & {"pytest", "mypy", "pytest-asyncio", "gastown"}
+    assert {"typer", "rich", "textual", "apsw", "psutil", "tomli-w", "pyte", "mcp"} <= names
+    assert {"markdown-it-py", "pygments", "linkify-it-py", "pydantic"} <= names  # transitive, incl. an extra
+    assert not names & {"pytest", "mypy", "pytest-asyncio", "hypothesis", "gastown"}  # dev extras are not
     text = pysite.manifest(engine.REPO)
     assert text.splitlines()[0] == f"python {sys.version_info[0]}.{sys.version_info[1]}"
     assert "typer==" in text
@@ -32,7 +32,7 @@ def test_copied_site_imports_every_dependency_without_site_packages(tmp_path: Pa
     site = tmp_path / "site"
     assert not list(site.rglob("__pycache__")) and list(site.glob("typer-*.dist-info"))
     code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
-            "import typer, rich, textual, apsw, psutil, pexpect, dulwich, tomli_w, pyte, gastown.cli.app; "
+            "import typer, rich, textual, apsw, psutil, tomli_w, pyte, mcp, gastown.cli.app; "
             "print(typer.__file__); print(apsw.__file__)")
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(site), str(engine.REPO)],
                           capture_output=True, text=True, timeout=60)
