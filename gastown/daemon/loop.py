@@ -11,7 +11,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from gastown import persona, runner
 from gastown import transcript as tr
@@ -80,9 +80,13 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
                     budget_held=budgets.blocked(scopes, set(exhausted)))
 
 
-def _older_than(stamp: str | None, seconds: float) -> bool:
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _older_than(stamp: str | None, seconds: float, now: datetime) -> bool:
     when = _dt(stamp)
-    return when is None or (datetime.now(timezone.utc) - when).total_seconds() > seconds
+    return when is None or (now - when).total_seconds() > seconds
 
 
 def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
@@ -104,8 +108,10 @@ def _effective_status(agent: dict[str, Any]) -> str:
 
 
 class TownLoop:
-    def __init__(self, town: "Town", hub: "Hub", runtime: Runtime | None = None) -> None:
+    def __init__(self, town: "Town", hub: "Hub", runtime: Runtime | None = None,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
         self.town = town
+        self.clock = clock  # the scheduling rules' `now` (tests pass a fixed, advanceable one)
         self.hub = hub
         self.runtime_name = str(town.config("runtime")[0])
         self.runtime = runtime or make_runtime(self.runtime_name, town.root)
@@ -168,7 +174,7 @@ class TownLoop:
         await self.observe()
         await self.check_turns()
         await self.drain()
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         # the patrol first: an agent it quarantines or resets must not be dispatched this tick
         psnap = await town.call(witness.build, town, self.stranded)
         p_actions = patrol.patrol(psnap, now)
@@ -339,7 +345,7 @@ class TownLoop:
                 await self.status_from_output(agent)
                 continue
             if not status and await asyncio.to_thread(runner.read_status, Path(turn_dir)) is None:
-                if not _older_than(agent["turn_started_at"], turnlog.START_GRACE_S):
+                if not _older_than(agent["turn_started_at"], turnlog.START_GRACE_S, self.clock()):
                     continue  # recorded, its runner may still be writing its first status
                 await asyncio.to_thread(self.runtime.stop_turn, Path(turn_dir))
                 if await town.call(turnlog.release_never_started, town.store, agent["name"],
