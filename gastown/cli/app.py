@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import sys
 from typing import Optional
 
 import typer
@@ -110,5 +112,29 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
 helpfmt.add_examples(app)
 
 
+def _only(args: list[str]) -> typer.Typer:
+    """The app with only the command `args` names (plus the root options), so Typer builds
+    one sub-app's click commands instead of all of them; the whole app for anything else
+    (`--help`, `--version`, no or an unknown command). Help and errors read the same:
+    they come from the same registered objects."""
+    it = iter(args)
+    name = None
+    for arg in it:
+        if arg == "--town":
+            next(it, None)
+        elif not arg.startswith("--town="):
+            name = arg
+            break
+    if name is None or name.startswith("-"):
+        return app
+    groups = [g for g in app.registered_groups if g.name == name]
+    commands = [c for c in app.registered_commands if c.name == name]
+    if len(groups) + len(commands) != 1:
+        return app
+    only = copy.copy(app)  # same settings, info and root callback
+    only.registered_groups, only.registered_commands = groups, commands
+    return only
+
+
 def run() -> None:
-    app()
+    _only(sys.argv[1:])()

@@ -7,10 +7,9 @@ import sys
 from typing import Annotated, Any, Iterable, NoReturn, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from gastown.cli import notices
+from gastown.cli.plain import Console
 from gastown.cli.render import emit_json
 from gastown.client import Client
 from gastown.protocol import ErrorCode, Method, RpcError, exit_code
@@ -18,8 +17,8 @@ from gastown.protocol import ErrorCode, Method, RpcError, exit_code
 TownOpt = Annotated[Optional[str], typer.Option("--town", envvar="GT_TOWN", help="Town to act on (default: the only town).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # errors stay one line, never wrapped
+out = Console()
+err = Console(stderr=True)  # errors stay one line, never wrapped (rich's soft wrap)
 
 
 def fail(message: str, code: int = ErrorCode.INVALID_PARAMS) -> NoReturn:
@@ -63,12 +62,7 @@ def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]], *, emp
     if not rows:
         err.print(f"({empty})")
         return
-    t = Table(box=None, pad_edge=False, header_style="bold")
-    for _, header in columns:
-        t.add_column(header)
-    for row in rows:
-        t.add_row(*[_cell(row.get(key)) for key, _ in columns])
-    out.print(t)
+    out.table([header for _, header in columns], [[_cell(row.get(key)) for key, _ in columns] for row in rows])
 
 
 def _cell(value: Any) -> str:

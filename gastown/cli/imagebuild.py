@@ -22,7 +22,7 @@ def build(eng: Any, *, quiet: bool = False, **kwargs: Any) -> dict[str, Any]:
     if not err.is_terminal:
         return image.build_image(eng, progress=_plain(), **kwargs)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False) as bar:
+                  TimeElapsedColumn(), console=err.rich, transient=False) as bar:
         task = bar.add_task("preparing the town image", total=None)
 
         def tell(event: dict[str, Any]) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
-
+from gastown.cli.plain import Console
 from gastown.client import Client
 from gastown.protocol import Method, RpcError
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True)
 
 
 def fetch(client: Client) -> dict[str, Any] | None:
