@@ -23,7 +23,7 @@ def main() -> None:
         remote = home / "remote.git"
         subprocess.run(["git", "clone", "-q", "--bare", str(make_rig(home)), str(remote)], check=True)
         with FakeForge(git_dir=remote, token="bench") as fake, Client() as c:
-            c.call("town.create", name="bench", runtime="local", _town=False)
+            c.call("town.create", name="bench", runtime="local", agent="scripted", _town=False)
             c.call("rig.add", name="app", source=str(remote))
             for key, value in (("refinery.gates", '["true"]'), ("rig.max_polecats", "4"),
                                ("forge.api_url", fake.url), ("forge.repo", "o/app"), ("forge.token", "bench"),
