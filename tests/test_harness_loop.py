@@ -1,0 +1,105 @@
+"""The loop's scheduling in process (tests/harness.py): backoff after a crashed turn on a
+fixed clock, hold/release and town pause through the RPC handlers, and a restarted loop
+adopting a turn the previous one recorded. Assertions are on the store and the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from gastown.daemon import reconciler
+from gastown.protocol import Method
+from tests.harness import Harness, make_origin
+
+
+@pytest.fixture
+async def hx(tmp_path: Path) -> AsyncIterator[Harness]:
+    harness = await Harness.create()
+    await harness.add_rig(make_origin(tmp_path))
+    yield harness
+    await harness.close()
+
+
+async def _only_working(hx: Harness) -> dict[str, Any]:
+    (agent,) = await hx.working()
+    return agent
+
+
+async def test_a_crashed_turn_backs_off_then_the_next_tick_after_it_dispatches(hx: Harness) -> None:
+    bead = await hx.call(Method.SLING, rig="app", title="flaky work")
+    await hx.tick()
+    agent = await _only_working(hx)
+    hx.finish(agent, 1, output="segfault\n")
+    await hx.tick()
+    back = await hx.bead(bead["id"])
+    assert back["status"] == "open" and back["dispatch_attempts"] == 1 and back["assignee"] is None, back
+    ended = await hx.agent(agent["name"])
+    assert ended["turn_ended_at"] and ended["hook_bead_id"] is None
+    wait = reconciler.BACKOFF_S[1]
+    hx.clock.advance(wait - 1)
+    await hx.tick(2)
+    assert len(hx.runtime.specs) == 1 and not await hx.working()  # still inside its backoff
+    hx.clock.advance(2)
+    await hx.tick()
+    again = await _only_working(hx)
+    assert again["hook_bead_id"] == bead["id"] and len(hx.runtime.specs) == 2
+    assert (await hx.bead(bead["id"]))["dispatch_attempts"] == 2
+
+
+async def test_a_held_bead_waits_for_release(hx: Harness) -> None:
+    bead = await hx.call(Method.SLING, rig="app", title="not yet")
+    held = await hx.call(Method.BEAD_HOLD, id=bead["id"], reason="waiting on legal")
+    assert held["id"] == bead["id"]
+    await hx.tick(2)
+    assert hx.runtime.specs == [] and (await hx.bead(bead["id"]))["assignee"] is None
+    await hx.call(Method.BEAD_RELEASE, id=bead["id"])
+    await hx.tick()
+    assert (await _only_working(hx))["hook_bead_id"] == bead["id"]
+
+
+async def test_a_paused_town_stops_its_turn_and_dispatches_nothing_until_resumed(hx: Harness) -> None:
+    first = await hx.call(Method.SLING, rig="app", title="running when paused")
+    await hx.tick()
+    agent = await _only_working(hx)
+    await hx.call(Method.TOWN_PAUSE, reason="maintenance")
+    assert not hx.runtime.is_running(Path(agent["turn_dir"]))  # the handler stopped the turn
+    second = await hx.call(Method.SLING, rig="app", title="slung while paused")
+    hx.clock.advance(3600)
+    await hx.tick(3)
+    assert len(hx.runtime.specs) == 1 and not await hx.working()
+    assert (await hx.bead(second["id"]))["assignee"] is None
+    await hx.call(Method.TOWN_RESUME)
+    hx.clock.advance(3600)
+    await hx.tick(2)
+    hooked = {a["hook_bead_id"] for a in await hx.working()}
+    assert second["id"] in hooked and len(hx.runtime.specs) >= 2, hooked
+    assert {first["id"], second["id"]} >= hooked
+
+
+async def test_a_restarted_loop_adopts_a_turn_its_predecessor_spawned(hx: Harness) -> None:
+    """The first loop dies between spawning the runner and marking the agent working: the
+    agent is `starting` with its turn recorded. A new loop on the same store adopts the
+    running turn (no second turn) and later sees it finish."""
+    bead = await hx.call(Method.SLING, rig="app", title="survives a restart")
+    old = hx.runtime
+    old.hold_start = release = threading.Event()
+    tick = asyncio.get_running_loop().create_task(hx.loop.tick())
+    assert await asyncio.to_thread(old.started.wait, 10)
+    tick.cancel()  # the daemon is gone before turn_running
+    await asyncio.gather(tick, return_exceptions=True)
+    release.set()  # let the spawning thread return (its result has no one to go to)
+    (agent,) = [a for a in await hx.town.call(hx.town.store.agent_list) if a["hook_bead_id"] == bead["id"]]
+    assert agent["status"] == "starting" and agent["turn_dir"], agent
+    loop = hx.restart()
+    await hx.tick()
+    adopted = await hx.agent(agent["name"])
+    assert adopted["status"] == "working" and adopted["turn_dir"] == agent["turn_dir"], adopted
+    assert hx.runtime.specs == [] and loop.ticks == 1  # adopted, not started again
+    old.finish(agent["turn_dir"], 1)
+    await hx.tick()
+    assert (await hx.agent(agent["name"]))["turn_ended_at"]
+    assert (await hx.bead(bead["id"]))["dispatch_attempts"] == 1
