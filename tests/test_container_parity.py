@@ -8,7 +8,10 @@ gastown.fakellm on the host, `container.network host`) sends mail to the polecat
 bead for it (after a first bead made that polecat); a scripted polecat reads its inbox, adds code and a test, and is done; the
 refinery's pytest gate (pytest installed by the rig's `container.setup`, absent from the base
 image) runs in the town container, a scripted review agent approves from inside (`gt review
-approve`), and the work lands on the host.
+approve`), and the work lands on the host. Also: the triage agent judges a stuck polecat from
+inside the container (`gt triage wait`; its runner's status names the container as its host);
+a `container.base` Containerfile builds once and carries gastown; `gt image build` shows its
+steps, and nothing with `--quiet`.
 """
 
 from __future__ import annotations
@@ -202,3 +205,28 @@ def test_container_base_from_a_containerfile_builds_once_and_carries_gastown(tmp
     finally:
         eng.run("rmi", "-f", built["image"], check=False)
         eng.run("rmi", "-f", built["base"], check=False)
+
+
+@pytest.mark.timeout(600)
+def test_triage_agent_judges_a_stuck_polecat_from_inside_the_container(gt_home: Path) -> None:
+    name = f"ct{os.getpid() % 10000}"
+    run_gt("town", "create", name, "--runtime", "podman", "--quiet", check=True)
+    os.environ["GT_TOWN"] = name
+    runtime = ContainerRuntime("podman", paths.town_dir(name), town=name)
+    try:
+        run_gt("rig", "add", "app", str(make_repo(gt_home / "src" / "app", ARITH)), "--no-gate", check=True)
+        for key, value in (("patrol.gupp_minutes", "0.03"), ("patrol.triage_agent", "true"),
+                           ("patrol.triage_per_hour", "1")):
+            run_gt("config", "set", key, value, check=True)
+        b = gtj("sling", "stuck", "--rig", "app", "--script", "sleep 120")[0]
+        resolved = wait_for(lambda: [e for e in gtj("bead", "events", b["id"]) if e["event_type"] == "triage_resolved"],
+                            TIMEOUT, "the triage agent's verdict")
+        assert resolved[0]["new_value"] == "wait" and resolved[0]["actor"] == "triage"  # `gt triage wait`
+        triage = gtj("agent", "show", "triage")[0]
+        status = json.loads((Path(triage["turn_dir"]) / "status.json").read_text())
+        assert status["host"] == runtime.container and status["exit_code"] == 0  # its runner ran in the container
+        run_gt("agent", "stop", "toast", check=True)
+    finally:
+        os.environ.pop("GT_TOWN", None)
+        run_gt("daemon", "stop")
+        runtime.remove()
