@@ -28,6 +28,17 @@ def stamp(i: int) -> str:
     return (T0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+STATS = {"id": "t", "since": "2026-01-01T00:00:00.000000Z", "hours": 24.0, "merged": 6, "merges_per_hour": 0.25,
+         "median_sling_to_merged_s": 312.0, "first_try_pass_rate": 0.833, "rework_rate": 0.167, "failure_rate": 0.0,
+         "agent_utilisation": 0.41, "queue_depth": {"ready_beads": 2, "merge_requests": 1}, "dollars": 3.6,
+         "tokens": 3300, "series": {"ready": [0, 1, 3, 2, 2], "queued_mrs": [0, 0, 1, 1, 0], "working": [0, 1, 2, 2, 1]},
+         "series_at": [], "by_model": [{"model": "fake-model", "dollars": 3.6, "turns": 3, "merged_beads": 3,
+                                       "dollars_per_merged_bead": 1.2, "first_try_pass_rate": 1.0}]}
+BUDGETS = [{"id": "rig:app", "scope": "rig", "key": "app", "tokens": None, "dollars": 2.0, "state": "exhausted",
+            "used_tokens": 2200, "used_dollars": 2.4, "percent": 120.0, "status": "exhausted",
+            "held_beads": ["t-abc"]}]
+
+
 class FakeClient:
     """The daemon surface the TUI uses (`call`, `events`, `close`), in memory and thread-safe.
 
@@ -209,6 +220,10 @@ class FakeClient:
             rows = [{**e, "title": (self.beads.get(e["bead_id"] or "") or {}).get("title")} for e in self.history]
             rows = rows[-p.get("limit", 200):]
             return {"town": "t", "events": rows, "seq": rows[-1]["seq"] if rows else 0}
+        if method == Method.STATS:
+            return STATS
+        if method == Method.BUDGET_SHOW:
+            return BUDGETS
         if method == Method.EVENTS_SUBSCRIBE:
             self.subscriptions += 1
             return {"town": "t", "since": p.get("since"), "seq": len(self.history)}
@@ -865,6 +880,7 @@ SCREENS = {  # name: (start page, keys pressed once loaded)
     "bead-drawer": ("board", ["right", "right", "enter"]), "agent-drawer": ("overview", ["enter"]),
     "agent-raw": ("overview", ["enter", "v"]),
     "help": ("board", ["question_mark"]), "sling-form": ("board", ["S"]), "action-menu": ("board", ["space"]),
+    "costs": ("board", ["dollar_sign"]),
 }
 
 
@@ -897,3 +913,21 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+async def test_costs_page_shows_gauges_budgets_and_spend() -> None:
+    from textual.widgets import DataTable, Sparkline, Static
+
+    app = make_app(town(), start="board")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app), what="loaded")
+        await pilot.press("dollar_sign")
+        await until(pilot, lambda: app.state.stats is not None, what="stats")
+        await pilot.pause(0.1)
+        screen = app.screen
+        gauges = str(screen.query_one("#gauges", Static).render())
+        assert "6 (0.25/h)" in gauges and "83%" in gauges and "5.2m median" in gauges and "$3.60" in gauges
+        assert screen.query_one("#spark-ready", Sparkline).data == [0.0, 1.0, 3.0, 2.0, 2.0]
+        budgets = screen.query_one("#budgets", DataTable)
+        assert budgets.row_count == 1 and "exhausted" in str(budgets.get_row("rig:app"))
+        assert screen.query_one("#models", DataTable).get_row("fake-model")[4] == "$1.20"

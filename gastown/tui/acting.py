@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from gastown.tui.app import GastownApp
 
 PAGE_KEYS = [("o", "overview"), ("b", "board"), ("m", "merge queue"), ("c", "convoys"), ("e", "escalations"),
-             ("i", "inbox"), ("y", "mayor"), ("r", "refresh"), ("ctrl+p", "command palette (every action)"),
+             ("i", "inbox"), ("y", "mayor"), ("$", "costs and flow"), ("r", "refresh"),
+             ("ctrl+p", "command palette (every action)"),
              ("?", "this help"), ("space", "actions on the selection"), ("q", "quit")]
 
 

@@ -29,6 +29,7 @@ from gastown.tui.screens.board import BoardScreen
 from gastown.tui.screens.agent import AgentDrawer
 from gastown.tui.screens.chat import ChatScreen
 from gastown.tui.screens.convoys import ConvoysScreen
+from gastown.tui.screens.costs import CostsScreen
 from gastown.tui.screens.drawers import BeadDrawer, ConvoyDrawer, Drawer, MailDrawer, MergeRequestDrawer
 from gastown.tui.screens.escalations import EscalationsScreen
 from gastown.tui.screens.mail import MailScreen
@@ -50,7 +51,7 @@ RELOAD_S = 0.5
 FETCH_BATCH = 50
 BASE_SCREENS: dict[str, type[Page]] = {
     "overview": OverviewScreen, "board": BoardScreen, "mq": MergeQueueScreen, "convoys": ConvoysScreen,
-    "escalations": EscalationsScreen, "mail": MailScreen, "chat": ChatScreen}
+    "escalations": EscalationsScreen, "mail": MailScreen, "chat": ChatScreen, "costs": CostsScreen}
 
 
 class GastownApp(Acting, Talking, App[None]):
@@ -66,6 +67,7 @@ class GastownApp(Acting, Talking, App[None]):
         Binding("e", "show('escalations')", "escalations", show=False),
         Binding("i", "show('mail')", "inbox", show=False),
         Binding("y", "show('chat')", "mayor", show=False),
+        Binding("dollar_sign", "show('costs')", "costs", show=False),
         Binding("r", "reload", "refresh", show=False),
         *bindings(""),
     ]
@@ -281,7 +283,8 @@ class GastownApp(Acting, Talking, App[None]):
                 self.want("beads")
         else:
             {"agents": self.load_agents, "mq": self.load_mq, "town": self.load_town, "convoys": self.load_convoys,
-             "escalations": self.load_escalations, "mail": self.load_mail, "mayor": self.load_mayor}[what]()
+             "escalations": self.load_escalations, "mail": self.load_mail, "mayor": self.load_mayor,
+             "costs": self.load_costs}[what]()
 
     def load_all(self) -> None:
         self.load_town()
@@ -348,6 +351,11 @@ class GastownApp(Acting, Talking, App[None]):
     def load_mayor(self) -> None:
         self._post_load("mayor", lambda: self.remote.call(Method.MAYOR_HISTORY, limit=50))
 
+    @work(thread=True, exclusive=True, group="load-costs", exit_on_error=False)
+    def load_costs(self) -> None:
+        """The costs page's data: the flow gauges of the last day and every budget."""
+        self._post_load("costs", lambda: (self.remote.call(Method.STATS), self.remote.call(Method.BUDGET_SHOW)))
+
     @work(thread=True, group="load-beads", exit_on_error=False)
     def load_beads(self, ids: list[str]) -> None:
         def fetch() -> list[dict[str, Any]]:
@@ -407,6 +415,9 @@ class GastownApp(Acting, Talking, App[None]):
         elif msg.what == "mayor":
             state.mayor_history = list(msg.data)
             changes.pages.add("chat")
+        elif msg.what == "costs":
+            state.stats, state.budgets = msg.data
+            changes.pages.add("costs")
         self._merge(changes)
         self._schedule_flush()
 

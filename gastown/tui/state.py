@@ -229,6 +229,8 @@ class TownState:
         self.chat: list[Row] = []
         """This session's mayor chat: {role: human|mayor, text, status|done, error?, id|for, tools}."""
         self.mayor_history: list[Row] = []
+        self.stats: Row | None = None  # town.stats of the last 24 h (the costs page)
+        self.budgets: list[Row] = []
         """The conversation as the daemon keeps it (`mayor.history`): every human, every client."""
 
     # ----------------------------------------------------------------- snapshots

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 PAGES = (("o", "overview", "overview"), ("b", "board", "board"), ("m", "mq", "merge queue"),
          ("c", "convoys", "convoys"), ("e", "escalations", "escalations"), ("i", "mail", "inbox"),
-         ("y", "chat", "mayor"))
+         ("y", "chat", "mayor"), ("$", "costs", "costs"))
 
 
 class NavBar(Static):
