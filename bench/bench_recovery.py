@@ -116,6 +116,7 @@ def main() -> None:
 
         with Client() as c:
             c.call("town.create", name="bench", _town=False)
+            c.call("config.set", key="agent.adapter", value="scripted")  # the stand-in, never a real CLI
             c.call("rig.add", name="app", source=str(make_rig(home)))
             if "sling" in parts:
                 sling_200(c, home)

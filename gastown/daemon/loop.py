@@ -345,7 +345,7 @@ class TownLoop:
                 await self.status_from_output(agent)
                 continue
             if not status and await asyncio.to_thread(runner.read_status, Path(turn_dir)) is None:
-                if not _older_than(agent["turn_started_at"], turnlog.START_GRACE_S, self.clock()):
+                if not _older_than(agent["turn_started_at"], turnlog.RUNNER_GRACE_S, self.clock()):
                     continue  # recorded, its runner may still be writing its first status
                 await asyncio.to_thread(self.runtime.stop_turn, Path(turn_dir))
                 if await town.call(turnlog.release_never_started, town.store, agent["name"],

@@ -31,8 +31,12 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 START_GRACE_S = 15.0
+"""An agent `starting` with no turn recorded for it this long never started (turns started
+outside the dispatcher, such as the mayor's, record theirs only once spawned)."""
+RUNNER_GRACE_S = 8.0
 """A recorded turn whose runner has written no status this long after it was recorded
-never started (spawning writes the status within 5 s, see runner.spawn_detached)."""
+never started: spawning gives a runner 5 s to write it, then fails the dispatch anyway
+(runner.spawn_detached); this bounds recovery after a crash between record and spawn."""
 
 
 def turn_recorded(store: "ConvoyStore", agent_name: str, *, turn_dir: str, token_hash: str, worktree: str,
