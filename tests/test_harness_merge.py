@@ -5,7 +5,7 @@ when its gate fails. Assertions are on the store and on git."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -20,7 +20,7 @@ async def hx(tmp_path: Path) -> AsyncIterator[Harness]:
     await harness.close()
 
 
-async def _dispatched(hx: Harness, bead_id: str) -> dict:
+async def _dispatched(hx: Harness, bead_id: str) -> dict[str, Any]:
     await hx.tick()
     (agent,) = await hx.working()
     assert agent["hook_bead_id"] == bead_id and agent["status"] == "working"
