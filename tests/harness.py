@@ -61,6 +61,8 @@ class FakeRuntime:
         self.specs: list[TurnSpec] = []
         self.hold_start: threading.Event | None = None  # set: start_turn blocks until it is set
         self.started = threading.Event()  # set whenever start_turn has written the status file
+        self.silent = False  # set: start_turn writes no status (a runner that never started)
+        self.dead: set[Path] = set()  # turns whose runner died without a final status
 
     def check(self) -> None:
         return None
@@ -69,6 +71,8 @@ class FakeRuntime:
         self.specs.append(spec)
         spec.turn_dir.mkdir(parents=True, exist_ok=True)
         (spec.turn_dir / runner.OUTPUT).touch()
+        if self.silent:
+            return os.getpid()
         self._write(spec.turn_dir, {"state": "running", "exit_code": None, "runner_pid": os.getpid()})
         self.started.set()
         if self.hold_start is not None:
@@ -76,6 +80,8 @@ class FakeRuntime:
         return os.getpid()
 
     def is_running(self, turn_dir: Path) -> bool:
+        if Path(turn_dir) in self.dead:
+            return False
         status = runner.read_status(turn_dir)
         return bool(status and status.get("state") == "running")
 
@@ -89,6 +95,10 @@ class FakeRuntime:
         with open(path / runner.OUTPUT, "a") as fh:
             fh.write(output)
         self._write(path, {"state": "exited", "exit_code": exit_code, **ending})
+
+    def lose(self, turn_dir: Path | str) -> None:
+        """The runner dies without writing its final status (killed with its container)."""
+        self.dead.add(Path(turn_dir))
 
     @staticmethod
     def _write(turn_dir: Path, status: dict[str, Any]) -> None:

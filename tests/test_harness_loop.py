@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from gastown.daemon import reconciler
+from gastown.daemon import reconciler, turnlog
 from gastown.protocol import Method
 from tests.harness import Harness, make_origin
 
@@ -103,3 +103,31 @@ async def test_a_restarted_loop_adopts_a_turn_its_predecessor_spawned(hx: Harnes
     await hx.tick()
     assert (await hx.agent(agent["name"]))["turn_ended_at"]
     assert (await hx.bead(bead["id"]))["dispatch_attempts"] == 1
+
+
+async def test_a_lost_runner_counts_as_a_crash(hx: Harness) -> None:
+    bead = await hx.call(Method.SLING, rig="app", title="lost")
+    await hx.tick()
+    agent = await _only_working(hx)
+    hx.runtime.lose(agent["turn_dir"])
+    await hx.tick()
+    back = await hx.bead(bead["id"])
+    assert back["status"] == "open" and back["dispatch_attempts"] == 1, back
+    assert (await hx.agent(agent["name"]))["turn_ended_at"]
+    assert back["failure_reason"]["code"] == "runner_lost", back["failure_reason"]
+
+
+async def test_a_turn_whose_runner_never_wrote_its_status_is_released_after_the_grace(hx: Harness) -> None:
+    bead = await hx.call(Method.SLING, rig="app", title="never started")
+    hx.runtime.silent = True
+    await hx.tick()
+    agent = await _only_working(hx)
+    hx.clock.advance(turnlog.RUNNER_GRACE_S - 1)
+    await hx.tick()
+    assert (await hx.agent(agent["name"]))["hook_bead_id"] == bead["id"]  # still inside its grace
+    hx.clock.advance(2)
+    await hx.tick()
+    released = await hx.agent(agent["name"])
+    assert released["hook_bead_id"] is None and released["status"] == "idle", released
+    back = await hx.bead(bead["id"])
+    assert back["status"] == "open" and back["assignee"] is None, back
