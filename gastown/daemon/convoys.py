@@ -31,7 +31,7 @@ def parse_plan(text: str) -> dict[str, Any]:
     return check_plan(plan)
 
 
-PLAN_KEYS = ("title", "rig", "beads")
+PLAN_KEYS = ("title", "rig", "beads", "merge_mode")
 BEAD_KEYS = ("id", "title", "body", "rig", "priority", "depends_on", "script", "agent", "review_script")
 
 
