@@ -182,11 +182,10 @@ class Harness:
             raise RpcError(err["code"], err["message"], err.get("data"))
         return frame["result"]
 
-    async def add_rig(self, origin: Path, name: str = "app", gates: list[str] | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"gate": gates[0]} if gates and len(gates) == 1 else {"no_gate": not gates}
+    async def add_rig(self, origin: Path, name: str = "app", gate: str | None = None) -> dict[str, Any]:
+        """`gt rig add` of `origin` with this gate command (none: merges go ungated)."""
+        params: dict[str, Any] = {"gate": gate} if gate else {"no_gate": True}
         rig: dict[str, Any] = await self.call(Method.RIG_ADD, name=name, source=str(origin), **params)
-        if gates and len(gates) > 1:
-            await self.call(Method.CONFIG_SET, key="refinery.gates", value=json.dumps(gates), rig=name)
         await self.call(Method.CONFIG_SET, key="sandbox", value="off")  # the gates run on the host as given
         return rig
 

@@ -29,7 +29,7 @@ async def _dispatched(hx: Harness, bead_id: str) -> dict[str, Any]:
 
 async def test_sling_turn_done_merges_with_a_passing_gate(hx: Harness, tmp_path: Path) -> None:
     origin = make_origin(tmp_path)
-    await hx.add_rig(origin, gates=["test -f feature.txt"])
+    await hx.add_rig(origin, gate="test -f feature.txt")
     bead = await hx.call(Method.SLING, rig="app", title="add the feature")
     agent = await _dispatched(hx, bead["id"])
     spec = hx.runtime.specs[0]
@@ -52,7 +52,7 @@ async def test_sling_turn_done_merges_with_a_passing_gate(hx: Harness, tmp_path:
 
 async def test_a_failing_gate_sends_the_bead_back_and_the_fix_lands(hx: Harness, tmp_path: Path) -> None:
     origin = make_origin(tmp_path)
-    await hx.add_rig(origin, gates=["grep -q fixed feature.txt"])
+    await hx.add_rig(origin, gate="grep -q fixed feature.txt")
     before = git(origin, "rev-parse", "main")
     bead = await hx.call(Method.SLING, rig="app", title="add the feature")
     agent = await _dispatched(hx, bead["id"])
