@@ -2,7 +2,8 @@
 
 Why: Gastown's adapters must be tested against the real opencode, claude and codex binaries
 (their flags, session stores and output formats are what breaks), but a real model is neither
-available nor deterministic. This server speaks the three wire formats those CLIs use and
+available nor deterministic. This server speaks the wire formats those CLIs use (OpenAI chat
+and Responses, Anthropic Messages, and the Gemini API in :mod:`gastown.fakellm_gemini`) and
 replays a script::
 
     [{"shell": "echo hi > proof.txt"}, {"say": "finished"}]
@@ -36,6 +37,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from gastown import fakellm_gemini as gemini
 from gastown import fakellm_wire as wire
 from gastown.fakellm_wire import JSON, Reply
 
@@ -172,17 +174,21 @@ class FakeLLM:
         return [DEFAULT_MODEL] + [k for k in self.script.queues if k]
 
     # -- the one decision
-    def answer(self, path: str, api: str, body: JSON, raw_len: int) -> Reply:
-        """Choose the reply for one model request and record it."""
-        model = str(body.get("model") or DEFAULT_MODEL)
-        names = wire.tool_names(body)
+    def answer(self, path: str, api: str, body: JSON, raw_len: int, model: str | None = None,
+               stream: bool | None = None) -> Reply:
+        """Choose the reply for one model request and record it. Gemini requests carry the
+        model and the streaming switch in the URL, so the handler passes them in."""
+        model = model or str(body.get("model") or DEFAULT_MODEL)
+        names = gemini.tool_names(body) if api == "gemini" else wire.tool_names(body)
         rec: JSON = {"time": time.time(), "path": path, "api": api, "model": model,
-                     "stream": bool(body.get("stream")), "tools": bool(names),
-                     "tool_names": names, "queue": None, "step": None}
+                     "stream": bool(body.get("stream") if stream is None else stream),
+                     "tools": bool(names), "tool_names": names, "queue": None, "step": None}
         with self._lock:
             aux = wire.is_auxiliary(body, names)
             popped = None if aux else self.script.pop(model)
-            if aux:
+            if aux and api == "gemini" and gemini.wants_json(body):
+                reply, rec["kind"] = Reply(text=gemini.aux_json(body)), "aux"
+            elif aux:
                 reply, rec["kind"] = Reply(text=AUX_TEXT), "aux"
             elif popped is None:
                 reply, rec["kind"] = Reply(text=FINAL_TEXT), "exhausted"
@@ -299,6 +305,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/v1/messages/count_tokens", "/messages/count_tokens"):
             self._send_json({"input_tokens": wire.estimate_tokens(len(raw))})
             return
+        if (target := gemini.parse_path(path)) is not None:
+            self._gemini(path, target, body, len(raw))
+            return
         api = {"/v1/chat/completions": "chat", "/chat/completions": "chat",
                "/v1/responses": "responses", "/responses": "responses",
                "/v1/messages": "messages", "/messages": "messages"}.get(path)
@@ -316,6 +325,18 @@ class _Handler(BaseHTTPRequestHandler):
                       "messages": wire.anthropic_json}[api]
             self._send_json(encode(reply, model))
 
+    def _gemini(self, path: str, target: tuple[str, str], body: JSON, raw_len: int) -> None:
+        """``models/MODEL:generateContent`` / ``:streamGenerateContent`` / ``:countTokens``."""
+        model, method = target
+        if method == "countTokens":
+            self._send_json(gemini.count_tokens(wire.estimate_tokens(raw_len)))
+            return
+        stream = method == "streamGenerateContent"
+        reply = self.llm.answer(path, "gemini", body, raw_len, model=model, stream=stream)
+        if stream:
+            self._send_stream(gemini.response_stream(reply, model))
+        else:
+            self._send_json(gemini.response_json(reply, model))
 
     def _other_method(self) -> None:
         self._send_error(404, f"no route for {self.command} {urlsplit(self.path).path}")

@@ -5,9 +5,9 @@
 # fails (kilo's platform packages are known to go missing), so a shared prefix would
 # let an optional CLI take the required ones down with it.
 #
-# Usage: scripts/install-agents.sh [opencode] [claude] [codex] [kilo]
-#   no arguments = all four. opencode, claude and codex are required (failure exits 1);
-#   kilo is optional (failure is reported and ignored).
+# Usage: scripts/install-agents.sh [opencode] [claude] [codex] [kilo] [gemini]
+#   no arguments = all five. opencode, claude, codex and gemini are required (failure
+#   exits 1); kilo is optional (failure is reported and ignored).
 # Env:   GT_AGENT_CACHE  root of the prefixes (default: <repo>/.cache/agents)
 #        NPM             npm binary (default: npm)
 # Idempotent: a CLI whose pinned version is already installed is skipped.
@@ -23,6 +23,7 @@ pins=(
   "claude|@anthropic-ai/claude-code|2.1.197|claude|1"
   "codex|@openai/codex|0.169.0|codex|1"
   "kilo|@kilocode/cli|7.7.7|kilo|0"
+  "gemini|@google/gemini-cli|0.61.0|gemini|1"
 )
 
 if ! command -v "$npm_bin" >/dev/null 2>&1; then
@@ -32,7 +33,7 @@ fi
 
 wanted=("$@")
 if [ ${#wanted[@]} -eq 0 ]; then
-  wanted=(opencode claude codex kilo)
+  wanted=(opencode claude codex kilo gemini)
 fi
 
 # Validate names first so a typo fails before any slow download.
@@ -42,7 +43,7 @@ for w in "${wanted[@]}"; do
     [ "${p%%|*}" = "$w" ] && found=1
   done
   if [ $found -eq 0 ]; then
-    echo "install-agents: unknown agent '$w' (known: opencode claude codex kilo)" >&2
+    echo "install-agents: unknown agent '$w' (known: opencode claude codex kilo gemini)" >&2
     exit 2
   fi
 done

@@ -1,4 +1,4 @@
-"""Real agent CLIs (opencode, claude, codex, kilo) against gastown.fakellm.
+"""Real agent CLIs (opencode, claude, codex, kilo, gemini) against gastown.fakellm.
 
 Each test runs two non-interactive turns in a fresh git repo: the first makes the CLI run
 ``echo hi > proof.txt`` through its own shell tool, the second resumes the native session by id
@@ -265,3 +265,51 @@ def test_codex_turn_and_resume(ws: Workspace) -> None:
         cmds = [e["item"] for e in t1.events
                 if e["type"] == "item.completed" and e["item"]["type"] == "command_execution"]
         assert cmds[0]["exit_code"] == 0 and "proof.txt" in cmds[0]["command"]
+
+
+# ------------------------------------------------------------------ gemini
+
+
+def test_gemini_turn_and_resume(ws: Workspace) -> None:
+    """The Gemini CLI against fakellm's Gemini dialect (``/v1beta/models/M:streamGenerateContent``).
+
+    Settings pick the API-key auth (a base URL alone selects a gateway auth that headless mode
+    rejects); the role prompt goes in the global GEMINI.md context file."""
+    binary = agent_bin("gemini")
+    from gastown.daemon.adapters.gemini import SETTINGS
+    gdir = ws.home / ".gemini"
+    gdir.mkdir()
+    (gdir / "settings.json").write_text(json.dumps(SETTINGS))
+    (gdir / "GEMINI.md").write_text(SYSTEM_MARKER + "\n")
+    with FakeLLM(SCRIPT) as llm:
+        env = {k: v for k, v in clean_env(ws.home, ws.repo).items()
+               if not k.startswith(("GEMINI", "GOOGLE"))}
+        env.update(GOOGLE_GEMINI_BASE_URL=llm.url, GEMINI_API_KEY="fake-key",
+                   GEMINI_CLI_NO_RELAUNCH="true", GEMINI_CLI_TRUST_WORKSPACE="true")
+        common = ["--output-format", "stream-json", "--approval-mode", "yolo", "--skip-trust",
+                  "--model", "fake-model"]
+        t1 = run_turn([binary, *common, "--prompt", FIRST], ws.repo, env)
+        n_first = len(llm.requests)
+        init = t1.events[0]
+        assert init["type"] == "init" and init["model"] == "fake-model"
+        sid = init["session_id"]
+        assert len(sid) == 36
+        t2 = run_turn([binary, *common, "--resume", sid, "--prompt", SECOND], ws.repo, env)
+        assert t2.events[0]["session_id"] == sid
+        first, second = check_turns(llm, ws, n_first)
+        assert all(r["api"] == "gemini" and r["path"].endswith(":streamGenerateContent")
+                   and "run_shell_command" in r["tool_names"] for r in first)
+        assert SYSTEM_MARKER in json.dumps(first[0]["body"]["systemInstruction"])
+        # Token usage: the final result's stats sum this invocation's requests only.
+        for turn, reqs in ((t1, first), (t2, second)):
+            stats = turn.events[-1]["stats"]
+            assert turn.events[-1]["type"] == "result" and turn.events[-1]["status"] == "success"
+            assert (stats["input_tokens"], stats["output_tokens"]) == tokens_in(reqs)
+        tools = [e for e in t1.events if e["type"] == "tool_use"]
+        results = [e for e in t1.events if e["type"] == "tool_result"]
+        assert tools[0]["tool_name"] == "run_shell_command"
+        assert tools[0]["parameters"]["command"] == "echo hi > proof.txt"
+        assert results[0]["tool_id"] == tools[0]["tool_id"] and results[0]["status"] == "success"
+        said = "".join(e["content"] for e in t1.events
+                       if e["type"] == "message" and e["role"] == "assistant")
+        assert said == "first turn done"

@@ -368,3 +368,57 @@ def test_cli_rejects_bad_script(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "gastown.fakellm", "--script", str(script)],
                           cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "expected" in proc.stderr
+
+
+# ------------------------------------------------------------------ gemini
+
+
+GEMINI_TOOLS = [{"functionDeclarations": [{"name": "read_file", "parameters": {}},
+                                          {"name": "run_shell_command", "parameters": {}}]}]
+
+
+def gemini_body(tools: list[Any] | None = GEMINI_TOOLS) -> dict[str, Any]:
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}],
+                            "systemInstruction": {"parts": [{"text": "You are an agent."}]}}
+    if tools is not None:
+        body["tools"] = tools
+    return body
+
+
+def test_gemini_stream_function_call_then_text(llm: FakeLLM) -> None:
+    base = llm.url + "/v1beta/models/gem-1"
+    status, events = call(base + ":streamGenerateContent?alt=sse", gemini_body())
+    assert status == 200 and len(events) == 1 and events[0][0] is None
+    cand = events[0][1]["candidates"][0]
+    call_part = cand["content"]["parts"][0]["functionCall"]
+    assert cand["content"]["role"] == "model" and cand["finishReason"] == "STOP"
+    assert call_part["name"] == "run_shell_command"
+    assert call_part["args"]["command"] == "echo hi > proof.txt"
+    status, events = call(base + ":streamGenerateContent?alt=sse", gemini_body())
+    texts = [e[1]["candidates"][0]["content"]["parts"][0]["text"] for e in events]
+    assert "".join(texts) == "all good" and len(texts) == 2
+    assert "finishReason" not in events[0][1]["candidates"][0]
+    usage = events[-1][1]["usageMetadata"]
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
+    reqs = llm.requests
+    assert [(r["api"], r["model"], r["stream"], r["step"]) for r in reqs] == [
+        ("gemini", "gem-1", True, 0), ("gemini", "gem-1", True, 1)]
+    assert reqs[0]["tool_names"] == ["read_file", "run_shell_command"]
+    assert usage["candidatesTokenCount"] == reqs[1]["output_tokens"]
+
+
+def test_gemini_non_streaming_json_side_request_and_count_tokens(llm: FakeLLM) -> None:
+    base = llm.url + "/v1beta/models/gem-1"
+    side = gemini_body(tools=None)
+    side["generationConfig"] = {"responseMimeType": "application/json", "responseJsonSchema": {
+        "type": "object", "properties": {"reasoning": {"type": "string"},
+                                         "next_speaker": {"type": "string",
+                                                          "enum": ["model", "user"]}}}}
+    status, body = call(base + ":generateContent", side)
+    answer = json.loads(body["candidates"][0]["content"]["parts"][0]["text"])
+    assert status == 200 and answer == {"reasoning": "fake", "next_speaker": "user"}
+    status, body = call(base + ":countTokens", gemini_body())
+    assert status == 200 and body["totalTokens"] > 0
+    status, body = call(base + ":embedContent", gemini_body())
+    assert status == 404
+    assert [r["kind"] for r in llm.requests] == ["aux"] and llm.remaining() == 2

@@ -1,7 +1,7 @@
 """Gemini CLI (`@google/gemini-cli`): `gemini --output-format stream-json --approval-mode yolo -p`.
 
-Command building only: the fake model server has no Gemini wire format, so no turn is run
-in the tests. The role prompt has no append flag: it goes in the global context file
+Proven against the real CLI and the fake model server's Gemini dialect
+(tests/test_agent_clis.py::test_gemini_turn_and_resume). The role prompt has no append flag: it goes in the global context file
 <home>/.gemini/GEMINI.md, which gemini adds to its own prompt (GEMINI_SYSTEM_MD would
 replace it). Resume is `--resume <session_id>` (sessions are stored per project dir, so
 the same cwd and HOME, like claude). GOOGLE_GEMINI_BASE_URL is given without `/v1`.
