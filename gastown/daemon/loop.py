@@ -112,6 +112,7 @@ class TownLoop:
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.town = town
         self.clock = clock  # the scheduling rules' `now` (tests pass a fixed, advanceable one)
+        self.opened = town.store.now()  # agents `starting` since before this are a dead daemon's
         self.hub = hub
         self.runtime_name = str(town.config("runtime")[0])
         self.runtime = runtime or make_runtime(self.runtime_name, town.root)
@@ -508,7 +509,7 @@ class TownLoop:
         before recording the turn): release its bead. Recorded turns are resolved by
         observe() (adopted, finished, or never started after the start-up grace)."""
         town = self.town
-        for agent in await town.call(turnlog.stranded_agents, town.store):
+        for agent in await town.call(turnlog.stranded_agents, town.store, self.opened):
             if agent["name"] in self.dispatching:
                 continue
             if await town.call(turnlog.release_never_started, town.store, agent["name"],

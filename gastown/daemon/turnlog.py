@@ -85,13 +85,17 @@ def _release(store: "ConvoyStore", agent: Row, reason: str) -> None:
         store._set_agent_status(agent, AgentStatus.IDLE, reason=reason)
 
 
-def stranded_agents(store: "ConvoyStore") -> list[Row]:
+def stranded_agents(store: "ConvoyStore", opened: str | None = None) -> list[Row]:
     """Agents `starting` with no recorded turn of their own (the recorded one, if any, is
     from an earlier turn) for longer than the start-up grace: the invariant's suspects. The
     grace covers turns started outside the loop's dispatch (a mayor message, a review, a
     nudge or a triage turn), which become `starting` a moment before their turn is recorded;
-    the loop also skips the dispatches it is running right now."""
+    the loop also skips the dispatches it is running right now. An agent that became
+    `starting` before this loop opened (`opened`, a store timestamp) was left by a daemon
+    that died: nothing of this one is starting it, so no grace applies (fast recovery)."""
     cutoff = (store.clock() - timedelta(seconds=START_GRACE_S)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if opened is not None:
+        cutoff = max(cutoff, opened)
     return [a for a in store.agent_list()
             if a["status"] == AgentStatus.STARTING.value and (not a["turn_dir"] or a["turn_ended_at"])
             and (a["last_activity_at"] or "") < cutoff]
