@@ -10,6 +10,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
+from gastown.model import EventType
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -62,26 +64,26 @@ def _failure(meta: dict[str, Any]) -> str:
 
 Say = Callable[[dict[str, Any], dict[str, Any]], str]
 SAY: dict[str, Say] = {
-    "created": lambda e, m: f"{e['actor'] or 'someone'} created {e['bead_id']} {_q(e.get('title'))}",
-    "status_changed": lambda e, m: f"{e['bead_id']} {e['old_value']} → {e['new_value']}"
+    EventType.CREATED: lambda e, m: f"{e['actor'] or 'someone'} created {e['bead_id']} {_q(e.get('title'))}",
+    EventType.STATUS_CHANGED: lambda e, m: f"{e['bead_id']} {e['old_value']} → {e['new_value']}"
                                    + (f": {m['reason']}" if m.get("reason") else _failure(m)),
-    "closed": lambda e, m: f"{e['bead_id']} closed" + (f": {m['reason']}" if m.get("reason") else ""),
-    "reopened": lambda e, m: f"{e['bead_id']} reopened by {e['actor'] or 'someone'}",
-    "hooked": lambda e, m: f"{e['new_value']} picked up {e['bead_id']} {_q(e.get('title'))}",
-    "unhooked": lambda e, m: f"{e['old_value']} gave back {e['bead_id']}{_failure(m)}",
-    "turn_exited": lambda e, m: f"{m.get('agent')} finished a turn on {m.get('bead') or e['bead_id']} "
+    EventType.CLOSED: lambda e, m: f"{e['bead_id']} closed" + (f": {m['reason']}" if m.get("reason") else ""),
+    EventType.REOPENED: lambda e, m: f"{e['bead_id']} reopened by {e['actor'] or 'someone'}",
+    EventType.HOOKED: lambda e, m: f"{e['new_value']} picked up {e['bead_id']} {_q(e.get('title'))}",
+    EventType.UNHOOKED: lambda e, m: f"{e['old_value']} gave back {e['bead_id']}{_failure(m)}",
+    EventType.TURN_EXITED: lambda e, m: f"{m.get('agent')} finished a turn on {m.get('bead') or e['bead_id']} "
                                 f"(exit {e['new_value']}, {m.get('tokens_in', 0):,} in / {m.get('tokens_out', 0):,} out)",
-    "agent_done": lambda e, m: f"{e['actor']} handed in {e['bead_id']} for merge" + (
+    EventType.AGENT_DONE: lambda e, m: f"{e['actor']} handed in {e['bead_id']} for merge" + (
         f": {_q(m.get('summary'))}" if m.get("summary") else ""),
-    "merged": lambda e, m: f"{e['bead_id']} landed on {m.get('landed_on')} at {str(e['new_value'])[:12]}",
-    "agent_status": lambda e, m: f"{m.get('agent') or e['actor']} is {e['new_value']}"
+    EventType.MERGED: lambda e, m: f"{e['bead_id']} landed on {m.get('landed_on')} at {str(e['new_value'])[:12]}",
+    EventType.AGENT_STATUS: lambda e, m: f"{m.get('agent') or e['actor']} is {e['new_value']}"
                                  + (f" ({m.get('reason')})" if m.get("reason") else ""),
-    "agent_status_message": lambda e, m: f"{m.get('agent') or e['actor']}: {_q(e['new_value'], 100)}",
-    "escalated": lambda e, m: f"escalation {e['bead_id']}: {_q(e.get('title'), 100)}",
-    "convoy_landed": lambda e, m: f"convoy {e['bead_id']} {_q(e.get('title'))} landed",
-    "held": lambda e, m: f"{e['bead_id']} held" + (f" ({m.get('reason')})" if m.get("reason") else ""),
-    "released": lambda e, m: f"{e['bead_id']} released",
-    "rework_requested": lambda e, m: f"{e['bead_id']} needs rework" + (f": {_q(e['new_value'], 90)}"
+    EventType.AGENT_STATUS_MESSAGE: lambda e, m: f"{m.get('agent') or e['actor']}: {_q(e['new_value'], 100)}",
+    EventType.ESCALATED: lambda e, m: f"escalation {e['bead_id']}: {_q(e.get('title'), 100)}",
+    EventType.CONVOY_LANDED: lambda e, m: f"convoy {e['bead_id']} {_q(e.get('title'))} landed",
+    EventType.HELD: lambda e, m: f"{e['bead_id']} held" + (f" ({m.get('reason')})" if m.get("reason") else ""),
+    EventType.RELEASED: lambda e, m: f"{e['bead_id']} released",
+    EventType.REWORK_REQUESTED: lambda e, m: f"{e['bead_id']} needs rework" + (f": {_q(e['new_value'], 90)}"
                                                                      if e.get("new_value") else ""),
 }
 

@@ -102,3 +102,143 @@ class Severity(str, enum.Enum):
 
 def values(enum_cls: type[enum.Enum]) -> list[str]:
     return [str(m.value) for m in enum_cls]
+
+
+class EventType(enum.StrEnum):
+    """Every `bead_events.event_type` the daemon writes. Clients (feed, TUI, `gt bead events`)
+    match on these names, so they are a closed vocabulary: a new event is a new member here
+    (`tests/test_vocabulary.py` fails on a literal that is not). A `StrEnum`, so a member is
+    its value wherever a string goes (SQL parameters, JSON, f-strings)."""
+
+    # beads
+    CREATED = "created"
+    FIELDS_UPDATED = "fields_updated"
+    STATUS_CHANGED = "status_changed"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    DEPENDENCY_ADDED = "dependency_added"
+    DEPENDENCY_REMOVED = "dependency_removed"
+    ARCHIVED = "archived"
+    UNARCHIVED = "unarchived"
+    IMPORTED = "imported"
+    HELD = "held"
+    RELEASED = "released"
+    RETRY = "retry"
+    # rigs and the town
+    RIG_ADDED = "rig_added"
+    RIG_REMOVED = "rig_removed"
+    RIG_PARKED = "rig_parked"
+    RIG_UNPARKED = "rig_unparked"
+    RIG_SYNCED = "rig_synced"
+    TOWN_PAUSED = "town_paused"
+    TOWN_RESUMED = "town_resumed"
+    # agents and their turns
+    HOOKED = "hooked"
+    UNHOOKED = "unhooked"
+    AGENT_STATUS = "agent_status"
+    AGENT_STATUS_MESSAGE = "agent_status_message"
+    AGENT_ADAPTER = "agent_adapter"
+    AGENT_DONE = "agent_done"
+    TURN_EXITED = "turn_exited"
+    TURN_RECORDED = "turn_recorded"
+    GUPP_DEFERRED = "gupp_deferred"
+    STRANDED = "stranded"
+    CONTAINER_DIED = "container_died"
+    # comms and escalations
+    MAIL_SENT = "mail_sent"
+    MAIL_DELIVERED = "mail_delivered"
+    NUDGED = "nudged"
+    ESCALATED = "escalated"
+    REESCALATED = "reescalated"
+    ESCALATION_RESOLVED = "escalation_resolved"
+    # the merge queue, reviews and pull requests
+    MERGED = "merged"
+    REWORK_REQUESTED = "rework_requested"
+    GATES_PASSED = "gates_passed"
+    REVIEW_PENDING = "review_pending"
+    REVIEW_APPROVED = "review_approved"
+    REVIEW_CHANGES_REQUESTED = "review_changes_requested"
+    REVIEW_MISSING = "review_missing"
+    PR_CREATED = "pr_created"
+    PR_UPDATED = "pr_updated"
+    PR_STATE = "pr_state"
+    PR_REPLY = "pr_reply"
+    PR_CONFLICT = "pr_conflict"
+    PR_FEEDBACK = "pr_feedback"
+    FORGE_ERROR = "forge_error"
+    ISSUE_ANNOUNCING = "issue_announcing"
+    ISSUE_ANNOUNCED = "issue_announced"
+    # convoys, molecules, triage
+    CONVOY_CREATED = "convoy_created"
+    CONVOY_STARTED = "convoy_started"
+    CONVOY_MEMBER_ADDED = "convoy_member_added"
+    CONVOY_MEMBER_REMOVED = "convoy_member_removed"
+    CONVOY_LANDING = "convoy_landing"
+    CONVOY_LANDED = "convoy_landed"
+    MOLECULE_POURED = "molecule_poured"
+    MOLECULE_STARTED = "molecule_started"
+    MOLECULE_RESUMED = "molecule_resumed"
+    STEP_RUN_STARTED = "step_run_started"
+    STEP_RUN_FINISHED = "step_run_finished"
+    STEP_DONE = "step_done"
+    WAITING_APPROVAL = "waiting_approval"
+    APPROVED = "approved"
+    TRIAGE_REQUESTED = "triage_requested"
+    TRIAGE_RESOLVED = "triage_resolved"
+    TRIAGE_ABANDONED = "triage_abandoned"
+    # budgets
+    BUDGET_SET = "budget_set"
+    BUDGET_CLEARED = "budget_cleared"
+    BUDGET_RELEASED = "budget_released"
+    BUDGET_WARNING = "budget_warning"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+
+
+class FailureCode(enum.StrEnum):
+    """The `code` of a bead's `failure_reason` (and of a merge request's): why work stopped.
+    Prompts, the retry policy, the stand-in agent and the dashboard branch on these, so they
+    are a closed vocabulary like `EventType`."""
+
+    # a turn that ended without `gt done`
+    NEVER_STARTED = "never_started"
+    DISPATCH_FAILED = "dispatch_failed"
+    DISPATCH_EXHAUSTED = "dispatch_exhausted"
+    AGENT_CRASHED = "agent_crashed"
+    AGENT_KILLED = "agent_killed"
+    RUNNER_LOST = "runner_lost"
+    TIMED_OUT = "timed_out"
+    EXITED_WITHOUT_DONE = "exited_without_done"
+    GUPP_RESET = "gupp_reset"
+    TRIAGE_RESTART = "triage_restart"
+    # stopped by an operator or a hold
+    STOPPED = "stopped"
+    RESET = "reset"
+    HELD = "held"
+    PAUSED = "paused"
+    QUARANTINED = "quarantined"
+    # the agent's own `gt done --status`
+    DEFERRED = "deferred"
+    ESCALATED = "escalated"
+    # the merge queue
+    CONFLICT = "conflict"
+    GATE_FAILED = "gate_failed"
+    GATE_TIMEOUT = "gate_timeout"
+    PUSH_REJECTED = "push_rejected"
+    PUSH_UNVERIFIED = "push_unverified"
+    HEAD_MOVED = "head_moved"
+    INFRA = "infra"
+    CHANGES_REQUESTED = "changes_requested"
+    REVIEW_FAILED = "review_failed"
+    REWORK_EXHAUSTED = "rework_exhausted"
+    # pull requests and the forge
+    PR_CLOSED = "pr_closed"
+    FORGE_ERROR = "forge_error"
+    FORGE_RATE_LIMITED = "forge_rate_limited"
+    FORGE_UNAUTHORIZED = "forge_unauthorized"
+    FORGE_FORBIDDEN = "forge_forbidden"
+    FORGE_NOT_FOUND = "forge_not_found"
+    FORGE_CONFLICT = "forge_conflict"
+    FORGE_REJECTED = "forge_rejected"
+    # molecules
+    STEP_FAILED = "step_failed"
+    RUN_FAILED = "run_failed"

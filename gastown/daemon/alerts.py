@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from gastown.daemon.store import iso
+from gastown.model import EventType
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -46,13 +47,13 @@ def pending(store: Any, level: str) -> list[dict[str, Any]]:
     store.patrol_set(CURSOR, last)
     out = []
     for r in rows:
-        if r["event_type"] == "status_changed":
+        if r["event_type"] == EventType.STATUS_CHANGED:
             out.append({"kind": "needs_me", "event": "bead_failed", "id": r["bead_id"],
                         "title": f"{r['bead_id']} failed: {r['title']}", "message": _reason(r["metadata"])})
-        elif level == "all" and r["event_type"] == "merged":
+        elif level == "all" and r["event_type"] == EventType.MERGED:
             out.append({"kind": "done", "event": "bead_landed", "id": r["bead_id"],
                         "title": f"{r['bead_id']} landed: {r['title']}", "message": f"at {str(r['new_value'])[:12]}"})
-        elif level == "all" and r["event_type"] == "convoy_landed":
+        elif level == "all" and r["event_type"] == EventType.CONVOY_LANDED:
             out.append({"kind": "done", "event": "convoy_landed", "id": r["bead_id"],
                         "title": f"convoy {r['bead_id']} landed: {r['title']}", "message": r["title"]})
     return out

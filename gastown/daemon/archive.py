@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from gastown.model import BeadStatus, DepType
+from gastown.model import BeadStatus, DepType, EventType
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def archive(store: "ConvoyStore", keys: list[str], *, actor: str | None) -> list
             if r.get("archived_at"):
                 continue
             store.conn.execute("UPDATE beads SET archived_at = ? WHERE id = ?", (now, r["id"]))
-            store._event(r["id"], "archived", actor=actor)
+            store._event(r["id"], EventType.ARCHIVED, actor=actor)
     return [store.bead_row(r["id"]) for r in rows]
 
 
@@ -55,7 +55,7 @@ def unarchive(store: "ConvoyStore", keys: list[str], *, actor: str | None) -> li
         for r in rows:
             if r.get("archived_at"):
                 store.conn.execute("UPDATE beads SET archived_at = NULL WHERE id = ?", (r["id"],))
-                store._event(r["id"], "unarchived", actor=actor)
+                store._event(r["id"], EventType.UNARCHIVED, actor=actor)
     return [store.bead_row(r["id"]) for r in rows]
 
 
@@ -103,7 +103,7 @@ def convoy_add(store: "ConvoyStore", key: str, beads: list[str], *, actor: str |
             store._dep_insert(bead["id"], convoy["id"], DepType.TRACKS, actor)
             _set_convoy(store, bead, convoy["id"])
             store._recount_convoys(bead["id"])
-            store._event(convoy["id"], "convoy_member_added", actor=actor, new=bead["id"], meta={"bead": bead["id"]})
+            store._event(convoy["id"], EventType.CONVOY_MEMBER_ADDED, actor=actor, new=bead["id"], meta={"bead": bead["id"]})
     return store.convoy_get(convoy["id"])
 
 
@@ -121,7 +121,7 @@ def convoy_remove(store: "ConvoyStore", key: str, beads: list[str], *, actor: st
             store.conn.execute("DELETE FROM bead_dependencies WHERE bead_id = ? AND depends_on = ? AND type = ?",
                                (bead["id"], convoy["id"], DepType.TRACKS.value))
             _set_convoy(store, bead, None)
-            store._event(convoy["id"], "convoy_member_removed", actor=actor, old=bead["id"],
+            store._event(convoy["id"], EventType.CONVOY_MEMBER_REMOVED, actor=actor, old=bead["id"],
                          meta={"bead": bead["id"]})
         store.conn.execute(
             "UPDATE convoys SET total_beads = (SELECT count(*) FROM bead_dependencies d WHERE d.depends_on = ?1 "

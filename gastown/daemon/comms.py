@@ -14,7 +14,7 @@ from typing import Any
 
 from gastown.daemon.store import Row, iso
 from gastown.daemon.workstore import WorkStore
-from gastown.model import AgentStatus, BeadStatus, BeadType, Severity
+from gastown.model import AgentStatus, BeadStatus, BeadType, Severity, EventType, FailureCode
 from gastown.protocol import ErrorCode, RpcError
 
 SEVERITIES = [s.value for s in Severity]
@@ -46,7 +46,7 @@ class CommsStore(WorkStore):
                                        metadata={"from": sender, "to": box, "addressed_to": to,
                                                  **({"thread": thread} if thread else {})})
                 self.conn.execute("UPDATE beads SET assignee = ? WHERE id = ?", (box, msg["id"]))
-                self._event(msg["id"], "mail_sent", actor=sender, new=box)
+                self._event(msg["id"], EventType.MAIL_SENT, actor=sender, new=box)
                 sent.append(self.bead_row(msg["id"]))
         return sent
 
@@ -70,7 +70,7 @@ class CommsStore(WorkStore):
         if not msg["metadata"].get("delivered_at"):
             meta = {**msg["metadata"], "delivered_at": self.now()}
             self.conn.execute("UPDATE beads SET metadata = ? WHERE id = ?", (json.dumps(meta), msg["id"]))
-            self._event(msg["id"], "mail_delivered", actor="system", new=msg["assignee"])
+            self._event(msg["id"], EventType.MAIL_DELIVERED, actor="system", new=msg["assignee"])
 
     # ------------------------------------------------------------------- nudges
     def nudge(self, agent: str, message: str, *, mode: str = "wait-idle", source: str | None = None,
@@ -84,7 +84,7 @@ class CommsStore(WorkStore):
                 "INSERT INTO agent_nudges(agent, message, mode, source, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (agent, message, mode, source, iso(now), iso(now + timedelta(minutes=ttl_minutes))))
             nudge_id = self.conn.last_insert_rowid()
-            self._event(target["bead_id"], "nudged", actor=source, new=mode, meta={"nudge": nudge_id, "agent": agent})
+            self._event(target["bead_id"], EventType.NUDGED, actor=source, new=mode, meta={"nudge": nudge_id, "agent": agent})
         return {"id": nudge_id, "status": "queued", "agent": agent, "mode": mode, "message": message}
 
     def pending_nudges(self, agent: str | None = None) -> list[Row]:
@@ -160,7 +160,7 @@ class CommsStore(WorkStore):
             new = SEVERITIES[min(SEVERITIES.index(esc["severity"]) + 1, len(SEVERITIES) - 1)]
             self.conn.execute("UPDATE escalations SET severity = ?, reescalation_count = reescalation_count + 1 "
                               "WHERE bead_id = ?", (new, esc_id))
-            self._event(esc_id, "reescalated", actor="patrol", old=esc["severity"], new=new)
+            self._event(esc_id, EventType.REESCALATED, actor="patrol", old=esc["severity"], new=new)
             self._route(esc_id, new, f"(unacknowledged, raised to {new}) {esc['body']}")
         return self.escalation_get(esc_id)
 
@@ -182,7 +182,7 @@ class CommsStore(WorkStore):
             if agent["status"] in ("quarantined", "stopped"):
                 return agent
             if agent["hook_bead_id"]:
-                self._unhook_to_open(agent, {"code": "quarantined", "message": f"agent {agent_name} crashed "
+                self._unhook_to_open(agent, {"code": FailureCode.QUARANTINED, "message": f"agent {agent_name} crashed "
                                              f"{restarts} times in an hour", "source": "patrol"}, restart=False)
             if agent["status"] not in ("idle", "failed"):
                 self._set_agent_status(agent, AgentStatus.IDLE)
@@ -201,7 +201,7 @@ class CommsStore(WorkStore):
                 if not BeadStatus(hooked["status"]).terminal:
                     return agent  # not a zombie any more
                 self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
-                self._event(hooked["id"], "unhooked", actor="patrol", old=agent_name, meta={"reason": reason})
+                self._event(hooked["id"], EventType.UNHOOKED, actor="patrol", old=agent_name, meta={"reason": reason})
             if agent["status"] in ("working", "starting", "stalled"):
                 self._set_agent_status(agent, AgentStatus.IDLE, reason=f"zombie: {reason}", actor="patrol")
         return self._agent(agent_name)
@@ -210,7 +210,7 @@ class CommsStore(WorkStore):
         with self.conn:
             now = self.now()
             for bead_id in bead_ids:
-                self._event(bead_id, "stranded", actor="patrol", meta={"reason": "ready but no polecat capacity"})
+                self._event(bead_id, EventType.STRANDED, actor="patrol", meta={"reason": "ready but no polecat capacity"})
                 self.conn.execute("INSERT INTO patrol_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                                   "value = excluded.value", (f"stranded:{bead_id}", json.dumps(now)))
 
@@ -235,4 +235,4 @@ class CommsStore(WorkStore):
 
     def container_died(self, payload: dict[str, Any]) -> None:
         with self.conn:
-            self._event(None, "container_died", actor="runtime", meta=payload)
+            self._event(None, EventType.CONTAINER_DIED, actor="runtime", meta=payload)

@@ -15,7 +15,7 @@ from typing import Any
 from gastown.daemon import integration
 from gastown.daemon.comms import CommsStore
 from gastown.daemon.store import Row
-from gastown.model import BeadStatus, BeadType, DepType
+from gastown.model import BeadStatus, BeadType, DepType, EventType
 from gastown.protocol import ErrorCode, RpcError
 
 STATUSES = ("open", "in_progress", "in_review", "closed", "failed")
@@ -116,7 +116,7 @@ class ConvoyStore(CommsStore):
             self.conn.execute("UPDATE beads SET metadata = ? WHERE id = ?",
                               (json.dumps({"local_ids": ids}), convoy["id"]))
             self._recount_convoys(next(iter(ids.values())))
-            self._event(convoy["id"], "convoy_created", actor=actor, meta={"beads": ids, "staged": staged})
+            self._event(convoy["id"], EventType.CONVOY_CREATED, actor=actor, meta={"beads": ids, "staged": staged})
         return self.convoy_get(convoy["id"])
 
     def convoy_get(self, key: str) -> Row:
@@ -145,7 +145,7 @@ class ConvoyStore(CommsStore):
             if not convoy["staged"]:
                 raise RpcError(ErrorCode.INVALID_STATE, f"convoy {convoy['id']} is not staged")
             self.conn.execute("UPDATE convoys SET staged = 0 WHERE bead_id = ?", (convoy["id"],))
-            self._event(convoy["id"], "convoy_started", actor=actor)
+            self._event(convoy["id"], EventType.CONVOY_STARTED, actor=actor)
         return self.convoy_get(convoy["id"])
 
     def convoy_close(self, key: str, *, actor: str | None, reason: str) -> tuple[Row, list[str]]:
@@ -174,7 +174,7 @@ class ConvoyStore(CommsStore):
 
         agent = self._agent(agent_name)
         self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
-        self._event(bead_id, "unhooked", actor="system", old=agent_name, meta={"reason": "convoy closed"})
+        self._event(bead_id, EventType.UNHOOKED, actor="system", old=agent_name, meta={"reason": "convoy closed"})
         if agent["status"] != AgentStatus.IDLE.value:
             self._set_agent_status(agent, AgentStatus.IDLE, reason="convoy closed")
 
@@ -192,7 +192,7 @@ class ConvoyStore(CommsStore):
                 continue  # it lands when its landing merge request merges
             self.conn.execute("UPDATE convoys SET landed_at = ? WHERE bead_id = ?", (self.now(), convoy_id))
             self._set_status(convoy, BeadStatus.CLOSED, actor="refinery", reason="landed: every member merged")
-            self._event(convoy_id, "convoy_landed", actor="refinery")
+            self._event(convoy_id, EventType.CONVOY_LANDED, actor="refinery")
 
     def mr_merged(self, mr_id: str, *, merge_commit: str, landed_on: str, gates: list[dict[str, Any]],
                   message: str) -> Row:
@@ -274,7 +274,7 @@ class ConvoyStore(CommsStore):
             self.patrol_set("triage", {"runs": [*runs, self.clock().timestamp()],
                                        "open": {"agent": agent, "bead": bead_id}})
             self._set_agent_status(triage, AgentStatus.STARTING, reason=f"triage of {agent}")
-            self._event(bead_id, "triage_requested", actor="patrol", meta={"agent": agent})
+            self._event(bead_id, EventType.TRIAGE_REQUESTED, actor="patrol", meta={"agent": agent})
         return self._agent("triage")
 
     def triage_verdict(self, verdict: str, reason: str) -> dict[str, Any]:
@@ -285,7 +285,7 @@ class ConvoyStore(CommsStore):
             if not case:
                 raise RpcError(ErrorCode.INVALID_STATE, "there is no open triage case")
             self.patrol_set("triage", {**state, "open": None})
-            self._event(case["bead"], "triage_resolved", actor="triage", new=verdict,
+            self._event(case["bead"], EventType.TRIAGE_RESOLVED, actor="triage", new=verdict,
                         meta={"agent": case["agent"], "reason": reason})
             resolved = {**case, "verdict": verdict, "reason": reason}
         return resolved
@@ -295,7 +295,7 @@ class ConvoyStore(CommsStore):
         with self.conn:
             state = self.patrol_get("triage") or {}
             if state.get("open"):
-                self._event(state["open"]["bead"], "triage_abandoned", actor="patrol", meta=state["open"])
+                self._event(state["open"]["bead"], EventType.TRIAGE_ABANDONED, actor="patrol", meta=state["open"])
                 self.patrol_set("triage", {**state, "open": None})
 
     # -------------------------------------------------------------------- costs

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gastown.daemon import holds
-from gastown.model import AgentStatus, BeadStatus
+from gastown.model import AgentStatus, BeadStatus, EventType
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def finish(store: "ConvoyStore", agent_name: str, *, status: str, summary: str) 
             raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
         bead = store.bead_row(bead_id)
         escalation = None
-        store._event(bead_id, "agent_done", actor=agent_name, meta={"status": status, "summary": summary})
+        store._event(bead_id, EventType.AGENT_DONE, actor=agent_name, meta={"status": status, "summary": summary})
         if status == "no-change":
             store.conn.execute("UPDATE beads SET failure_reason = NULL WHERE id = ?", (bead_id,))
             store.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from gastown.model import BeadStatus
+from gastown.model import BeadStatus, EventType, FailureCode
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def mark_held(store: "ConvoyStore", bead_id: str, *, reason: str, actor: str | N
     meta = {**bead["metadata"], "hold": {"reason": reason, "by": actor or "human", "at": store.now()}}
     store.conn.execute("UPDATE beads SET metadata = ?, updated_at = ? WHERE id = ?",
                        (_json(meta), store.now(), bead_id))
-    store._event(bead_id, "held", actor=actor, new=reason or None, meta={"reason": reason})
+    store._event(bead_id, EventType.HELD, actor=actor, new=reason or None, meta={"reason": reason})
 
 
 def hold(store: "ConvoyStore", key: str, *, reason: str = "", actor: str | None = None) -> Row:
@@ -72,7 +72,7 @@ def hold(store: "ConvoyStore", key: str, *, reason: str = "", actor: str | None 
                            f"queue (park the rig with 'gt rig park {bead['rig']}' to stop merges)")
         mark_held(store, bead["id"], reason=reason, actor=actor)
         agent = _stop_hooked(store, bead["id"], {
-            "code": "held", "source": "human",
+            "code": FailureCode.HELD, "source": "human",
             "message": f"held by {actor or 'a human'}" + (f": {reason}" if reason else "")})
     return {**store.bead_get(bead["id"]), "stopped_agent": _turn_of(agent)}
 
@@ -96,7 +96,7 @@ def _unmark(store: "ConvoyStore", bead: Row, actor: str | None) -> None:
     meta = {k: v for k, v in bead["metadata"].items() if k != "hold"}
     store.conn.execute("UPDATE beads SET metadata = ?, updated_at = ? WHERE id = ?",
                        (_json(meta), store.now(), bead["id"]))
-    store._event(bead["id"], "released", actor=actor)
+    store._event(bead["id"], EventType.RELEASED, actor=actor)
 
 
 def retry(store: "ConvoyStore", key: str, *, reason: str = "", actor: str | None = None) -> Row:
@@ -119,7 +119,7 @@ def retry(store: "ConvoyStore", key: str, *, reason: str = "", actor: str | None
             _unmark(store, store.bead_row(bead["id"]), actor)
         store.conn.execute("UPDATE beads SET dispatch_attempts = 0, last_dispatch_at = NULL, updated_at = ? "
                            "WHERE id = ?", (store.now(), bead["id"]))
-        store._event(bead["id"], "retry", actor=actor, new=reason or None, meta={"reason": reason})
+        store._event(bead["id"], EventType.RETRY, actor=actor, new=reason or None, meta={"reason": reason})
     return store.bead_get(bead["id"])
 
 
@@ -130,7 +130,7 @@ def park(store: "ConvoyStore", rig: str, *, reason: str = "", actor: str | None 
         state = {"reason": reason, "by": actor or "human", "at": store.now()}
         if store.patrol_get(parked_key(rig)) is None:
             store.patrol_set(parked_key(rig), state)
-            store._event(None, "rig_parked", actor=actor, new=rig, meta={"rig": rig, "reason": reason})
+            store._event(None, EventType.RIG_PARKED, actor=actor, new=rig, meta={"rig": rig, "reason": reason})
     return rig_state(store, rig)
 
 
@@ -140,7 +140,7 @@ def unpark(store: "ConvoyStore", rig: str, *, actor: str | None = None) -> Row:
         if store.patrol_get(parked_key(rig)) is None:
             raise RpcError(ErrorCode.INVALID_STATE, f"rig {rig} is not parked")
         store.conn.execute("DELETE FROM patrol_state WHERE key = ?", (parked_key(rig),))
-        store._event(None, "rig_unparked", actor=actor, new=rig, meta={"rig": rig})
+        store._event(None, EventType.RIG_UNPARKED, actor=actor, new=rig, meta={"rig": rig})
     return rig_state(store, rig)
 
 
@@ -156,8 +156,8 @@ def pause(store: "ConvoyStore", *, reason: str = "", actor: str | None = None) -
     with store.conn:
         if store.patrol_get(PAUSED_KEY) is None:
             store.patrol_set(PAUSED_KEY, {"reason": reason, "by": actor or "human", "at": store.now()})
-            store._event(None, "town_paused", actor=actor, new=reason or None, meta={"reason": reason})
-        failure = {"code": "paused", "source": "human",
+            store._event(None, EventType.TOWN_PAUSED, actor=actor, new=reason or None, meta={"reason": reason})
+        failure = {"code": FailureCode.PAUSED, "source": "human",
                    "message": f"the town was paused by {actor or 'a human'}" + (f": {reason}" if reason else "")}
         for a in store.agent_list():
             running = bool(a["turn_dir"]) and not a["turn_ended_at"]
@@ -174,7 +174,7 @@ def resume(store: "ConvoyStore", *, actor: str | None = None) -> Row:
         if store.patrol_get(PAUSED_KEY) is None:
             raise RpcError(ErrorCode.INVALID_STATE, "the town is not paused")
         store.conn.execute("DELETE FROM patrol_state WHERE key = ?", (PAUSED_KEY,))
-        store._event(None, "town_resumed", actor=actor)
+        store._event(None, EventType.TOWN_RESUMED, actor=actor)
     return town_state(store)
 
 
@@ -193,7 +193,7 @@ def stop_agent(store: "ConvoyStore", agent_name: str, *, actor: str | None) -> R
         bead_id = agent["hook_bead_id"]
         if bead_id and store.bead_row(bead_id)["type"] == "issue":
             mark_held(store, bead_id, reason=f"agent {agent_name} was stopped", actor=actor)
-            _stop_hooked(store, bead_id, {"code": "stopped", "source": "human",
+            _stop_hooked(store, bead_id, {"code": FailureCode.STOPPED, "source": "human",
                                           "message": f"agent {agent_name} was stopped by {actor or 'a human'}"})
             agent = store._agent(agent_name)
         result = store.agent_stop(agent_name, actor=actor)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gastown.model import BeadStatus, BeadType
+from gastown.model import BeadStatus, BeadType, EventType
 
 if TYPE_CHECKING:
     from gastown.daemon.convoys import ConvoyStore
@@ -65,7 +65,7 @@ def open_landing(store: "ConvoyStore", convoy_id: str) -> bool:
     # no `tracks` link to the convoy: that would make the landing merge request a member
     store._set_status(convoy, BeadStatus.IN_REVIEW, actor="refinery", reason=f"every member is in {branch}: "
                       f"landing as {mr['id']}")
-    store._event(convoy_id, "convoy_landing", actor="refinery", new=mr["id"], meta={"head": head["merge_commit"]})
+    store._event(convoy_id, EventType.CONVOY_LANDING, actor="refinery", new=mr["id"], meta={"head": head["merge_commit"]})
     return True
 
 
@@ -75,5 +75,5 @@ def landed(store: "ConvoyStore", mr: dict[str, Any]) -> None:
     if convoy_id:
         store.conn.execute("UPDATE convoys SET landed_at = ? WHERE bead_id = ? AND landed_at IS NULL",
                            (store.now(), convoy_id))
-        store._event(convoy_id, "convoy_landed", actor="refinery", meta={"mr": mr["id"],
+        store._event(convoy_id, EventType.CONVOY_LANDED, actor="refinery", meta={"mr": mr["id"],
                                                                           "merge_commit": mr.get("merge_commit")})

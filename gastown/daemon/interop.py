@@ -18,6 +18,7 @@ from gastown import beadsfmt
 from gastown.beadsfmt import BLOCKING, FormatError, Issue
 from gastown.daemon import holds, readiness
 from gastown.protocol import ErrorCode, RpcError
+from gastown.model import EventType
 
 Row = dict[str, Any]
 HOLD_BY = "beads import"
@@ -111,7 +112,7 @@ def _insert(store: Any, issue: Issue, bead_id: str, rig: str | None, sha: str, a
     store.note_created()
     for label in issue.labels:
         store.add_label(bead_id, label)
-    store.event(bead_id, "imported", actor=actor, new="closed" if closed else "open",
+    store.event(bead_id, EventType.IMPORTED, actor=actor, new="closed" if closed else "open",
                 meta={"from": "beads", "beads_id": issue.id, "title": issue.title})
 
 
@@ -128,7 +129,7 @@ def _update(store: Any, issue: Issue, bead_id: str, rig: str | None, sha: str, a
     if bead["status"] != want and (want == "closed" or bead["status"] in ("closed", "failed")):
         store.set_status(store.bead_row(bead_id), want, actor=actor, reason="beads import",
                          reopen=want == "open")
-    store.event(bead_id, "imported", actor=actor, meta={"from": "beads", "beads_id": issue.id, "update": True})
+    store.event(bead_id, EventType.IMPORTED, actor=actor, meta={"from": "beads", "beads_id": issue.id, "update": True})
 
 
 def _link(store: Any, issue: Issue, id_of: dict[str, str], ours: set[str]) -> None:

@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gastown import forge as fg
+from gastown.model import EventType
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def mark(store: Any, bead_id: str, state: str) -> None:
         meta = json.loads(store.conn.execute("SELECT metadata FROM beads WHERE id = ?", (bead_id,)).get or "{}")
         meta.setdefault("issue", {})["announced"] = state
         store.conn.execute("UPDATE beads SET metadata = ? WHERE id = ?", (json.dumps(meta), bead_id))
-        store.event(bead_id, "issue_announced" if state == "posted" else "issue_announcing", actor="gastown",
+        store.event(bead_id, EventType.ISSUE_ANNOUNCED if state == "posted" else EventType.ISSUE_ANNOUNCING, actor="gastown",
                     new=state, meta={"url": meta["issue"].get("url")})
 
 

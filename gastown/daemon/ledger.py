@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from gastown.daemon import budgets as rules
 from gastown.pricing import PriceTable
+from gastown.model import EventType
 
 Row = dict[str, Any]
 
@@ -109,7 +110,7 @@ def budget_set(store: Any, scope: str, key: str, *, tokens: int | None, dollars:
             "INSERT INTO budgets(scope, key, tokens, dollars, created_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(scope, key) DO UPDATE SET tokens = excluded.tokens, dollars = excluded.dollars",
             (scope, key, tokens, dollars, store.now()))
-        store.event(None, "budget_set", actor="human",
+        store.event(None, EventType.BUDGET_SET, actor="human",
                     meta={"scope": scope, "key": key, "tokens": tokens, "dollars": dollars})
     return {"scope": scope, "key": key, "tokens": tokens, "dollars": dollars}
 
@@ -119,7 +120,7 @@ def budget_clear(store: Any, scope: str, key: str) -> bool:
         gone = store.conn.execute("DELETE FROM budgets WHERE scope = ? AND key = ? RETURNING scope",
                                   (scope, key)).fetchall()
         if gone:
-            store.event(None, "budget_cleared", actor="human", meta={"scope": scope, "key": key})
+            store.event(None, EventType.BUDGET_CLEARED, actor="human", meta={"scope": scope, "key": key})
     return bool(gone)
 
 
@@ -157,7 +158,8 @@ def budget_check(store: Any, prices: PriceTable) -> tuple[list[Row], list[Row]]:
             for b in changed:
                 store.conn.execute("UPDATE budgets SET state = ? WHERE scope = ? AND key = ?",
                                    (b["status"], b["scope"], b["key"]))
-                kind = {"ok": "budget_released", "warning": "budget_warning", "exhausted": "budget_exhausted"}
+                kind = {"ok": EventType.BUDGET_RELEASED, "warning": EventType.BUDGET_WARNING,
+                        "exhausted": EventType.BUDGET_EXHAUSTED}
                 store.event(None, kind[b["status"]], actor="ledger",
                             old=b["state"], new=b["status"],
                             meta={"scope": b["scope"], "key": b["key"], "percent": b["percent"],

@@ -25,6 +25,7 @@ from gastown.daemon.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
 )
 from gastown.daemon.runtime import Runtime, make_runtime
+from gastown.model import EventType, FailureCode
 
 if TYPE_CHECKING:
     from gastown.daemon.hub import Hub
@@ -374,7 +375,7 @@ class TownLoop:
         if ev["event_type"] == "container_status":
             log.warning("town %s: its container is not running (%s)", town.name, ev["payload"])
             await town.call(town.store.container_died, ev["payload"])
-        elif ev["event_type"] == "turn_exited":
+        elif ev["event_type"] == EventType.TURN_EXITED:
             p = ev["payload"]
             agent = await town.call(town.store.agent_get, ev["agent_id"])
             output = await asyncio.to_thread(turns.read_output, p["turn_dir"])
@@ -458,7 +459,7 @@ class TownLoop:
             await mergequeue.refinery_step(town, mr, rig, self.starter)
         except Exception as exc:
             log.exception("merge of %s failed", mr_id)
-            await town.call(store.mr_failed, mr_id, {"code": "infra", "message": f"refinery error: {exc}",
+            await town.call(store.mr_failed, mr_id, {"code": FailureCode.INFRA, "message": f"refinery error: {exc}",
                                                      "source": "refinery"}, gates=[], max_retries=1 << 30)
         finally:
             self.merging.discard(mr_id)

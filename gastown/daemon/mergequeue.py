@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gastown import persona
 from gastown.daemon import agentenv, integration, library, pullrequests, refinery, turns
 from gastown.daemon.crashpoints import crash_point
+from gastown.model import FailureCode
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -90,13 +91,13 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
         return False
     max_retries = int(cfg("refinery.max_retries", rig["name"])[0])
     if state == "changes_requested":
-        await town.call(store.mr_failed, mr["id"], {"code": "changes_requested", "message": review.get("why") or
+        await town.call(store.mr_failed, mr["id"], {"code": FailureCode.CHANGES_REQUESTED, "message": review.get("why") or
                         "the reviewer requested changes", "source": "refinery-review"}, gates=[],
                         max_retries=max_retries)
         return False
     missing = sum(r.get("state") == "missing" for r in mr["metadata"].get("reviews", []))
     if missing >= REVIEW_ATTEMPTS:
-        await town.call(store.mr_failed, mr["id"], {"code": "review_failed", "message": f"the review agent gave no "
+        await town.call(store.mr_failed, mr["id"], {"code": FailureCode.REVIEW_FAILED, "message": f"the review agent gave no "
                         f"verdict in {missing} turns", "source": "refinery-review"}, gates=[],
                         max_retries=max_retries)
         return False

@@ -21,7 +21,7 @@ from typing import Any
 from gastown.daemon import holds
 from gastown.daemon.convoys import ConvoyStore
 from gastown.daemon.store import Row
-from gastown.model import AgentStatus, BeadStatus, BeadType, DepType
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, EventType, FailureCode
 from gastown.protocol import ErrorCode, RpcError
 
 MODES = ("beads", "single")
@@ -70,7 +70,7 @@ class MoleculeStore(ConvoyStore):
             self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.steps', json(?)) WHERE id = ?",
                               (json.dumps(ids), mol["id"]))
             self._recount_convoys(next(iter(ids.values())))
-            self._event(mol["id"], "molecule_poured", actor=actor,
+            self._event(mol["id"], EventType.MOLECULE_POURED, actor=actor,
                         meta={"formula": spec["formula"], "mode": mode, "steps": ids, "staged": staged})
         return self.molecule_get(mol["id"])
 
@@ -138,7 +138,7 @@ class MoleculeStore(ConvoyStore):
                 if (mol["metadata"].get("hold") or {}).get("reason") != STAGED:
                     raise RpcError(ErrorCode.INVALID_STATE, f"molecule {mol['id']} is not staged")
                 holds.unmark(self, mol, actor)
-                self._event(mol["id"], "molecule_started", actor=actor)
+                self._event(mol["id"], EventType.MOLECULE_STARTED, actor=actor)
             else:
                 self.convoy_start(mol["id"], actor=actor)
         return self.molecule_get(mol["id"])
@@ -161,12 +161,12 @@ class MoleculeStore(ConvoyStore):
                                f"approval step {bead['id']} still waits for {', '.join(blockers)}")
             self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.approved_by', ?) WHERE id = ?",
                               (actor or "human", bead["id"]))
-            self._event(bead["id"], "approved", actor=actor)
+            self._event(bead["id"], EventType.APPROVED, actor=actor)
             self._set_status(bead, BeadStatus.CLOSED, actor=actor, reason=f"approved by {actor or 'a human'}")
             mol = self.bead_row(bead["metadata"]["molecule"])
             if mode_single(mol) and (mol["metadata"].get("hold") or {}).get("reason") == waiting(bead["metadata"]):
                 holds.unmark(self, mol, actor)  # a hold for another reason stays
-                self._event(mol["id"], "molecule_resumed", actor=actor, meta={"step": bead["metadata"]["step"]})
+                self._event(mol["id"], EventType.MOLECULE_RESUMED, actor=actor, meta={"step": bead["metadata"]["step"]})
         return self.bead_get(bead["id"])
 
     # ---------------------------------------------------------------- run steps
@@ -188,7 +188,7 @@ class MoleculeStore(ConvoyStore):
         with self.conn:
             bead = self.bead_row(bead_id)
             self._set_status(bead, BeadStatus.IN_PROGRESS, actor="daemon")
-            self._event(bead_id, "step_run_started", actor="daemon", meta={"cmd": bead["metadata"].get("run")})
+            self._event(bead_id, EventType.STEP_RUN_STARTED, actor="daemon", meta={"cmd": bead["metadata"].get("run")})
         return self.bead_row(bead_id)
 
     def step_run_result(self, bead_id: str, result: dict[str, Any], *, fail: bool) -> Row:
@@ -199,7 +199,7 @@ class MoleculeStore(ConvoyStore):
             bead = self.bead_row(bead_id)
             self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.result', json(?)) WHERE id = ?",
                               (json.dumps(result), bead_id))
-            self._event(bead_id, "step_run_finished", actor="daemon", new=str(result["exit_code"]),
+            self._event(bead_id, EventType.STEP_RUN_FINISHED, actor="daemon", new=str(result["exit_code"]),
                         meta={k: result[k] for k in ("exit_code", "duration_s", "timed_out")})
             if result["exit_code"] == 0:
                 self._set_status(bead, BeadStatus.CLOSED, actor="daemon",
@@ -207,7 +207,7 @@ class MoleculeStore(ConvoyStore):
             else:
                 step = bead["metadata"].get("step")
                 message = f"step {step}: `{result['cmd']}` exited with {result['exit_code']}"
-                failure: dict[str, Any] = {"code": "run_failed", "message": message, "source": "daemon",
+                failure: dict[str, Any] = {"code": FailureCode.RUN_FAILED, "message": message, "source": "daemon",
                            "details": {"step": step, "exit_code": result["exit_code"],
                                        "output_tail": result["output_tail"][-2000:]}}
                 self._set_status(bead, BeadStatus.FAILED if fail else BeadStatus.OPEN, actor="daemon",
@@ -253,7 +253,7 @@ class MoleculeStore(ConvoyStore):
                 self.conn.execute("UPDATE beads SET metadata = json_set(metadata, '$.summary', ?, '$.worked_by', ?) "
                                   "WHERE id = ?", (summary, agent_name, cur["id"]))
                 self._set_status(cur, BeadStatus.CLOSED, actor=agent_name, reason=summary or "step done")
-                self._event(mol["id"], "step_done", actor=agent_name,
+                self._event(mol["id"], EventType.STEP_DONE, actor=agent_name,
                             meta={"step": cur["metadata"]["step"], "summary": summary,
                                   **({"request_id": request_id} if request_id else {})})
             now = self.now()  # progress: the GUPP ladder starts again for the next step
@@ -271,7 +271,7 @@ class MoleculeStore(ConvoyStore):
             holds.mark_held(self, mol["id"], reason=waiting({"step": step_id}), actor="system")
             mol = self.bead_row(mol["id"])
             self._set_status(mol, BeadStatus.OPEN, actor="system", reason=f"waiting for approval of {step_id}")
-            self._event(mol["id"], "waiting_approval", actor=agent_name, meta={"step": step_id})
+            self._event(mol["id"], EventType.WAITING_APPROVAL, actor=agent_name, meta={"step": step_id})
             self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
             self._set_agent_status(agent, AgentStatus.IDLE, reason=f"waiting for approval of {step_id}")
 
@@ -301,7 +301,7 @@ class MoleculeStore(ConvoyStore):
                 and not BeadStatus(mol["status"]).terminal:
             why = (json.loads(row["failure_reason"]) or {}).get("message", "") if row["failure_reason"] else ""
             self._set_status(mol, BeadStatus.FAILED, actor="system", reason=f"step {row['step']} failed", failure={
-                "code": "step_failed", "message": f"step {row['step']} ({bead_id}) failed" + (f": {why}" if why else ""),
+                "code": FailureCode.STEP_FAILED, "message": f"step {row['step']} ({bead_id}) failed" + (f": {why}" if why else ""),
                 "source": "molecule", "details": {"step": row["step"], "bead": bead_id}})
         elif row["status"] == BeadStatus.OPEN.value and mol["status"] == BeadStatus.FAILED.value \
                 and ((mol["failure_reason"] or {}).get("details") or {}).get("bead") == bead_id:

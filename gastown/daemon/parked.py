@@ -15,6 +15,7 @@ from typing import Any
 
 from gastown.daemon import git
 from gastown.protocol import ErrorCode, RpcError
+from gastown.model import EventType
 
 
 def parked_branch(target: str) -> str:
@@ -89,4 +90,4 @@ def sync(rig: dict[str, Any]) -> dict[str, Any]:
 def record_sync(store: Any, result: dict[str, Any], actor: str | None) -> None:
     """The town's audit log keeps every sync (a town event, no bead)."""
     with store.conn:
-        store._event(None, "rig_synced", actor=actor, new=result["branch"], meta=result)
+        store._event(None, EventType.RIG_SYNCED, actor=actor, new=result["branch"], meta=result)

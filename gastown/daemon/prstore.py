@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from gastown.daemon.store import Row, iso
-from gastown.model import AgentStatus, BeadStatus, BeadType, DepType
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, EventType, FailureCode
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def pr_gated(store: "ConvoyStore", mr_id: str, gates: list[dict[str, Any]], head
     with store.conn:
         store.conn.execute("UPDATE merge_requests SET gates = ? WHERE bead_id = ?", (json.dumps(gates), mr_id))
         _patch(store, mr_id, {"gated_head": head})
-        store._event(mr_id, "gates_passed", actor="refinery", new=head, meta={"gates": [
+        store._event(mr_id, EventType.GATES_PASSED, actor="refinery", new=head, meta={"gates": [
             {"name": g["name"], "exit_code": g["exit_code"], "duration_s": g["duration_s"]} for g in gates]})
 
 
@@ -48,7 +48,7 @@ def pr_opened(store: "ConvoyStore", mr_id: str, url: str | None, number: int | N
         store.conn.execute("UPDATE merge_requests SET pr_url = ? WHERE bead_id = ?", (url or "pushed", mr_id))
         _patch(store, mr_id, {"pr_number": number, "forge_error": None, "forge_retry_at": None,
                               "forge_attempts": None})
-        store._event(mr_id, "pr_created", actor="refinery", new=url, meta={"number": number, "found": found})
+        store._event(mr_id, EventType.PR_CREATED, actor="refinery", new=url, meta={"number": number, "found": found})
     return store.mr_get(mr_id)
 
 
@@ -62,7 +62,7 @@ def forge_failed(store: "ConvoyStore", mr_id: str, failure: dict[str, Any], retr
         wait = retry_after if retry_after is not None else BACKOFF_S[min(attempts - 1, len(BACKOFF_S) - 1)] * scale
         when = iso(store.clock() + timedelta(seconds=wait))
         _patch(store, mr_id, {"forge_error": failure, "forge_attempts": attempts, "forge_retry_at": when})
-        store._event(mr_id, "forge_error", actor="refinery", new=failure["code"],
+        store._event(mr_id, EventType.FORGE_ERROR, actor="refinery", new=failure["code"],
                      meta={**failure, "attempts": attempts, "retry_at": when})
     return store.mr_get(mr_id)
 
@@ -74,7 +74,7 @@ def pr_observed(store: "ConvoyStore", mr_id: str, state: dict[str, Any]) -> None
         if meta.get("pr_state") == state and not meta.get("forge_error"):
             return
         _patch(store, mr_id, {"pr_state": state, "forge_error": None, "forge_retry_at": None, "forge_attempts": None})
-        store._event(mr_id, "pr_state", actor="refinery", meta=state)
+        store._event(mr_id, EventType.PR_STATE, actor="refinery", meta=state)
 
 
 def followup_create(store: "ConvoyStore", mr_id: str, *, kind: str, title: str, body: str,
@@ -124,7 +124,7 @@ def followup_done(store: "ConvoyStore", agent_name: str, *, head: str, summary: 
         store.conn.execute("UPDATE merge_requests SET head_sha = ? WHERE bead_id = ?", (head, mr_id))
         _patch(store, mr_id, {"head_sha": head})
         store._set_status(bead, BeadStatus.CLOSED, actor=agent_name, reason=f"pushed {head[:12]}: {summary}"[:500])
-        store._event(mr_id, "pr_updated", actor=agent_name, new=head, meta={"followup": bead["id"]})
+        store._event(mr_id, EventType.PR_UPDATED, actor=agent_name, new=head, meta={"followup": bead["id"]})
         store.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
         store._set_agent_status(agent, AgentStatus.IDLE, reason="done")
     return store.bead_get(bead["id"])
@@ -134,13 +134,13 @@ def reply_recorded(store: "ConvoyStore", bead_id: str, reply: dict[str, Any]) ->
     with store.conn:
         meta = store.bead_row(bead_id)["metadata"]
         _patch(store, bead_id, {"replies": [*meta.get("replies", []), reply]})
-        store._event(bead_id, "pr_reply", actor=reply.get("agent"), new=reply["thread"], meta=reply)
+        store._event(bead_id, EventType.PR_REPLY, actor=reply.get("agent"), new=reply["thread"], meta=reply)
 
 
 def pr_closed(store: "ConvoyStore", mr_id: str, reason: str) -> Row:
     """Closed without merging: the MR and its source fail with the reason (a human decided;
     no rework round), and an open follow-up closes with them."""
-    failure = {"code": "pr_closed", "message": reason, "source": "forge"}
+    failure = {"code": FailureCode.PR_CLOSED, "message": reason, "source": "forge"}
     with store.conn:
         mr = store.mr_get(mr_id)
         store._set_status(store.bead_row(mr_id), BeadStatus.FAILED, actor="refinery", reason=reason, failure=failure)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from gastown import forge as fg
 from gastown.daemon import git, prstore, refinery, turns
 from gastown.forge.resolve import ENV_TOKENS
+from gastown.model import FailureCode
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -238,6 +239,6 @@ async def legacy_poll(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -> 
                         gates=mr["gates"], message=f"pull request merged into {mr['target_branch']}")
         await asyncio.to_thread(refinery.retire_branch, rig["repo_path"], mr["branch"], remote=True)
     elif state == "closed":
-        await town.call(store.mr_failed, mr["id"], {"code": "pr_closed", "message": "the pull request was closed "
+        await town.call(store.mr_failed, mr["id"], {"code": FailureCode.PR_CLOSED, "message": "the pull request was closed "
                         "without merging", "source": "refinery"}, gates=mr["gates"],
                         max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))

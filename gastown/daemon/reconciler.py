@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Union
 
+from gastown.model import FailureCode
+
 BACKOFF_S = (0, 30, 60, 120, 300, 600)
 """Wait before dispatch attempt n+1, by attempts made so far (the cloud's ladder)."""
 
@@ -190,7 +192,7 @@ def dispatch(snap: Snapshot, now: datetime) -> list[Action]:
             continue  # no rig, no dispatch: never a "first rig" default (cloud #657)
         if bead.attempts >= rig.max_attempts:
             out.append(FailBead(bead.id, {
-                "code": "dispatch_exhausted",
+                "code": FailureCode.DISPATCH_EXHAUSTED,
                 "message": f"gave up after {bead.attempts} dispatch attempts",
                 "source": "reconciler",
                 "details": {"attempts": bead.attempts, "max_attempts": rig.max_attempts},

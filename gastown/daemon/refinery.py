@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from gastown.daemon import git, riglock
 from gastown.daemon.crashpoints import crash_point
+from gastown.model import FailureCode
 from gastown.protocol import RpcError
 
 TAIL = 4000
@@ -180,18 +181,18 @@ def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str
             git._run(["rebase", base], wt,
                      env={"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]})
         else:
-            return MergeResult(False, "infra", f"unknown refinery.merge_mode '{mode}'")
+            return MergeResult(False, FailureCode.INFRA, f"unknown refinery.merge_mode '{mode}'")
     except git.GitError as exc:
         files = _conflicted(wt)
         for abort in (["merge", "--abort"], ["rebase", "--abort"]):
             git._run(abort, wt, ok=(0, 1, 128))
         if files:
-            return MergeResult(False, "conflict", f"{branch} conflicts with {target} in {', '.join(files)}",
+            return MergeResult(False, FailureCode.CONFLICT, f"{branch} conflicts with {target} in {', '.join(files)}",
                                files=files, target=target)
-        return MergeResult(False, "infra", str(exc))
+        return MergeResult(False, FailureCode.INFRA, str(exc))
     marked = _markers(wt, base)
     if marked:
-        return MergeResult(False, "conflict", f"conflict markers committed in {', '.join(marked)}", files=marked,
+        return MergeResult(False, FailureCode.CONFLICT, f"conflict markers committed in {', '.join(marked)}", files=marked,
                            target=target)
     return None
 
@@ -223,10 +224,10 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     except git.GitError as exc:
         text = exc.stderr.lower()
         moved = "non-fast-forward" in text or "fetch first" in text or "rejected" in text
-        return MergeResult(False, "push_rejected" if moved else "infra", str(exc), retry=True)
+        return MergeResult(False, FailureCode.PUSH_REJECTED if moved else FailureCode.INFRA, str(exc), retry=True)
     remote = git._git_out(["ls-remote", "origin", f"refs/heads/{dest}"], wt).split()
     if not remote or remote[0] != sha:
-        return MergeResult(False, "push_unverified", f"origin/{dest} is not at {sha[:12]} after the push", retry=True)
+        return MergeResult(False, FailureCode.PUSH_UNVERIFIED, f"origin/{dest} is not at {sha[:12]} after the push", retry=True)
     crash_point("merge.pushed")
     with riglock.rig_git(repo):
         git._run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
@@ -279,15 +280,15 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     try:
         riglock.coalesced(repo, "fetch", lambda: git.fetch(repo), fresh_s=0.0)  # strictly newer than asked
     except git.GitError as exc:
-        return MergeResult(False, "infra", f"fetch failed: {exc}", retry=True)
+        return MergeResult(False, FailureCode.INFRA, f"fetch failed: {exc}", retry=True)
     if not git.branch_exists(repo, branch) and branch.startswith("gastown/convoy/") and \
             git._run(["rev-parse", "--verify", "--quiet", f"origin/{branch}"], repo, ok=(0, 1)).returncode == 0:
         git._run(["branch", "-f", branch, f"origin/{branch}"], repo)  # a convoy landing: its integration branch
     if not git.branch_exists(repo, branch):
-        return MergeResult(False, "infra", f"branch {branch} no longer exists")
+        return MergeResult(False, FailureCode.INFRA, f"branch {branch} no longer exists")
     if expect_head and git.head_sha(repo, branch) != expect_head:
         head = git.head_sha(repo, branch)
-        return MergeResult(False, "head_moved", f"{branch} is at {head[:12]}, not the {expect_head[:12]} handed in")
+        return MergeResult(False, FailureCode.HEAD_MOVED, f"{branch} is at {head[:12]}, not the {expect_head[:12]} handed in")
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     wt = Path(tempfile.mkdtemp(prefix=MERGE_PREFIX, dir=workdir))
@@ -304,7 +305,7 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
             result = gate_runner(gate, wt)
             results.append(result)
             if result["exit_code"] != 0:
-                code = "gate_timeout" if result["timed_out"] else "gate_failed"
+                code = FailureCode.GATE_TIMEOUT if result["timed_out"] else FailureCode.GATE_FAILED
                 why = f"timed out after {gate.timeout:g}s" if result["timed_out"] else f"exited {result['exit_code']}"
                 return MergeResult(False, code, f"gate '{gate.name}' {why}", gates=results)
         if not land_it:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gastown.daemon import holds
-from gastown.model import BeadStatus
+from gastown.model import BeadStatus, EventType
 
 FAILURE_CATEGORIES = frozenset({"merge", "dispatch"})
 HOLD_CATEGORIES = frozenset({"agent_escalated"})
@@ -46,6 +46,6 @@ def resolve_stale(store: Any) -> list[str]:
             store.conn.execute("UPDATE escalations SET acknowledged = 1, acknowledged_at = ?, acknowledged_by = "
                                "'system' WHERE bead_id = ? AND acknowledged = 0", (store.now(), row["id"]))
             store._set_status(store.bead_row(row["id"]), BeadStatus.CLOSED, actor="system", reason=f"resolved: {reason}")
-            store._event(row["id"], "escalation_resolved", actor="system", new=reason, meta={"bead": row["about"]})
+            store._event(row["id"], EventType.ESCALATION_RESOLVED, actor="system", new=reason, meta={"bead": row["about"]})
         done.append(row["id"])
     return done

@@ -19,7 +19,7 @@ import apsw
 import apsw.bestpractice
 
 from gastown.daemon import ids, readiness, schema
-from gastown.model import BeadStatus, BeadType, DepType, bead_transition_allowed
+from gastown.model import BeadStatus, BeadType, DepType, bead_transition_allowed, EventType
 from gastown.protocol import ErrorCode, RpcError
 
 _APSW_READY = False
@@ -152,7 +152,7 @@ class TownStore:
                 "INSERT INTO rigs(name, source, default_branch, repo_path, created_at) VALUES (?, ?, ?, ?, ?)",
                 (name, source, default_branch, repo_path, self.now()),
             )
-            self._event(None, "rig_added", new=name, meta={"source": source, "branch": default_branch})
+            self._event(None, EventType.RIG_ADDED, new=name, meta={"source": source, "branch": default_branch})
         return self.rig_get(name)
 
     def rig_get(self, name: str) -> Row:
@@ -177,7 +177,7 @@ class TownStore:
                     f"rig '{name}' has {busy} unfinished bead(s): close or fail them first",
                 )
             self.conn.execute("DELETE FROM rigs WHERE name = ?", (name,))
-            self._event(None, "rig_removed", old=name)
+            self._event(None, EventType.RIG_REMOVED, old=name)
         return row
 
     # -------------------------------------------------------------------- beads
@@ -238,7 +238,7 @@ class TownStore:
             self._bead_count += 1
             for label in labels:
                 self._add_label(bead_id, label)
-            self._event(bead_id, "created", actor=created_by, new="open", meta={"type": type, "title": title})
+            self._event(bead_id, EventType.CREATED, actor=created_by, new="open", meta={"type": type, "title": title})
             if parent_id:
                 self._dep_insert(bead_id, parent_id, DepType.PARENT_CHILD, created_by)
             for dep in deps:
@@ -390,7 +390,7 @@ class TownStore:
                 f"UPDATE beads SET {sets + ', ' if sets else ''}updated_at = ? WHERE id = ?",
                 (*changed.values(), self.now(), bead["id"]),
             )
-            self._event(bead["id"], "fields_updated", actor=actor, meta={"fields": touched})
+            self._event(bead["id"], EventType.FIELDS_UPDATED, actor=actor, meta={"fields": touched})
         return self.bead_get(bead["id"])
 
     # ----------------------------------------------------------------- statuses
@@ -433,7 +433,7 @@ class TownStore:
             meta["reason"] = reason
         if failure:
             meta["failure_reason"] = failure
-        event = "reopened" if reopen else "closed" if new == BeadStatus.CLOSED else "status_changed"
+        event = EventType.REOPENED if reopen else EventType.CLOSED if new == BeadStatus.CLOSED else EventType.STATUS_CHANGED
         self._event(bead["id"], event, actor=actor, old=old.value, new=new.value, meta=meta)
         bead["status"] = new.value
         self._recount_convoys(bead["id"])
@@ -502,7 +502,7 @@ class TownStore:
             "INSERT INTO bead_dependencies(bead_id, depends_on, type, created_at) VALUES (?, ?, ?, ?)",
             (bead_id, depends_on, dep_type.value, self.now()),
         )
-        self._event(bead_id, "dependency_added", actor=actor, new=depends_on, meta={"type": dep_type.value})
+        self._event(bead_id, EventType.DEPENDENCY_ADDED, actor=actor, new=depends_on, meta={"type": dep_type.value})
 
     def dep_add(self, key: str, depends_on: str, *, type: str = "blocks", actor: str | None = None) -> Row:
         with self.conn:
@@ -519,7 +519,7 @@ class TownStore:
             self.conn.execute("DELETE FROM bead_dependencies WHERE bead_id = ? AND depends_on = ?", (bead_id, target))
             if dep_type == DepType.PARENT_CHILD.value:
                 self.conn.execute("UPDATE beads SET parent = NULL WHERE id = ?", (bead_id,))
-            self._event(bead_id, "dependency_removed", actor=actor, old=target, meta={"type": dep_type})
+            self._event(bead_id, EventType.DEPENDENCY_REMOVED, actor=actor, old=target, meta={"type": dep_type})
         return self.bead_get(bead_id)
 
     # -------------------------------------------------------------------- ready

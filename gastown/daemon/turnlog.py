@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from gastown.model import AgentStatus
+from gastown.model import AgentStatus, EventType, FailureCode
 
 if TYPE_CHECKING:
     from gastown.daemon.convoys import ConvoyStore
@@ -48,7 +48,7 @@ def turn_recorded(store: "ConvoyStore", agent_name: str, *, turn_dir: str, token
             "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
             "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
             (turn_dir, store.now(), token_hash, worktree, branch, agent_name))
-        store._event(agent["bead_id"], "turn_recorded", actor="system", new=turn_dir,
+        store._event(agent["bead_id"], EventType.TURN_RECORDED, actor="system", new=turn_dir,
                      meta={"agent": agent_name, "bead": agent["hook_bead_id"], "attempt": attempt})
 
 
@@ -76,7 +76,7 @@ def release_never_started(store: "ConvoyStore", agent_name: str, reason: str) ->
 
 
 def _release(store: "ConvoyStore", agent: Row, reason: str) -> None:
-    failure = {"code": "never_started", "message": reason, "source": "dispatcher"}
+    failure = {"code": FailureCode.NEVER_STARTED, "message": reason, "source": "dispatcher"}
     store.conn.execute("UPDATE agents SET token_hash = NULL, turn_ended_at = coalesce(turn_ended_at, ?) "
                        "WHERE name = ?", (store.now(), agent["name"]))
     if agent["hook_bead_id"]:

@@ -23,6 +23,7 @@ from gastown.daemon import sandbox as sandboxing
 from gastown.daemon.adapters import TurnContext
 from gastown.daemon.runtime import Runtime, TurnSpec
 from gastown.protocol import RpcError
+from gastown.model import FailureCode
 
 if TYPE_CHECKING:
     from gastown.daemon.towns import Town
@@ -265,5 +266,5 @@ def read_output(turn_dir: str, limit: int = 4 << 20) -> str:
 
 def failure_from(exc: BaseException) -> dict[str, Any]:
     message = exc.message if isinstance(exc, RpcError) else str(exc)
-    return {"code": "dispatch_failed", "message": message.splitlines()[0] if message else type(exc).__name__,
+    return {"code": FailureCode.DISPATCH_FAILED, "message": message.splitlines()[0] if message else type(exc).__name__,
             "source": "dispatcher"}

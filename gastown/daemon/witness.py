@@ -18,6 +18,7 @@ from gastown.daemon.patrol import (
     Gupp, NudgeTurn, PatrolAction, PatrolAgent, PatrolEscalation, PatrolSettings, PatrolSnapshot, Quarantine,
     Reescalate, ReportStranded, StopZombie, TripBreaker,
 )
+from gastown.model import FailureCode
 
 if TYPE_CHECKING:
     from gastown.daemon.loop import TownLoop
@@ -131,7 +132,7 @@ async def gupp_step(loop: "TownLoop", action: Gupp) -> None:
         if agent["turn_dir"] and not agent["turn_ended_at"]:
             await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]), 5.0)
         await town.call(store.agent_reset, action.agent, actor="patrol", failure={
-            "code": "gupp_reset", "message": f"no progress for {minutes:.0f} minutes: the agent was reset",
+            "code": FailureCode.GUPP_RESET, "message": f"no progress for {minutes:.0f} minutes: the agent was reset",
             "source": "patrol", "details": {"agent": action.agent}})
     await town.call(store.patrol_set, f"gupp:{action.agent}", {"level": action.level, "since": action.since})
 

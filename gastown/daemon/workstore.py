@@ -13,7 +13,7 @@ from typing import Any
 
 from gastown.daemon import ledger
 from gastown.daemon.store import Row, TownStore, not_found
-from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, agent_transition_allowed
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, agent_transition_allowed, EventType, FailureCode
 from gastown.protocol import ErrorCode, RpcError
 
 NAME_POOL = ("toast", "maple", "birch", "cedar", "fern", "hazel", "juniper", "larch", "moss", "nettle",
@@ -92,7 +92,7 @@ class WorkStore(TownStore):
         now = self.now()
         self.conn.execute("UPDATE agents SET status = ?, last_activity_at = ? WHERE name = ?",
                           (new.value, now, agent["name"]))
-        self._event(agent["bead_id"], "agent_status", actor=actor, old=old.value, new=new.value,
+        self._event(agent["bead_id"], EventType.AGENT_STATUS, actor=actor, old=old.value, new=new.value,
                     meta={"agent": agent["name"], **({"reason": reason} if reason else {})})
         agent["status"] = new.value
 
@@ -123,7 +123,7 @@ class WorkStore(TownStore):
             self._set_status(bead, BeadStatus.IN_PROGRESS, actor="system")
             self.conn.execute("UPDATE agents SET hook_bead_id = ?, last_bead_id = ?, status_message = NULL, "
                               "status_at = NULL WHERE name = ?", (bead_id, bead_id, agent["name"]))
-            self._event(bead_id, "hooked", actor="system", new=agent["name"])
+            self._event(bead_id, EventType.HOOKED, actor="system", new=agent["name"])
             self._set_agent_status(agent, AgentStatus.STARTING)
         return self._agent(agent["name"]), self.bead_row(bead_id)
 
@@ -147,7 +147,7 @@ class WorkStore(TownStore):
                 self.conn.execute("UPDATE beads SET assignee = NULL WHERE id = ?", (bead_id,))
                 self._set_status(bead, BeadStatus.OPEN, actor="system", reason=failure["message"], failure=failure)
         if bead_id:
-            self._event(bead_id, "unhooked", actor="system", old=agent["name"], meta={"failure_reason": failure})
+            self._event(bead_id, EventType.UNHOOKED, actor="system", old=agent["name"], meta={"failure_reason": failure})
         restarts = [t for t in agent["restarts"] if t > self.clock().timestamp() - RESTART_WINDOW_S]
         if restart:
             restarts.append(self.clock().timestamp())
@@ -169,7 +169,7 @@ class WorkStore(TownStore):
             bead = self.bead_row(bead_id)
             if not BeadStatus(bead["status"]).terminal:
                 self._set_status(bead, BeadStatus.FAILED, actor="system", reason=failure["message"], failure=failure)
-                if failure.get("code") == "dispatch_exhausted":  # one escalation, as for rework_exhausted
+                if failure.get("code") == FailureCode.DISPATCH_EXHAUSTED:  # one escalation, as for rework_exhausted
                     self.escalation_create(f"{bead_id} failed: {failure['message']}; see 'gt bead show {bead_id}', "
                                            f"then 'gt bead retry {bead_id} --reason ...'", severity="high",
                                            source="dispatcher", bead_id=bead_id, category="dispatch")
@@ -209,7 +209,7 @@ class WorkStore(TownStore):
         if agent["status_at"] and agent["turn_started_at"] and agent["status_at"] >= agent["turn_started_at"]:
             return False  # the agent's own words win
         self.conn.execute("UPDATE agents SET status_message = ? WHERE name = ?", (said, agent_name))
-        self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=said,
+        self._event(agent["bead_id"], EventType.AGENT_STATUS_MESSAGE, actor=agent_name, new=said,
                     meta={"agent": agent_name, "bead": agent["hook_bead_id"], "source": "output"})
         return True
 
@@ -222,7 +222,7 @@ class WorkStore(TownStore):
             "tokens_out = tokens_out + ?, turn_ended_at = ? WHERE name = ?",
             (session_id, session_id, agent["hook_bead_id"] or agent["last_bead_id"], tokens_in, tokens_out,
              self.now(), agent_name))
-        self._event(agent["bead_id"], "turn_exited", actor="system", new=str(exit_code),
+        self._event(agent["bead_id"], EventType.TURN_EXITED, actor="system", new=str(exit_code),
                     meta={"agent": agent_name, "session_id": session_id, "tokens_in": tokens_in,
                           "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"]})
         status = AgentStatus(agent["status"])
@@ -266,7 +266,7 @@ class WorkStore(TownStore):
             self._dep_insert(mr["id"], bead_id, DepType.TRACKS, agent_name)
             self.conn.execute("UPDATE beads SET failure_reason = NULL WHERE id = ?", (bead_id,))
             self._set_status(bead, BeadStatus.IN_REVIEW, actor=agent_name, reason=summary or None)
-            self._event(bead_id, "agent_done", actor=agent_name,
+            self._event(bead_id, EventType.AGENT_DONE, actor=agent_name,
                         meta={"head_sha": head_sha, "branch": branch, "mr": mr["id"], "summary": summary})
             self.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
             self._set_agent_status(agent, AgentStatus.IDLE, reason="done")
@@ -278,14 +278,14 @@ class WorkStore(TownStore):
             now = self.now()
             self.conn.execute("UPDATE agents SET status_message = ?, status_at = ?, last_activity_at = ? "
                               "WHERE name = ?", (message, now, now, agent_name))
-            self._event(agent["bead_id"], "agent_status_message", actor=agent_name, new=message,
+            self._event(agent["bead_id"], EventType.AGENT_STATUS_MESSAGE, actor=agent_name, new=message,
                         meta={"agent": agent_name, "bead": agent["hook_bead_id"]})
 
     def agent_stop(self, agent_name: str, *, actor: str | None) -> Row:
         """Stopped means stopped: the bead goes back to open and the agent is not restarted."""
         with self.conn:
             agent = self._agent(agent_name)
-            failure = {"code": "stopped", "message": f"agent {agent_name} was stopped by {actor or 'a human'}",
+            failure = {"code": FailureCode.STOPPED, "message": f"agent {agent_name} was stopped by {actor or 'a human'}",
                        "source": "human"}
             if agent["hook_bead_id"]:
                 self._unhook_to_open(agent, failure, restart=False)
@@ -297,7 +297,7 @@ class WorkStore(TownStore):
         with self.conn:
             agent = self._agent(agent_name)
             if agent["hook_bead_id"]:
-                self._unhook_to_open(agent, failure or {"code": "reset", "message": f"agent {agent_name} was reset",
+                self._unhook_to_open(agent, failure or {"code": FailureCode.RESET, "message": f"agent {agent_name} was reset",
                                                         "source": "human"}, restart=False)
             self.conn.execute("UPDATE agents SET restarts = '[]', token_hash = NULL, session_id = NULL "
                               "WHERE name = ?", (agent_name,))
@@ -356,7 +356,7 @@ class WorkStore(TownStore):
                                    metadata={"source": source, **({"bead": bead_id} if bead_id else {})})
             self.conn.execute("INSERT INTO escalations(bead_id, severity, category) VALUES (?, ?, ?)",
                               (esc["id"], severity, category))
-            self._event(esc["id"], "escalated", actor=source, new=severity, meta={"bead": bead_id})
+            self._event(esc["id"], EventType.ESCALATED, actor=source, new=severity, meta={"bead": bead_id})
         return {**self.bead_get(esc["id"]), "severity": severity}
 
     # ------------------------------------------------------------ merge requests
@@ -395,7 +395,7 @@ class WorkStore(TownStore):
             self.conn.execute("UPDATE merge_requests SET merge_commit = ?, gates = ? WHERE bead_id = ?",
                               (merge_commit, json.dumps(gates), mr_id))
             self._set_status(self.bead_row(mr_id), BeadStatus.CLOSED, actor="refinery", reason=message)
-            self._event(mr["source_bead_id"], "merged", actor="refinery", new=merge_commit,
+            self._event(mr["source_bead_id"], EventType.MERGED, actor="refinery", new=merge_commit,
                         meta={"mr": mr_id, "landed_on": landed_on, "branch": mr["branch"]})
             self._close_sources(mr, mr["source_bead_id"], merge_commit, landed_on)
         return self.mr_get(mr_id)
@@ -421,14 +421,14 @@ class WorkStore(TownStore):
             failure = {**failure, "details": {**failure.get("details", {}), "mr": mr_id, "round": rounds}}
             if rounds > max_retries:
                 self._set_status(source, BeadStatus.FAILED, actor="refinery", failure={
-                    **failure, "code": "rework_exhausted",
+                    **failure, "code": FailureCode.REWORK_EXHAUSTED,
                     "message": f"{failure['message']} (after {rounds} merge attempts)"})
                 self.escalation_create(f"{source['id']} failed in the merge queue {rounds} times: {failure['message']}",
                                        severity="high", source="refinery", bead_id=source["id"], category="merge")
                 return "failed"
             self.conn.execute("UPDATE beads SET assignee = NULL, dispatch_attempts = 0 WHERE id = ?", (source["id"],))
             self._set_status(source, BeadStatus.OPEN, actor="refinery", reason=failure["message"], failure=failure)
-            self._event(source["id"], "rework_requested", actor="refinery", meta={"failure_reason": failure})
+            self._event(source["id"], EventType.REWORK_REQUESTED, actor="refinery", meta={"failure_reason": failure})
         return "rework"
 
     def mr_requeue(self, mr_id: str, reason: str) -> Row:
@@ -442,7 +442,7 @@ class WorkStore(TownStore):
     def mr_set_pr(self, mr_id: str, pr_url: str | None) -> None:
         with self.conn:
             self.conn.execute("UPDATE merge_requests SET pr_url = ? WHERE bead_id = ?", (pr_url or "pushed", mr_id))
-            self._event(mr_id, "pr_created", actor="refinery", new=pr_url)
+            self._event(mr_id, EventType.PR_CREATED, actor="refinery", new=pr_url)
 
     def mq_retry(self, key: str, *, actor: str | None) -> Row:
         """A new MR for a failed one's branch (terminal beads never reopen silently)."""
@@ -477,7 +477,7 @@ class WorkStore(TownStore):
             history = [*history, review]
         self.conn.execute("UPDATE beads SET metadata = ?, updated_at = ? WHERE id = ?",
                           (json.dumps({**meta, "review": review, "reviews": history}), self.now(), mr_id))
-        self._event(mr_id, "review_" + review["state"], actor=review.get("agent"), meta=review)
+        self._event(mr_id, EventType("review_" + review["state"]), actor=review.get("agent"), meta=review)
 
     def review_agent(self, rig: str, adapter: str) -> Row:
         """The rig's single refinery agent, created on first use."""
@@ -492,7 +492,7 @@ class WorkStore(TownStore):
         with self.conn:
             old = self._agent(agent_name)["adapter"]
             self.conn.execute("UPDATE agents SET adapter = ?, session_id = NULL WHERE name = ?", (adapter, agent_name))
-            self._event(self._agent(agent_name)["bead_id"], "agent_adapter", actor="system", old=old, new=adapter)
+            self._event(self._agent(agent_name)["bead_id"], EventType.AGENT_ADAPTER, actor="system", old=old, new=adapter)
 
     def review_begin(self, mr_id: str, agent_name: str) -> Row:
         with self.conn:
@@ -518,26 +518,26 @@ class WorkStore(TownStore):
         return self.mr_get(mr_id)
 
 
-def turn_failure(exit_code: int | None, ending: dict[str, Any]) -> tuple[str, str]:
+def turn_failure(exit_code: int | None, ending: dict[str, Any]) -> tuple[FailureCode, str]:
     """(code, message) of a hooked turn that ended without `gt done`, saying honestly why:
     killed by a signal from outside, a runner that vanished, a timeout, a crash, or a clean
     exit that forgot `gt done`. Never "status None"."""
     sig = ending.get("signal")
     if ending.get("lost") or (exit_code is None and not sig):
-        return ("runner_lost", "the turn's runner vanished without recording how the agent ended "
+        return (FailureCode.RUNNER_LOST, "the turn's runner vanished without recording how the agent ended "
                                "(killed, or the machine restarted)")
     if ending.get("timed_out"):
-        return "timed_out", "the agent's turn ran past its timeout and was stopped"
+        return FailureCode.TIMED_OUT, "the agent's turn ran past its timeout and was stopped"
     if ending.get("stopped"):
-        return "agent_killed", "the turn's runner was told to stop by a signal from outside Gastown"
+        return FailureCode.AGENT_KILLED, "the turn's runner was told to stop by a signal from outside Gastown"
     if sig:
-        return "agent_killed", f"the agent was killed by {signal_name(int(sig))} from outside Gastown"
+        return FailureCode.AGENT_KILLED, f"the agent was killed by {signal_name(int(sig))} from outside Gastown"
     if exit_code is not None and exit_code - 128 in KILL_SIGNALS:  # it caught the signal and exited 128+N
-        return "agent_killed", (f"the agent ended on {signal_name(exit_code - 128)} from outside Gastown "
+        return FailureCode.AGENT_KILLED, (f"the agent ended on {signal_name(exit_code - 128)} from outside Gastown "
                                 f"(exit status {exit_code})")
     if exit_code != 0:
-        return "agent_crashed", f"the agent's turn exited with status {exit_code}"
-    return "exited_without_done", "the agent's turn ended without 'gt done'"
+        return FailureCode.AGENT_CRASHED, f"the agent's turn exited with status {exit_code}"
+    return FailureCode.EXITED_WITHOUT_DONE, "the agent's turn ended without 'gt done'"
 
 
 KILL_SIGNALS = frozenset({_signal.SIGHUP, _signal.SIGINT, _signal.SIGKILL, _signal.SIGTERM})

@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from gastown.model import FailureCode
+
 TIMEOUT = 30.0
 
 
@@ -31,9 +33,10 @@ class ForgeError(Exception):
     def code(self) -> str:
         """A short failure code for the merge request's failure reason."""
         if self.rate_limited:
-            return "forge_rate_limited"
-        return {401: "forge_unauthorized", 403: "forge_forbidden", 404: "forge_not_found",
-                409: "forge_conflict", 422: "forge_rejected"}.get(self.status, "forge_error")
+            return FailureCode.FORGE_RATE_LIMITED
+        return {401: FailureCode.FORGE_UNAUTHORIZED, 403: FailureCode.FORGE_FORBIDDEN,
+                404: FailureCode.FORGE_NOT_FOUND, 409: FailureCode.FORGE_CONFLICT,
+                422: FailureCode.FORGE_REJECTED}.get(self.status, FailureCode.FORGE_ERROR)
 
     @property
     def rate_limited(self) -> bool:

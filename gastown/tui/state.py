@@ -12,27 +12,36 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from gastown.model import AgentStatus, BeadStatus, BeadType, EventType, Severity, values
+
 Row = dict[str, Any]
 
-STATUSES = ("open", "in_progress", "in_review", "closed", "failed")
-TERMINAL = ("closed", "failed")
-STATUS_TITLES = {"open": "open", "in_progress": "in progress", "in_review": "in review", "closed": "closed",
-                 "failed": "failed"}
-TYPES = ("issue", "merge_request", "escalation", "convoy", "message", "molecule", "agent")
-AGENT_ORDER = {"working": 0, "starting": 1, "stalled": 2, "idle": 3, "failed": 4, "quarantined": 5, "stopped": 6}
+STATUSES = tuple(values(BeadStatus))
+TERMINAL = tuple(s.value for s in BeadStatus if s.terminal)
+STATUS_TITLES = {s: s.replace("_", " ") for s in STATUSES}
+_T = BeadType
+TYPES = tuple(t.value for t in (_T.ISSUE, _T.MERGE_REQUEST, _T.ESCALATION, _T.CONVOY, _T.MESSAGE, _T.MOLECULE,
+                                _T.AGENT))
+"""The board's type filter, in the order it cycles through them."""
+_A = AgentStatus
+AGENT_ORDER = {a.value: i for i, a in enumerate((_A.WORKING, _A.STARTING, _A.STALLED, _A.IDLE, _A.FAILED,
+                                                  _A.QUARANTINED, _A.STOPPED))}
 WINDOW = 300
 """Beads loaded per board column; more on demand ("load more" at the end of a column)."""
 SLACK = 200
 """A column may grow this far past its window from live events before the tail is trimmed."""
-STATUS_EVENTS = ("status_changed", "closed", "reopened")
-AGENT_EVENTS = ("agent_status", "agent_status_message", "turn_exited", "hooked", "unhooked")
-CONVOY_EVENTS = ("merged", "review_approved", "review_changes_requested", "review_pending", "review_missing")
+_E = EventType
+STATUS_EVENTS = (_E.STATUS_CHANGED, _E.CLOSED, _E.REOPENED)
+AGENT_EVENTS = (_E.AGENT_STATUS, _E.AGENT_STATUS_MESSAGE, _E.TURN_EXITED, _E.HOOKED, _E.UNHOOKED)
+REVIEW_EVENTS = (_E.REVIEW_APPROVED, _E.REVIEW_CHANGES_REQUESTED, _E.REVIEW_PENDING, _E.REVIEW_MISSING)
+CONVOY_EVENTS = (_E.MERGED, *REVIEW_EVENTS)
 """Besides convoy_*: what moves a convoy's progress (its members' status changes too)."""
-ESCALATION_EVENTS = ("escalated", "reescalated")
-MAIL_EVENTS = ("mail_sent", "mail_delivered", "mail_read")
-SEVERITIES = ("critical", "high", "medium", "low")
-REFINERY_EVENTS = ("merged", "rework_requested", "pr_created", "escalated", "review_approved",
-                   "review_changes_requested", "review_pending", "review_missing")
+ESCALATION_EVENTS = (_E.ESCALATED, _E.REESCALATED)
+MAIL_EVENTS = (_E.MAIL_SENT, _E.MAIL_DELIVERED)
+"""Reading a message closes it: that arrives as a status event."""
+SEVERITIES = tuple(reversed(values(Severity)))
+"""Most severe first."""
+REFINERY_EVENTS = (_E.MERGED, _E.REWORK_REQUESTED, _E.PR_CREATED, _E.ESCALATED, *REVIEW_EVENTS)
 
 
 @dataclass
@@ -158,7 +167,7 @@ class Board:
         if not bead_id:
             return
         row = self.rows.get(bead_id)
-        if kind == "created":
+        if kind == _E.CREATED:
             meta = ev.get("metadata") or {}
             btype = meta.get("type") or "issue"
             if btype == "issue":
@@ -194,16 +203,16 @@ class Board:
             failure = (ev.get("metadata") or {}).get("failure_reason")
             if failure:
                 row["failure_reason"] = failure
-            elif kind == "reopened":
+            elif kind == _E.REOPENED:
                 row["failure_reason"] = None
             changes.columns.add(new)
-        elif row is not None and kind in ("hooked", "unhooked"):
-            row["assignee"] = ev.get("new_value") if kind == "hooked" else None
+        elif row is not None and kind in (_E.HOOKED, _E.UNHOOKED):
+            row["assignee"] = ev.get("new_value") if kind == _E.HOOKED else None
             changes.columns.add(row["status"])
-        elif row is not None and kind in ("fields_updated", "dependency_added", "dependency_removed", "held",
-                                          "released", "retry"):
+        elif row is not None and kind in (_E.FIELDS_UPDATED, _E.DEPENDENCY_ADDED, _E.DEPENDENCY_REMOVED,
+                                          _E.HELD, _E.RELEASED, _E.RETRY):
             changes.fetch.add(bead_id)
-        elif row is not None and kind == "archived":
+        elif row is not None and kind == _E.ARCHIVED:
             del self.rows[bead_id]  # archived beads leave the board
             changes.columns.add(str(row.get("status")))
             changes.reload_counts = True
@@ -304,12 +313,12 @@ class TownState:
         for ev in events:
             self.events_seen += 1
             kind, bead_id, meta = ev.get("event_type"), ev.get("bead_id"), ev.get("metadata") or {}
-            if kind == "created" and bead_id and meta.get("type"):
+            if kind == _E.CREATED and bead_id and meta.get("type"):
                 self.types[bead_id] = meta["type"]
             changes.feed.append(describe(ev))
             self.board.apply(ev, changes, self.types)
             agent = agent_beads.get(bead_id) or self.agents.get(meta.get("agent") or "")
-            if kind in AGENT_EVENTS or (kind == "created" and meta.get("type") == "agent"):
+            if kind in AGENT_EVENTS or (kind == _E.CREATED and meta.get("type") == "agent"):
                 self._apply_agent(ev, agent, changes)
             btype = self.types.get(bead_id or "")
             if str(kind).startswith("convoy_") or kind in CONVOY_EVENTS or btype == "convoy" or \
@@ -317,8 +326,8 @@ class TownState:
                 changes.reload.add("convoys")
             if kind in ESCALATION_EVENTS or (btype == "escalation" and kind in STATUS_EVENTS):
                 changes.reload.add("escalations")
-            if kind in MAIL_EVENTS or (btype == "message" and kind in (*STATUS_EVENTS, "created")) or \
-                    (kind == "created" and meta.get("type") == "message"):
+            if kind in MAIL_EVENTS or (btype == "message" and kind in (*STATUS_EVENTS, _E.CREATED)) or \
+                    (kind == _E.CREATED and meta.get("type") == "message"):
                 changes.reload.add("mail")
             if kind in REFINERY_EVENTS or btype == "merge_request":
                 changes.activity.append(describe(ev))
@@ -341,21 +350,21 @@ class TownState:
 
     def _apply_agent(self, ev: Row, agent: Row | None, changes: Changes) -> None:
         kind = ev.get("event_type")
-        if kind in ("hooked", "unhooked"):
-            name = ev.get("new_value") if kind == "hooked" else ev.get("old_value")
+        if kind in (_E.HOOKED, _E.UNHOOKED):
+            name = ev.get("new_value") if kind == _E.HOOKED else ev.get("old_value")
             agent = self.agents.get(name or "")
             if agent is not None:
-                agent["hook_bead_id"] = ev.get("bead_id") if kind == "hooked" else None
+                agent["hook_bead_id"] = ev.get("bead_id") if kind == _E.HOOKED else None
                 changes.agents = True
             return
         if agent is None:
             changes.reload_agents = True
             return
-        if kind == "agent_status":
+        if kind == _E.AGENT_STATUS:
             agent["status"] = ev.get("new_value")
-        elif kind == "agent_status_message":
+        elif kind == _E.AGENT_STATUS_MESSAGE:
             agent["status_message"] = ev.get("new_value")
-        elif kind == "turn_exited":
+        elif kind == _E.TURN_EXITED:
             meta = ev.get("metadata") or {}
             agent["tokens_in"] = int(agent.get("tokens_in") or 0) + int(meta.get("tokens_in") or 0)
             agent["tokens_out"] = int(agent.get("tokens_out") or 0) + int(meta.get("tokens_out") or 0)
@@ -404,17 +413,17 @@ def describe(ev: Row) -> str:
     meta = ev.get("metadata") or {}
     if kind in STATUS_EVENTS:
         what = f"{old} → {new}"
-    elif kind == "created":
+    elif kind == _E.CREATED:
         what = f"created {meta.get('type', '')} {meta.get('title', '')!r}"
-    elif kind == "merged":
+    elif kind == _E.MERGED:
         what = f"merged {str(new or '')[:10]} on {meta.get('landed_on', '')}"
     elif kind in ("agent_status",):
         what = f"{meta.get('agent', '')}: {old} → {new}"
-    elif kind == "agent_status_message":
+    elif kind == _E.AGENT_STATUS_MESSAGE:
         what = f"{meta.get('agent', '')}: {new}"
-    elif kind == "hooked":
+    elif kind == _E.HOOKED:
         what = f"hooked on {new}"
-    elif kind == "rework_requested":
+    elif kind == _E.REWORK_REQUESTED:
         what = f"rework: {(meta.get('failure_reason') or {}).get('message', '')}"
     else:
         what = " ".join(str(v) for v in (kind, new) if v)

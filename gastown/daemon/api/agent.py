@@ -13,7 +13,7 @@ from gastown.daemon.crashpoints import crash_point
 from gastown.daemon.context import Ctx
 from gastown.daemon.rpc import rpc
 from gastown.daemon.towns import Town
-from gastown.model import Severity
+from gastown.model import Severity, EventType, FailureCode
 from gastown.protocol import ErrorCode, Method, RpcError
 
 ROLE_METHODS: dict[str, frozenset[str]] = {
@@ -283,7 +283,7 @@ def _defer_gupp(town: Town, agent: str) -> None:
     until = datetime.now(timezone.utc) + timedelta(seconds=wait_s)
     store.patrol_set(f"gupp:{agent}", {**state, "deferred_until": until.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
     with store.conn:
-        store._event(None, "gupp_deferred", actor="triage", new=agent, meta={"until": until.isoformat()})
+        store._event(None, EventType.GUPP_DEFERRED, actor="triage", new=agent, meta={"until": until.isoformat()})
 
 
 @rpc(Method.TOOL_TRIAGE)
@@ -299,7 +299,7 @@ async def triage(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
         stuck = await town.call(town.store.agent_get, case["agent"])
         await _stop_turn(ctx, town, stuck)
         await town.call(town.store.agent_reset, case["agent"], actor="triage", failure={
-            "code": "triage_restart", "message": f"triage: {reason or 'stuck'}", "source": "triage"})
+            "code": FailureCode.TRIAGE_RESTART, "message": f"triage: {reason or 'stuck'}", "source": "triage"})
     elif verdict == "escalate":
         await town.call(town.store.escalation_create, f"triage: agent {case['agent']} on {case['bead']} needs a "
                         f"human: {reason}", severity="medium", source="triage", bead_id=case["bead"], category="gupp")
