@@ -77,7 +77,8 @@ def wait_done(bead_id: str, name: str = "toast", timeout: float = TURN_TIMEOUT) 
             raise AssertionError(f"agent failed: {a}\n{turn_output(a)}")
         return None
     try:
-        return wait_for(done, timeout, f"{bead_id} delivered")
+        found: dict[str, Any] = wait_for(done, timeout, f"{bead_id} delivered")
+        return found
     except AssertionError:
         print(turn_output(agent(name)), agent(name), gtj("bead", "show", bead_id)[0])
         raise

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -148,7 +149,7 @@ def test_daemon_commands(gt_home: Path) -> None:
     assert run_gt("daemon", "status").returncode == 7
 
 
-def _commands(app, prefix=()):  # type: ignore[no-untyped-def]
+def _commands(app: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     import typer.main
 
     group = typer.main.get_command(app)

@@ -63,7 +63,8 @@ def wait_status(bead_id: str, wanted: tuple[str, ...], timeout: float = TURN_TIM
         if b["status"] == "failed":
             raise AssertionError(f"bead failed: {b.get('failure_reason')}\n{turn_output(agent())}")
         return b if b["status"] in wanted else None
-    return wait_for(check, timeout, f"{bead_id} -> {'/'.join(wanted)}")
+    found: dict[str, Any] = wait_for(check, timeout, f"{bead_id} -> {'/'.join(wanted)}")
+    return found
 
 
 def town_events(town_root: Path, event_type: str) -> list[dict[str, Any]]:

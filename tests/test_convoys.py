@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_plan_parsing_toml_and_json() -> None:
     ({"beads": [{"id": "a", "title": "A", "depends_on": ["b"]}, {"id": "b", "title": "B", "depends_on": ["a"]}]},
      ErrorCode.CONFLICT),
 ])
-def test_bad_plans_are_refused(plan: dict, err: int) -> None:
+def test_bad_plans_are_refused(plan: dict[str, Any], err: int) -> None:
     assert code(check_plan, plan) == err
 
 

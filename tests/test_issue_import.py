@@ -4,6 +4,7 @@ bead lands, and the issue gets the landing comment (and is closed when configure
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_issues_become_beads_and_hear_when_they_land(town: Path) -> None:
         run_gt("config", "set", "rig.max_polecats", "1", check=True)
         wait_for(lambda: bead(b["id"])["status"] == "closed", 90, "the imported bead merged")
 
-        def told() -> dict | None:
+        def told() -> dict[str, Any] | None:
             issue = next(i for i in fake.state.snapshot()["issues"] if i["number"] == 1)
             return issue if issue["state"] == "closed" and issue["comments"] else None
 

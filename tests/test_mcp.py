@@ -97,7 +97,7 @@ def test_claude_code_calls_a_gastown_tool(town: Path, gt_home: Path) -> None:
         "env": {"GT_HOME": os.environ["GT_HOME"], "GT_TOWN": "t", "GT_ACTOR": "Claude User <cu@example.com>"}}}}))
     home = gt_home / "claude-home"
     home.mkdir()
-    script = [{"tool": "mcp__gastown__ready", "args": {}}, {"say": "one bead is ready"}]
+    script: list[dict[str, Any]] = [{"tool": "mcp__gastown__ready", "args": {}}, {"say": "one bead is ready"}]
     with FakeLLM(script) as llm:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE", "ANTHROPIC"))}
         env.update(HOME=str(home), ANTHROPIC_BASE_URL=llm.url, ANTHROPIC_API_KEY="sk-ant-fake",

@@ -80,7 +80,8 @@ def wait_closed(mol_id: str, timeout: float = 120) -> dict[str, Any]:
         if m["status"] == "failed":
             raise AssertionError(f"molecule failed: {json.dumps(m, indent=1)[:3000]}")
         return m if m["status"] == "closed" else None
-    return wait_for(closed, timeout, f"molecule {mol_id} closed")
+    mol: dict[str, Any] = wait_for(closed, timeout, f"molecule {mol_id} closed")
+    return mol
 
 
 def main_file(repo: Path, name: str) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from gastown.daemon.reconciler import (
     BACKOFF_S,
+    Action,
     AgentSnap,
     Dispatch,
     FailBead,
@@ -34,7 +36,7 @@ def polecat(name: str, rig: str | None = "app", status: str = "idle", hook: str 
     return AgentSnap(name, "polecat", rig, status, hook, last)
 
 
-def run(*beads: ReadyBead, agents: tuple[AgentSnap, ...] = (), rigs: dict[str, RigSnap] = RIGS) -> list:
+def run(*beads: ReadyBead, agents: tuple[AgentSnap, ...] = (), rigs: dict[str, RigSnap] = RIGS) -> list[Any]:
     return reconcile(Snapshot(ready=tuple(beads), agents=agents, rigs=rigs), NOW)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,7 +147,7 @@ def test_a_triage_wait_defers_the_next_gupp_step() -> None:
 
     from gastown.daemon.patrol import Gupp, PatrolAgent, PatrolSnapshot, gupp
 
-    stuck = dict(name="toast", role="polecat", status="working", hook="gt-a", hook_status="in_progress",
+    stuck: dict[str, Any] = dict(name="toast", role="polecat", status="working", hook="gt-a", hook_status="in_progress",
                  turn_running=True, progress_at=NOW - timedelta(minutes=95), gupp_level=2,
                  gupp_since=(NOW - timedelta(minutes=95)).isoformat())
     assert gupp(PatrolSnapshot(agents=(PatrolAgent(**stuck),)), NOW) == [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
@@ -54,7 +55,7 @@ def test_create_show_and_events(store: TownStore) -> None:
     ({"title": "x", "rig": "nope"}, ErrorCode.NOT_FOUND),
     ({"title": "x", "depends_on": ["gt-zzz"]}, ErrorCode.NOT_FOUND),
 ])
-def test_create_rejects_bad_input_and_writes_nothing(store: TownStore, kw: dict, code: int) -> None:
+def test_create_rejects_bad_input_and_writes_nothing(store: TownStore, kw: dict[str, Any], code: int) -> None:
     title = kw.pop("title")
     assert code_of(store.bead_create, title, **kw) == code
     assert store.bead_list() == []

@@ -7,15 +7,17 @@ import asyncio
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import pytest
+from textual.coordinate import Coordinate
 from textual.widgets import Input
 
 from gastown.protocol import ErrorCode, Method, RpcError
 from gastown.tui import messages as m
 from gastown.tui.app import GastownApp, make_app
 from gastown.tui.screens.agent import AgentDrawer
+from gastown.tui.screens.chat import ChatScreen
 from gastown.tui.screens.drawers import BeadDrawer, MergeRequestDrawer
 from gastown.tui.state import STATUSES
 from gastown.tui.widgets.bead_list import BeadList
@@ -377,7 +379,7 @@ def agent_rows(app: GastownApp) -> list[str]:
     from textual.widgets import DataTable
 
     table = app.get_screen("overview").query_one("#agents", DataTable)
-    return [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count)]
+    return [str(table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(table.row_count)]
 
 
 # ------------------------------------------------------------------ pilots
@@ -457,7 +459,8 @@ async def test_drawers_stack_from_bead_to_agent_to_merge_request_and_pop() -> No
         await until(pilot, lambda: loaded(app) and ids(app, "in_review"), what="board")
         await pilot.press("right", "right", "enter")  # the in-review column: gt-c3
         await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.mr == "gt-mr1", what="bead")
-        assert app.screen.key == "gt-c3" and app.screen.agent == "maple"
+        drawer = app.screen
+        assert isinstance(drawer, BeadDrawer) and drawer.key == "gt-c3" and drawer.agent == "maple"
         text = str(app.screen.query_one("#branch").render())
         assert "gt/maple/gt-c3" in text and "abc123" in text
         await pilot.press("a")
@@ -627,7 +630,7 @@ async def test_escalations_page_acknowledges_and_the_header_counts() -> None:
 
         table = app.screen.query_one("#esc-table", DataTable)
         await until(pilot, lambda: table.row_count == 3, what="rows")
-        order = [str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(3)]
+        order = [str(table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(3)]
         assert order == ["gt-x7", "gt-x9", "gt-x8"]  # severity first, acknowledged last
         table.focus()
         await pilot.press("a")
@@ -652,7 +655,7 @@ async def test_bead_drawer_approves_a_molecule_approval_step() -> None:
         await pilot.press("p")
         await until(pilot, lambda: fake.beads["gt-ap1"]["status"] == "closed", what="approved")
         assert fake.beads["gt-b2"]["status"] == "open"
-        await until(pilot, lambda: not app.screen.approvable, what="drawer reloaded")
+        await until(pilot, lambda: not cast(BeadDrawer, app.screen).approvable, what="drawer reloaded")
 
 
 async def test_mail_inbox_reads_a_message() -> None:
@@ -688,6 +691,7 @@ async def test_mayor_chat_shows_both_sides_streams_tools_and_queues() -> None:
         await pilot.press("y")
         await until(pilot, lambda: type(app.screen).__name__ == "ChatScreen", what="chat")
         chat = app.screen
+        assert isinstance(chat, ChatScreen)
         await until(pilot, lambda: "alice: How many rigs are there?" in chat.log_text(), what="a CLI question")
         assert "mayor: Yes, **two** rigs." in chat.log_text()
         assert "looking at bead gt-b2" in str(chat.query_one("#chat-context").render())
@@ -718,7 +722,7 @@ async def test_mayor_busy_with_someone_else_waits_then_sends() -> None:
         assert "answering someone else" in widget_text(app.screen.query_one("#chat-log"))
         fake.mayor["done"] = True
         await until(pilot, lambda: fake.mayor["sent"] == ["hello"], what="sent once free")
-        await until(pilot, lambda: app.screen.log_text().endswith("mayor: Hello from the mayor."), what="answer")
+        await until(pilot, lambda: cast(ChatScreen, app.screen).log_text().endswith("mayor: Hello from the mayor."), what="answer")
 
 
 async def test_activity_panes_start_with_the_towns_recent_history() -> None:
@@ -903,13 +907,13 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.3)
-        if isinstance(app.screen, BeadDrawer):
-            await until(pilot, lambda: app.screen.mr, what="drawer")
+        if isinstance(drawer := app.screen, BeadDrawer):
+            await until(pilot, lambda: drawer.mr, what="drawer")
         for field in app.screen.query("Input"):
             field.cursor_blink = False  # type: ignore[attr-defined]  # a blinking cursor is not deterministic
-        if isinstance(app.screen, AgentDrawer):
-            await until(pilot, lambda: "step 1 ok" in app.screen.query_one(Terminal).text(), what="terminal")
-            await until(pilot, lambda: len(app.screen.events) == 3, what="transcript")
+        if isinstance(agent_drawer := app.screen, AgentDrawer):
+            await until(pilot, lambda: "step 1 ok" in agent_drawer.query_one(Terminal).text(), what="terminal")
+            await until(pilot, lambda: len(agent_drawer.events) == 3, what="transcript")
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=settle)

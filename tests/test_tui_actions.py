@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Input, OptionList, TextArea
 from gastown.protocol import ErrorCode, Method, RpcError
 from gastown.tui import actions as acts
 from gastown.tui.app import GastownApp, make_app
+from gastown.tui.screens.agent import AgentDrawer
 from gastown.tui.screens.dialogs import ActionMenu, ConfirmScreen, FormScreen, HelpScreen
 from gastown.tui.screens.drawers import ConvoyDrawer
 from gastown.tui.state import STATUSES
@@ -216,7 +217,7 @@ async def test_edit_a_bead_changes_fields_labels_and_dependencies() -> None:
                                                "priority": 0, "add_labels": ["math", "urgent"]}),
                          (Method.DEP_ADD, {"id": "gt-b2", "depends_on": "gt-c3"}),
                          (Method.DEP_REMOVE, {"id": "gt-b2", "depends_on": "gt-a1"})]
-        await until(pilot, lambda: column(app, "open").current_row["title"] == "add subtraction",
+        await until(pilot, lambda: (column(app, "open").current_row or {}).get("title") == "add subtraction",
                     what="the edited card")
 
 
@@ -336,7 +337,7 @@ async def test_agent_actions_from_the_agent_drawer() -> None:
         await until(pilot, lambda: loaded(app) and app.screen.query_one("#agents", DataTable).row_count, what="agents")
         select_row(app, "#agents", "toast")
         await pilot.press("enter")
-        await until(pilot, lambda: type(app.screen).__name__ == "AgentDrawer" and app.screen.agent, what="drawer")
+        await until(pilot, lambda: isinstance(app.screen, AgentDrawer) and app.screen.agent, what="drawer")
         await pilot.press("K")
         await confirm(pilot, app)
         assert await acted(pilot, fake, 1) == [(Method.AGENT_STOP, {"name": "toast"})]
@@ -480,7 +481,7 @@ async def test_overview_selection_follows_the_agent_when_rows_resort() -> None:
         await until(pilot, lambda: table.get_row_index("birch") == 0, what="birch sorted first")
         assert table.cursor_row == 0
         await pilot.press("enter")
-        await until(pilot, lambda: type(app.screen).__name__ == "AgentDrawer" and app.screen.key == "birch",
+        await until(pilot, lambda: isinstance(app.screen, AgentDrawer) and app.screen.key == "birch",
                     what="the agent under the cursor opens")
 
 

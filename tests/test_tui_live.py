@@ -135,7 +135,8 @@ def test_sling_hold_retry_and_edit_from_the_dashboard(live_town: dict[str, str])
 
     def bead() -> dict[str, object]:
         rows = json.loads(run_gt("bead", "list", "--json", check=True).stdout.splitlines()[0])
-        return json.loads(run_gt("bead", "show", str(rows["id"]), "--json", check=True).stdout)
+        shown: dict[str, object] = json.loads(run_gt("bead", "show", str(rows["id"]), "--json", check=True).stdout)
+        return shown
 
     try:
         pane.wait(lambda t: "● live" in t and "open (0)" in t, 30, "an empty, live board")

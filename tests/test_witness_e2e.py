@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,7 +124,8 @@ def test_triage_judges_a_stuck_agent_and_is_capped(town: Path) -> None:
                        ("patrol.triage_per_hour", "1")):
         run_gt("config", "set", key, value, check=True)
     b = gtj("sling", "stuck", "--rig", "app", "--script", "sleep 60")[0]
-    events = lambda: gtj("bead", "events", b["id"])  # noqa: E731
+    def events() -> list[dict[str, Any]]:
+        return gtj("bead", "events", b["id"])
     resolved = wait_for(lambda: [e for e in events() if e["event_type"] == "triage_resolved"], 60, "a verdict")
     assert resolved[0]["new_value"] == "wait" and resolved[0]["actor"] == "triage"
     # the cap (1 an hour) is used: the next stuck round escalates instead of asking triage again

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,8 +113,9 @@ def test_agent_tools_need_a_token_and_a_role(town: Path, gt_home: Path) -> None:
     sock = Path(env["GT_AGENT_SOCKET"])
     with Client(sock, token=env["GT_AGENT_TOKEN"]) as agent:
         assert agent.call(Method.TOOL_PRIME)["hook"]["title"] == "x"
-        for method, params in ((Method.BEAD_LIST, {}), (Method.TOWN_DELETE, {"name": "t"}),
-                               (Method.AGENT_RESET, {"name": "toast"})):
+        refused: tuple[tuple[str, dict[str, Any]], ...] = (
+            (Method.BEAD_LIST, {}), (Method.TOWN_DELETE, {"name": "t"}), (Method.AGENT_RESET, {"name": "toast"}))
+        for method, params in refused:
             with pytest.raises(RpcError) as exc:
                 agent.call(method, **params)
             assert exc.value.code == ErrorCode.FORBIDDEN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,10 @@ def store() -> WorkStore:
     return s
 
 
-def snapshot(s: WorkStore) -> tuple:
+def snapshot(s: WorkStore) -> tuple[list[Any], ...]:
     """Everything a refused call must leave untouched."""
-    q = lambda sql: list(s.conn.execute(sql))  # noqa: E731
+    def q(sql: str) -> list[Any]:
+        return list(s.conn.execute(sql))
     return (q("SELECT * FROM beads ORDER BY id"), q("SELECT * FROM agents ORDER BY name"),
             q("SELECT seq FROM bead_events ORDER BY seq"))
 
