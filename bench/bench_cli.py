@@ -23,6 +23,9 @@ from pathlib import Path
 from _util import VENV_BIN, daemon_home, median_ms
 
 ROUNDS = int(os.environ.get("GT_BENCH_ROUNDS", "25"))
+BEFORE = os.environ.get("GT_BENCH_BEFORE")
+"""Optional: the source tree of an older gastown (e.g. `git archive REV | tar -x -C DIR`); its
+`gt` is timed too, in the same rounds, through the same venv (PYTHONPATH first)."""
 HUMAN_TARGET, AGENT_TARGET = 4.0, 1.5
 
 
@@ -87,10 +90,13 @@ def main() -> None:
         cmds = commands(bead, mail)
         bare: list[float] = []
         times: dict[str, list[float]] = {label: [] for _, label, _, _, _ in cmds}
+        before: dict[str, list[float]] = {label: [] for _, label, _, _, _ in cmds}
         for _ in range(ROUNDS):
             bare.append(run([sys.executable, "-c", "pass"]))
             for _, label, argv, env, ok in cmds:
                 times[label].append(run([gt, *argv], env=env, ok=ok))
+                if BEFORE:
+                    before[label].append(run([gt, *argv], env={**(env or os.environ), "PYTHONPATH": BEFORE}, ok=ok))
     load = os.getloadavg()[0]
     b = median_ms(bare)
     print(f"gt start-up, {ROUNDS} interleaved rounds, load average {load:.1f} ({os.cpu_count()} cpus)")
@@ -102,7 +108,8 @@ def main() -> None:
         ratio = m / b
         worst[kind] = max(worst.get(kind, 0.0), ratio)
         flag = "ok" if ratio <= target else "OVER"
-        print(f"gt {label:<19} median {m:7.1f} ms  ratio {ratio:5.2f}x  target <= {target}x  {flag}  ({kind})")
+        was = f"  before {median_ms(before[label]) / b:5.2f}x" if BEFORE else ""
+        print(f"gt {label:<19} median {m:7.1f} ms  ratio {ratio:5.2f}x  target <= {target}x  {flag}  ({kind}){was}")
     print(f"worst ratio: human {worst['human']:.2f}x (target {HUMAN_TARGET}x), "
           f"agent tools {worst['agent']:.2f}x (target {AGENT_TARGET}x)")
 

@@ -6,20 +6,22 @@ Errors come back as `RpcError`, whose code maps to the CLI's exit status.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import select
 import socket
-import subprocess
 import sys
 import time
-import uuid
-from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from gastown import paths
 from gastown.protocol import MAX_FRAME, NOTIFY_EVENT, PROTOCOL_VERSION, ErrorCode, Method, RpcError, request
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# getpass, subprocess, uuid and pathlib are imported where used: the agents' tool path and
+# most human commands never need them, and each costs a few milliseconds at every `gt` start.
 
 START_TIMEOUT = 15.0
 AGENT_CONNECT_WAIT = float(os.environ.get("GT_AGENT_CONNECT_WAIT", "60"))
@@ -31,6 +33,8 @@ them: the daemon answers a repeated `done` with the first one's merge request.""
 
 
 def login() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:
@@ -45,6 +49,8 @@ def actor() -> str:
     if name:
         return name
 
+    import subprocess
+
     def cfg(key: str) -> str:
         try:
             return subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
@@ -58,6 +64,8 @@ def actor() -> str:
 
 def start_daemon(timeout: float = START_TIMEOUT) -> None:
     """Start `python -m gastown.daemon` detached (own session), wait until it answers."""
+    import subprocess
+
     log = paths.log_path()
     old = os.umask(0o077)  # GT_HOME and the log are private from their first byte
     try:
@@ -93,7 +101,7 @@ def _connectable(path: Path) -> bool:
 
 
 class Client:
-    def __init__(self, sock_path: Path | None = None, *, autostart: bool = True,
+    def __init__(self, sock_path: Path | str | None = None, *, autostart: bool = True,
                  timeout: float | None = 600.0, town: str | None = None, token: str | None = None) -> None:
         """With an agent token (argument or GT_AGENT_TOKEN) it talks to the town's agent
         socket (GT_AGENT_SOCKET) as that agent, and never starts a daemon."""
@@ -102,7 +110,7 @@ class Client:
             agent_sock = os.environ.get("GT_AGENT_SOCKET")
             if not agent_sock:
                 raise RpcError(ErrorCode.UNAVAILABLE, "GT_AGENT_TOKEN is set but GT_AGENT_SOCKET is not")
-            sock_path, autostart = Path(agent_sock), False
+            sock_path, autostart = agent_sock, False  # a str: the agents' path never imports pathlib
         self.path = sock_path or paths.socket_path()
         self.town = town if town is not None else (os.environ.get("GT_TOWN") or None)
         self.token, self.autostart, self.timeout = token, autostart, timeout
@@ -188,6 +196,8 @@ class Client:
         if _town and self.town and "town" not in params:
             params["town"] = self.town
         if self.token and method in RETRYABLE:
+            import uuid
+
             params.setdefault("request_id", uuid.uuid4().hex)
             return self._call_retrying(method, params)
         return self._call_once(method, params)

@@ -6,9 +6,11 @@ only when `GT_HOME` is unset (agents' turns never need the default).
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SUN_PATH_MAX = 107  # bytes a Unix socket path may have (sun_path)
 
@@ -17,6 +19,8 @@ def home() -> Path:
     """The state root: `GT_HOME`, else the platform's user data dir for gastown (platformdirs:
     `$XDG_DATA_HOME/gastown` or `~/.local/share/gastown` on Linux). Imported only when
     GT_HOME is unset, so agents' tool calls (which never need it) stay stdlib only."""
+    from pathlib import Path  # here, not at the top: an agent's tool call never needs it
+
     env = os.environ.get("GT_HOME")
     if env:
         return Path(env).expanduser().resolve()
@@ -31,12 +35,16 @@ def runtime_dir() -> Path:
     `GT_RUNTIME_DIR` overrides. By default it is `GT_HOME/run`, unless that path is too
     long for a Unix socket, then a short per-root directory under /tmp.
     """
+    from pathlib import Path
+
     env = os.environ.get("GT_RUNTIME_DIR")
     if env:
         return Path(env)
     candidate = home() / "run"
     if len(str(candidate / "gt.sock").encode()) <= SUN_PATH_MAX - 10:
         return candidate
+    import hashlib  # only for a GT_HOME too deep for a socket path
+
     digest = hashlib.sha256(str(home()).encode()).hexdigest()[:12]
     return Path("/tmp") / f"gt-{os.getuid()}-{digest}"
 

@@ -10,7 +10,7 @@ import typer
 
 from gastown.cli import notices
 from gastown.cli.plain import Console
-from gastown.cli.render import emit_json
+from gastown.cli.render import cell, emit_json
 from gastown.client import Client
 from gastown.protocol import ErrorCode, Method, RpcError, exit_code
 
@@ -62,15 +62,7 @@ def table(rows: Iterable[dict[str, Any]], columns: list[tuple[str, str]], *, emp
     if not rows:
         err.print(f"({empty})")
         return
-    out.table([header for _, header in columns], [[_cell(row.get(key)) for key, _ in columns] for row in rows])
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+    out.table([header for _, header in columns], [[cell(row.get(key)) for key, _ in columns] for row in rows])
 
 
 def show(objs: Iterable[dict[str, Any]], as_json: bool, columns: list[tuple[str, str]], *, empty: str = "nothing") -> None:

@@ -63,6 +63,22 @@ FAST[("agent", "logs")] = _fast_agent_logs
 FAST[("bead", "log")] = _fast_bead_log
 
 
+def _fast_mail_inbox(args: list[str]) -> int | None:
+    from gastown.cli.fastmail import inbox
+
+    return inbox(args)
+
+
+def _fast_mail_read(args: list[str]) -> int | None:
+    from gastown.cli.fastmail import read
+
+    return read(args)
+
+
+FAST[("mail", "inbox")] = _fast_mail_inbox
+FAST[("mail", "read")] = _fast_mail_read
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args and args[0] in ("prime", "done", "status", "escalate", "review", "triage", "step", "pr"):

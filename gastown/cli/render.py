@@ -15,6 +15,15 @@ def json_lines(objs: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(o, separators=(",", ":"), ensure_ascii=False) + "\n" for o in objs)
 
 
+def cell(value: Any) -> str:
+    """One table cell: nothing for None, a list comma-separated."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def emit_json(objs: Iterable[dict[str, Any]]) -> None:
     sys.stdout.write(json_lines(objs))
 
