@@ -29,6 +29,7 @@ def follow_the_prompt(mine: str, other: str, marks: Path) -> str:
 
 def test_conflict_rework_brings_the_target_in(town: Path, tmp_path: Path) -> None:
     run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
+    run_gt("config", "set", "sandbox", "off", check=True)  # the two polecats meet through flag files in tmp_path
     a = gtj("sling", "shared a", "--rig", "app", "--script", follow_the_prompt("a", "b", tmp_path))[0]
     b = gtj("sling", "shared b", "--rig", "app", "--script", follow_the_prompt("b", "a", tmp_path))[0]
     wait_for(lambda: bead(a["id"])["status"] == "closed" and bead(b["id"])["status"] == "closed", 120,
