@@ -51,14 +51,13 @@ def actor() -> str:
 
     import subprocess
 
-    def cfg(key: str) -> str:
-        try:
-            return subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
-                                  timeout=5).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    user, email = cfg("user.name"), cfg("user.email")
+    try:  # one git process, not two: `--get` answers a key's last value, so the last line wins here
+        lines = subprocess.run(["git", "config", "--get-regexp", r"^user\.(name|email)$"], capture_output=True,
+                               text=True, timeout=5).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        lines = []
+    found = dict(line.partition(" ")[::2] for line in lines)
+    user, email = found.get("user.name", "").strip(), found.get("user.email", "").strip()
     return f"{user} <{email}>" if user and email else login()
 
 

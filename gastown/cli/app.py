@@ -11,7 +11,7 @@ import typer
 
 from gastown import __version__
 from gastown.cli import (
-    agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tools, tui, work,
+    agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tui, work,
 )
 from gastown.cli import archive, helpfmt
 from gastown.cli import costs as costs_cli
@@ -75,6 +75,8 @@ def _tool(name: str, doc: str) -> None:
     only list them in `gt --help` and route there if reached."""
 
     def cmd(ctx: typer.Context) -> None:
+        from gastown.cli import tools  # argparse and all: only when a tool is reached this way
+
         raise typer.Exit(tools.run(name, list(ctx.args)))
 
     cmd.__doc__ = doc

@@ -6,7 +6,6 @@ from typing import Any, Optional
 
 import typer
 
-from gastown import feed
 from gastown.cli.common import JsonOpt, TownOpt, call, fail, out, show
 from gastown.cli.render import emit_json
 from gastown.protocol import Method
@@ -21,6 +20,8 @@ def parse_since(value: str | None) -> str | None:
     """`90m`, `1h`, `2d`, `1w`, `14:30`, a date or an ISO time -> an ISO timestamp (UTC)."""
     if not value:
         return None
+    from gastown import feed  # here: only --since needs it, and it costs every `gt` start
+
     try:
         return feed.parse_since(value).isoformat()
     except ValueError:

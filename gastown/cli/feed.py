@@ -8,7 +8,6 @@ from typing import Optional
 
 import typer
 
-from gastown import feed as words
 from gastown.cli.common import JsonOpt, TownOpt, fail
 from gastown.cli.render import json_lines
 from gastown.client import Client
@@ -23,6 +22,8 @@ def feed(since: Optional[str] = typer.Option(None, "--since", help="From this lo
          follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new events."),
          town: TownOpt = None, as_json: JsonOpt = False) -> None:
     """Town activity in words: who picked up what, turns, hand-ins, merges, failures, status."""
+    from gastown import feed as words  # here: importing it costs every `gt` start
+
     try:
         start = words.iso(words.parse_since(since)) if since else None
     except ValueError as exc:
@@ -46,5 +47,7 @@ def feed(since: Optional[str] = typer.Option(None, "--since", help="From this lo
 
 
 def _print(events: list[dict[str, object]], as_json: bool) -> None:
+    from gastown import feed as words
+
     sys.stdout.write(json_lines(events) if as_json else "".join(words.line(e) + "\n" for e in events))
     sys.stdout.flush()

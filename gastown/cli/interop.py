@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -30,6 +29,8 @@ def import_(file: str = typer.Argument(..., metavar="FILE", help="A beads issues
         if len(text.encode()) <= INLINE_MAX:
             result = call(Method.BEAD_IMPORT, town, text=text, rig=rig)
         else:  # too big for one frame: hand the daemon a private temp file
+            import tempfile
+
             with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=True) as tmp:
                 tmp.write(text)
                 tmp.flush()
