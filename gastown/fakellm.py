@@ -117,11 +117,15 @@ class FakeLLM:
     """
 
     def __init__(self, script: list[Step] | JSON | Script, host: str = "127.0.0.1",
-                 port: int = 0, log_path: str | Path | None = None) -> None:
+                 port: int = 0, log_path: str | Path | None = None,
+                 toolless: bool = False) -> None:
         self.script = script if isinstance(script, Script) else Script(script)
         self.host = host
         self.port = port
         self.log_path = Path(log_path) if log_path else None
+        # aider offers no tools at all: with toolless, a request without tools is a main-loop
+        # request too (only title/summary prompts stay auxiliary).
+        self.toolless = toolless
         self._requests: list[JSON] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -184,7 +188,7 @@ class FakeLLM:
                      "stream": bool(body.get("stream") if stream is None else stream),
                      "tools": bool(names), "tool_names": names, "queue": None, "step": None}
         with self._lock:
-            aux = wire.is_auxiliary(body, names)
+            aux = wire.is_auxiliary(body, names or (["(toolless)"] if self.toolless else []))
             popped = None if aux else self.script.pop(model)
             if aux and api == "gemini" and gemini.wants_json(body):
                 reply, rec["kind"] = Reply(text=gemini.aux_json(body)), "aux"
@@ -353,13 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
     ap.add_argument("--log", help="append one JSON line per model request to this file")
+    ap.add_argument("--toolless", action="store_true",
+                    help="requests without tools consume steps too (for aider, which has none)")
     args = ap.parse_args(argv)
     try:
         script = load_script(args.script)
     except (OSError, ValueError) as e:
         print(f"fakellm: {e}", file=sys.stderr)
         return 2
-    llm = FakeLLM(script, host=args.host, port=args.port, log_path=args.log).start()
+    llm = FakeLLM(script, host=args.host, port=args.port, log_path=args.log,
+                  toolless=args.toolless).start()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

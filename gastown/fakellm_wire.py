@@ -105,7 +105,8 @@ def flatten_text(value: Any) -> str:
 
 
 _AUX_MARKERS = ("title generator", "generate a title", "generate a short title",
-                "summarize this conversation", "write a short summary")
+                "summarize this conversation", "summarize this partial conversation",
+                "write a short summary")
 
 
 def is_auxiliary(body: JSON, names: list[str]) -> bool:

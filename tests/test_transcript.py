@@ -62,7 +62,19 @@ def test_scripted_steps_are_shell_calls_with_their_exit_codes() -> None:
     assert result.kind == "tool_result" and result.head == ["wrote proof"]
 
 
-@pytest.mark.parametrize("cli", ["claude", "codex", "opencode", "kilo"])
+def test_gemini_recorded_turn_renders_commands_edit_words_and_tokens() -> None:
+    """gemini 0.61 reports a failing shell command as `status: success` with no exit code in
+    stream-json, so no exit code is claimed; its stderr notices show as output lines."""
+    assert lines("gemini")[-6:] == [
+        "▶ run_shell_command  echo hi > proof.txt && echo wrote proof  → ok",
+        "▶ run_shell_command  ls missing-file  → ok",
+        "✎ write_file  notes.md  → ok",
+        *HEADING,
+        "tokens: 52,133 in · 68 out",
+    ]
+
+
+@pytest.mark.parametrize("cli", ["claude", "codex", "opencode", "kilo", "gemini"])
 def test_the_parse_agrees_with_the_adapters_reply_text(cli: str) -> None:
     """The text events are what the adapter reports as the agent's reply (mayor chat)."""
     text = (FIXTURES / f"{cli}.log").read_text()
@@ -70,15 +82,16 @@ def test_the_parse_agrees_with_the_adapters_reply_text(cli: str) -> None:
     assert said == adapters.get(cli).reply_text(text) == "\n".join(HEADING)
 
 
-@pytest.mark.parametrize("cli", ["claude", "opencode", "kilo"])
+@pytest.mark.parametrize("cli", ["claude", "opencode", "kilo", "gemini"])
 def test_usage_events_sum_to_what_parse_output_reports(cli: str, tmp_path: Path) -> None:
     res = adapters.get(cli).parse_output((FIXTURES / f"{cli}.log").read_text(), tmp_path)
     assert tr.tokens(parse(cli)) == (res.tokens_in, res.tokens_out) and res.tokens_in > 0
 
 
 def test_gemini_stream_json() -> None:
-    """Hand-written in gemini's documented stream-json shape (the CLI is not installed here):
-    assistant deltas join, the shell tool's exit code comes from its output, stats are usage."""
+    """Hand-written in gemini's documented stream-json shape (an `Exit Code: N` in a shell
+    tool's output and an error result, which the recorded turn has not): assistant deltas
+    join, the shell tool's exit code comes from its output, stats are usage."""
     stream = "\n".join([
         '{"type":"init","session_id":"s1","model":"m"}',
         '{"type":"message","role":"user","content":"go"}',

@@ -75,6 +75,11 @@ class GeminiAdapter(Adapter):
             env["GEMINI_API_KEY"] = ctx.api_key
         return env
 
+    def reply_text(self, text: str) -> str:
+        """The assistant's `message` contents, deltas joined."""
+        return "".join(str(ev.get("content") or "") for ev in json_events(text)
+                       if ev.get("type") == "message" and ev.get("role") == "assistant").strip()
+
     def parse_output(self, text: str, home: Path) -> TurnResult:
         """`init` carries `session_id`; the final `result` has this run's `stats`."""
         result = TurnResult()
@@ -139,8 +144,9 @@ def _result(ev: dict[str, Any], shells: set[str]) -> tr.Event:
     err = ev.get("error") if isinstance(ev.get("error"), dict) else None
     body = str(ev.get("output") or (err or {}).get("message") or "")
     failed = ev.get("status") == "error"
-    if tool_id in shells:
-        m = _EXIT_CODE.search(body)
-        code = int(m.group(1)) if m else (1 if failed else 0)
-        return tr.tool_result(tool_id, body, code)
+    m = _EXIT_CODE.search(body) if tool_id in shells else None
+    if m:
+        return tr.tool_result(tool_id, body, int(m.group(1)))
+    # Recorded from gemini 0.61: a shell command that exits non-zero still reports
+    # `"status": "success"` with only its output, so no exit code is claimed here.
     return tr.tool_result(tool_id, body, ok=not failed)
