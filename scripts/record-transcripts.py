@@ -9,6 +9,7 @@ ends with a sentence. Usage: .venv/bin/python scripts/record-transcripts.py [CLI
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,8 @@ EDIT: dict[str, dict[str, Any]] = {
 
 
 def steps(cli: str) -> list[dict[str, Any]]:
+    if cli == "aider":  # no tools: one reply that edits a file in aider's `whole` format
+        return [{"say": "## Proof written\nThe proof file exists.\n\nnotes.md\n```\n# notes\nhello\n```\n"}]
     s: list[dict[str, Any]] = [{"shell": "echo hi > proof.txt && echo wrote proof"},
                                {"shell": "ls missing-file"}]
     if cli in EDIT:
@@ -54,15 +57,21 @@ def record(cli: str) -> None:
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     home.mkdir()
     try:
-        with FakeLLM(steps(cli)) as llm:
+        with FakeLLM(steps(cli), toolless=cli == "aider") as llm:
             script = [s["shell"] for s in steps(cli) if "shell" in s][:1]  # the scripted agent stops at a failure
             ctx = TurnContext(agent="toast", role="polecat", town="rec", worktree=repo, home=home,
                               prompt="Write the proof file.", system_prompt="You are a polecat.",
                               model="fake-model", base_url=llm.url, api_key="sk-fake",
                               bead={"id": "gt-rec1", "title": "write proof", "metadata": {"script": script}})
             adapter.prepare(ctx)
-            # GT_BIN=false: the wrapper's `gt done` fails here instead of reaching a real daemon
-            env = {**adapter.env(ctx), "GT_AGENT": "toast", "GT_BIN": "false",
+            # GT_BIN=false (and a `gt` that is `false`, for aider's wrapper): `gt done` fails
+            # here instead of reaching a real daemon
+            fake_bin = work / "bin"
+            fake_bin.mkdir()
+            (fake_bin / "gt").symlink_to(shutil.which("false") or "/bin/false")
+            base_env = adapter.env(ctx)
+            path = f"{fake_bin}:{base_env.get('PATH') or os.environ.get('PATH', '')}"
+            env = {**base_env, "PATH": path, "GT_AGENT": "toast", "GT_BIN": "false",
                    "GIT_AUTHOR_NAME": "rec", "GIT_AUTHOR_EMAIL": "rec@localhost",
                    "GIT_COMMITTER_NAME": "rec", "GIT_COMMITTER_EMAIL": "rec@localhost"}
             runner.spawn_detached(turn, adapter.command(ctx), repo, env, timeout=240)

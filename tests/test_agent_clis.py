@@ -1,4 +1,4 @@
-"""Real agent CLIs (opencode, claude, codex, kilo, gemini) against gastown.fakellm.
+"""Real agent CLIs (opencode, claude, codex, kilo, gemini, aider) against gastown.fakellm.
 
 Each test runs two non-interactive turns in a fresh git repo: the first makes the CLI run
 ``echo hi > proof.txt`` through its own shell tool, the second resumes the native session by id
@@ -313,3 +313,56 @@ def test_gemini_turn_and_resume(ws: Workspace) -> None:
         said = "".join(e["content"] for e in t1.events
                        if e["type"] == "message" and e["role"] == "assistant")
         assert said == "first turn done"
+
+
+# ------------------------------------------------------------------ aider
+
+
+def aider_edit(path: str, content: str, words: str) -> dict[str, str]:
+    """aider has no tools: the model edits files with a reply in aider's `whole` edit format
+    (the file name on its own line, then the whole new content fenced)."""
+    return {"say": f"{words}\n\n{path}\n```\n{content}```\n"}
+
+
+def test_aider_turn_and_resume(ws: Workspace) -> None:
+    """aider through its adapter's own flags; the server answers tool-less requests from the
+    script (``toolless``). Resume = the adapter's chat-history file restored."""
+    from gastown.daemon.adapters import TurnContext
+    from gastown.daemon.adapters.aider import AiderAdapter
+    binary = CACHE / "aider" / "bin" / "aider"
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"aider not installed at {binary} (run scripts/install-agents.sh aider)")
+    adapter = AiderAdapter()
+    script = [aider_edit("proof.txt", "hi\n", "I will write the proof."),
+              aider_edit("two.txt", "two\n", "And the second file.")]
+    with FakeLLM(script, toolless=True) as llm:
+        def turn(prompt: str, session: str | None) -> tuple[Turn, str]:
+            ctx = TurnContext(agent="toast", role="polecat", town="t", worktree=ws.repo,
+                              home=ws.home, prompt=prompt, system_prompt=SYSTEM_MARKER,
+                              session_id=session, model="fake-model", base_url=llm.url,
+                              api_key="sk-fake")
+            adapter.prepare(ctx)
+            sid = adapter.session(ctx)
+            env = {k: v for k, v in {**clean_env(ws.home, ws.repo), **adapter.env(ctx)}.items()
+                   if v is not None}
+            argv: list[str | Path] = [binary, *adapter.aider_args(ctx, sid)[1:]]
+            return run_turn(argv, ws.repo, env), sid
+        t1, sid = turn(FIRST, None)
+        n_first = len(llm.requests)
+        t2, sid2 = turn(SECOND, sid)
+        assert sid2 == sid and adapter.history(ws.home, sid).exists()
+        assert (ws.repo / "proof.txt").read_text() == "hi\n"
+        assert (ws.repo / "two.txt").read_text() == "two\n"
+        reqs = llm.requests
+        assert [(r["api"], r["step"], r["tools"]) for r in reqs] == [("chat", 0, False),
+                                                                  ("chat", 1, False)]
+        assert n_first == 1
+        first, second = json.dumps(reqs[0]["body"]), json.dumps(reqs[1]["body"])
+        assert SYSTEM_MARKER in first and "FIRST_PROMPT_MARKER" in first
+        assert "FIRST_PROMPT_MARKER" in second and "SECOND_PROMPT_MARKER" in second
+        for t, path in ((t1, "proof.txt"), (t2, "two.txt")):
+            assert f"Applied edit to {path}" in t.stdout
+            result = adapter.parse_output(t.stdout, ws.home)
+            assert result.tokens_in > 0 and result.tokens_out > 0
+            edits = [e.path for e in adapter.transcript(t.stdout) if e.kind == "edit"]
+            assert edits == [path]

@@ -422,3 +422,14 @@ def test_gemini_non_streaming_json_side_request_and_count_tokens(llm: FakeLLM) -
     status, body = call(base + ":embedContent", gemini_body())
     assert status == 404
     assert [r["kind"] for r in llm.requests] == ["aux"] and llm.remaining() == 2
+
+
+def test_toolless_mode_answers_requests_without_tools_from_the_script() -> None:
+    """aider sends no tools: with toolless its requests consume steps; summaries stay aux."""
+    with FakeLLM([{"say": "edit reply"}], toolless=True) as server:
+        _, summary = call(server.url + "/v1/chat/completions", chat_body(
+            stream=False, tools=None, system="*Briefly* summarize this partial conversation"))
+        _, body = call(server.url + "/v1/chat/completions", chat_body(stream=False, tools=None))
+        assert summary["choices"][0]["message"]["content"] == AUX_TEXT
+        assert body["choices"][0]["message"]["content"] == "edit reply"
+        assert [r["kind"] for r in server.requests] == ["aux", "step"]

@@ -108,8 +108,22 @@ def test_gemini_stream_json() -> None:
         "✎ write_file  a.py  → ok", "All done.", "tokens: 120 in · 7 out"]
 
 
+def test_aider_recorded_turn() -> None:
+    """aider 0.86.2 through its wrapper: the reply (with the file it wrote, in aider's `whole`
+    edit format), the edit, and its own token estimate; banner and the echoed file name are
+    dropped. The first line is aider failing to fetch model prices with no network."""
+    text = (FIXTURES / "aider.log").read_text()
+    assert lines("aider")[0].startswith("HTTPSConnectionPool(host='raw.githubusercontent.com'")
+    assert lines("aider")[1:] == ["## Proof written", "The proof file exists.", "", "notes.md", "```",
+                                  "# notes", "hello", "```", "✎ aider  notes.md", "tokens: 650 in · 21 out"]
+    res = adapters.get("aider").parse_output(text, FIXTURES)
+    assert res.session_id is not None and res.session_id.startswith("aider-")
+    assert tr.tokens(parse("aider")) == (res.tokens_in, res.tokens_out) == (650, 21)
+
+
 def test_aider_plain_text() -> None:
-    """Hand-written in aider's --no-pretty output shape (aider is not installed here)."""
+    """Hand-written in aider's --no-pretty output shape (k-rounded counts, the wrapper's
+    `gt done` line, which the recorded turn has not)."""
     out = ("gastown aider session: aider-0123abcd\r\nAider v0.86.2\r\nMain model: openai/fake with whole edit format\r\n"
            "Git repo: .git with 3 files\r\nI will add the function.\r\n\r\nApplied edit to arith.py\r\n"
            "Tokens: 2.3k sent, 120 received.\r\ndone: merge request gt-mr1\r\n")

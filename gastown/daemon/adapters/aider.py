@@ -37,7 +37,7 @@ _TOKENS_RE = re.compile(r"Tokens: ([\d.,]+[kM]?) sent(?:, ([\d.,]+[kM]?) cache w
 
 
 _EDIT_RE = re.compile(r"^Applied edit to (.+)$")
-_BANNER = ("Aider v", "Main model:", "Weak model:", "Editor model:", "Git repo:", "Repo-map:", "Added ",
+_BANNER = ("Aider v", "Main model:", "Model: ", "Analytics have been", "Weak model:", "Editor model:", "Git repo:", "Repo-map:", "Added ",
            "Restored previous conversation", "Use /help", "Cost:", "https://aider.chat", "Warning:",
            "Model ", "For more info", "You can skip", "Update git", "Note:", SESSION_MARK)
 
@@ -145,8 +145,11 @@ class AiderAdapter(Adapter):
             m = _EDIT_RE.match(line)
             t = _TOKENS_RE.search(line)
             if m:
+                path = m.group(1).strip()
+                if words and words[-1].strip() == path:  # aider echoes the file name first
+                    words.pop()
                 flush()
-                events.append(tr.Event(tr.Kind.EDIT.value, tool="aider", path=m.group(1).strip()))
+                events.append(tr.Event(tr.Kind.EDIT.value, tool="aider", path=path))
             elif t:
                 flush()
                 events.append(tr.usage(_count(t.group(1)), _count(t.group(4))))
