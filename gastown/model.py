@@ -86,6 +86,10 @@ def agent_transition_allowed(old: AgentStatus, new: AgentStatus) -> bool:
     return old == new or new in AGENT_TRANSITIONS[old]
 
 
+AGENT_ORDER = (_A.WORKING, _A.STARTING, _A.STALLED, _A.IDLE, _A.FAILED, _A.QUARANTINED, _A.STOPPED)
+"""How listings sort agents (`gt agent list`, the dashboard): the busy first, the stopped last."""
+
+
 class Role(str, enum.Enum):
     MAYOR = "mayor"
     POLECAT = "polecat"

@@ -14,12 +14,15 @@ import re
 import subprocess
 import sys
 
+from gastown.model import FailureCode
+
 DONE_STEP = re.compile(r'(?:^|[;&|]\s*)(?:\S*/)?(?:gt|"?\$GT_BIN"?)\s+done\b')
 STEP_DONE = re.compile(r'\bstep\s+done\b')
 
 
-CONTINUE_AFTER = ("", "never_started", "agent_crashed", "exited_without_done", "dispatch_failed", "stopped",
-                  "reset")
+_F = FailureCode
+CONTINUE_AFTER = ("", _F.NEVER_STARTED, _F.AGENT_CRASHED, _F.EXITED_WITHOUT_DONE, _F.DISPATCH_FAILED, _F.STOPPED,
+                  _F.RESET)
 """Previous failures after which committed work is still good (the turn was cut, not the
 work rejected): like a real agent reading its prompt, the stand-in continues, not redoes."""
 

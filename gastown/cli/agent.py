@@ -10,10 +10,11 @@ import typer
 
 from gastown.cli.common import JsonOpt, TownOpt, call, err, out, show as show_rows
 from gastown.cli.render import emit_json
+from gastown.model import AGENT_ORDER
 from gastown.protocol import Method
 
 app = typer.Typer(help="Inspect and control agents (polecats, mayor, refinery).", no_args_is_help=True)
-ORDER = {"working": 0, "starting": 1, "stalled": 2, "idle": 3, "failed": 4, "quarantined": 5, "stopped": 6}
+ORDER = {a.value: i for i, a in enumerate(AGENT_ORDER)}
 COLUMNS = [("name", "AGENT"), ("status", "STATUS"), ("role", "ROLE"), ("rig", "RIG"), ("adapter", "ADAPTER"),
            ("hook_bead_id", "HOOK"), ("status_message", "LAST STATUS")]
 

@@ -6,6 +6,7 @@ import typer
 
 from gastown.cli.common import JsonOpt, TownOpt, call, out, show as show_rows
 from gastown.cli.render import emit_json
+from gastown.model import BeadStatus, values
 from gastown.protocol import Method
 
 app = typer.Typer(help="Batches of beads that move and land together.", no_args_is_help=True)
@@ -14,7 +15,7 @@ app = typer.Typer(help="Batches of beads that move and land together.", no_args_
 def _progress(c: dict[str, object]) -> str:
     p = c["progress"]
     assert isinstance(p, dict)
-    return " / ".join(f"{p[k]} {k.replace('_', ' ')}" for k in ("open", "in_progress", "in_review", "closed", "failed"))
+    return " / ".join(f"{p[k]} {k.replace('_', ' ')}" for k in values(BeadStatus))
 
 
 @app.command("list")

@@ -7,6 +7,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from gastown.model import FailureCode
+
 
 @lru_cache(maxsize=None)
 def template(role: str) -> str:
@@ -28,7 +30,7 @@ def failure_section(failure: dict[str, Any] | None) -> str:
         if details.get(key):
             value = details[key]
             lines.append(f"{key}:\n{value if isinstance(value, str) else json.dumps(value)}")
-    if failure.get("code") == "conflict" and details.get("target"):
+    if failure.get("code") == FailureCode.CONFLICT and details.get("target"):
         from gastown.daemon.followups import bring_in_target
 
         lines.append(bring_in_target(str(details["target"]), [str(f) for f in details.get("files") or []]))

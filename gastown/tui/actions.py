@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gastown.protocol import Method
+from gastown.tui.state import TERMINAL
 
 Row = dict[str, Any]
 Call = tuple[str, dict[str, Any]]
@@ -196,7 +197,7 @@ def _held(s: Subject) -> bool:
 
 
 def _closed(s: Subject) -> bool:
-    return _status(s) in ("closed", "failed")
+    return _status(s) in TERMINAL
 
 
 ACTIONS: tuple[Action, ...] = (

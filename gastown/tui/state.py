@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from gastown.model import AgentStatus, BeadStatus, BeadType, EventType, Severity, values
+from gastown import model
+from gastown.model import BeadStatus, BeadType, EventType, Severity, values
 
 Row = dict[str, Any]
 
@@ -23,9 +24,7 @@ _T = BeadType
 TYPES = tuple(t.value for t in (_T.ISSUE, _T.MERGE_REQUEST, _T.ESCALATION, _T.CONVOY, _T.MESSAGE, _T.MOLECULE,
                                 _T.AGENT))
 """The board's type filter, in the order it cycles through them."""
-_A = AgentStatus
-AGENT_ORDER = {a.value: i for i, a in enumerate((_A.WORKING, _A.STARTING, _A.STALLED, _A.IDLE, _A.FAILED,
-                                                  _A.QUARANTINED, _A.STOPPED))}
+AGENT_ORDER = {a.value: i for i, a in enumerate(model.AGENT_ORDER)}
 WINDOW = 300
 """Beads loaded per board column; more on demand ("load more" at the end of a column)."""
 SLACK = 200
