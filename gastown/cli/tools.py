@@ -3,16 +3,49 @@ call them in their loop and every millisecond of start-up is paid on each call."
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from gastown.cli.render import emit_json
 from gastown.client import Client
 from gastown.protocol import Method, RpcError, exit_code
 
+if TYPE_CHECKING:
+    import argparse
+
+JSON = {"--json": False}
+
+
+def _quick(args: list[str], defaults: dict[str, Any], choices: dict[str, tuple[str, ...]] | None = None,
+           positional: str | None = None) -> Any:
+    """The common calls (`gt done --summary X`, `gt status MSG`) read without argparse, whose
+    import costs more than the rest of a tool's start-up. Only exact, valid spellings come
+    back; anything else (a prefix, --help, a bad choice) is None and argparse answers it."""
+    values, it, rest = dict(defaults), iter(args), []
+    for arg in it:
+        name, eq, value = arg.partition("=")
+        if name in defaults and defaults[name] is not False:
+            got = value if eq else next(it, None)
+            if got is None or got.startswith("-") or got not in (choices or {}).get(name, (got,)):
+                return None
+            values[name] = got
+        elif arg in defaults and not eq:
+            values[arg] = True
+        elif arg.startswith("-") or positional is None:
+            return None
+        else:
+            rest.append(arg)
+    if len(rest) > 1 or (positional is None and rest):
+        return None
+    if positional is not None:
+        values[positional] = rest[0] if rest else None
+    return SimpleNamespace(**{k.lstrip("-"): v for k, v in values.items()})
+
 
 def _parser(name: str, help_text: str) -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(prog=f"gt {name}", description=help_text)
     p.add_argument("--json", action="store_true", help="One JSON object per line.")
     return p
@@ -24,7 +57,8 @@ def _call(method: str, **params: Any) -> Any:
 
 
 def prime(args: list[str]) -> int:
-    ns = _parser("prime", "Print your identity, your hooked bead and your instructions (agent tool).").parse_args(args)
+    ns = _quick(args, JSON) or \
+        _parser("prime", "Print your identity, your hooked bead and your instructions (agent tool).").parse_args(args)
     result = _call(Method.TOOL_PRIME)
     if ns.json:
         emit_json([result])
@@ -33,14 +67,11 @@ def prime(args: list[str]) -> int:
     return 0
 
 
+DONE_STATUSES = ("done", "no-change", "deferred", "escalated")
+
+
 def done(args: list[str]) -> int:
-    p = _parser("done", "Hand your committed branch to the merge queue (agent tool). Refused without commits, "
-                "unless --status says the bead finishes without a merge.")
-    p.add_argument("--summary", default="", help="What you did (required with --status), for the reviewers.")
-    p.add_argument("--status", default="done", choices=["done", "no-change", "deferred", "escalated"],
-                   help="done: merge my commits (default); no-change: nothing needed changing, close the bead; "
-                        "deferred: it must wait, hold it; escalated: a human must decide, hold it and escalate.")
-    ns = p.parse_args(args)
+    ns = _quick(args, {**JSON, "--summary": "", "--status": "done"}, {"--status": DONE_STATUSES}) or _done_parser(args)
     params: dict[str, Any] = {"summary": ns.summary}
     if ns.status != "done":
         params["status"] = ns.status
@@ -55,17 +86,29 @@ def done(args: list[str]) -> int:
     return 0
 
 
+def _done_parser(args: list[str]) -> argparse.Namespace:
+    p = _parser("done", "Hand your committed branch to the merge queue (agent tool). Refused without commits, "
+                "unless --status says the bead finishes without a merge.")
+    p.add_argument("--summary", default="", help="What you did (required with --status), for the reviewers.")
+    p.add_argument("--status", default="done", choices=list(DONE_STATUSES),
+                   help="done: merge my commits (default); no-change: nothing needed changing, close the bead; "
+                        "deferred: it must wait, hold it; escalated: a human must decide, hold it and escalate.")
+    return p.parse_args(args)
+
+
 def status(args: list[str]) -> int:
-    p = _parser("status", "Agents: tell the humans what you are doing (`gt status MESSAGE`). "
-                "People: without a message, the town at a glance (working, needs you, waiting to retry).")
-    p.add_argument("message", nargs="?", help="One line (agents).")
-    p.add_argument("--town", help="Town to show (default: GT_TOWN or the only town).")
-    ns = p.parse_args(args)
     import os
 
-    if ns.message is None:
-        if os.environ.get("GT_AGENT_TOKEN"):
+    ns = _quick(args, {**JSON, "--town": None}, positional="message")
+    if ns is None or (ns.message is None and os.environ.get("GT_AGENT_TOKEN")):
+        p = _parser("status", "Agents: tell the humans what you are doing (`gt status MESSAGE`). "
+                    "People: without a message, the town at a glance (working, needs you, waiting to retry).")
+        p.add_argument("message", nargs="?", help="One line (agents).")
+        p.add_argument("--town", help="Town to show (default: GT_TOWN or the only town).")
+        ns = p.parse_args(args)
+        if ns.message is None and os.environ.get("GT_AGENT_TOKEN"):
             p.error("agents: say what you are doing, e.g. gt status 'running the tests'")
+    if ns.message is None:
         from gastown.cli.glance import glance_text
 
         with Client(town=ns.town) as client:
@@ -81,11 +124,16 @@ def status(args: list[str]) -> int:
     return 0
 
 
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
 def escalate(args: list[str]) -> int:
-    p = _parser("escalate", "Ask for help when you are stuck (agents), or raise a problem (humans).")
-    p.add_argument("message", help="What is wrong and what you need.")
-    p.add_argument("--severity", default="medium", choices=["low", "medium", "high", "critical"])
-    ns = p.parse_args(args)
+    ns = _quick(args, {**JSON, "--severity": "medium"}, {"--severity": SEVERITIES}, positional="message")
+    if ns is None or ns.message is None:
+        p = _parser("escalate", "Ask for help when you are stuck (agents), or raise a problem (humans).")
+        p.add_argument("message", help="What is wrong and what you need.")
+        p.add_argument("--severity", default="medium", choices=list(SEVERITIES))
+        ns = p.parse_args(args)
     import os
 
     if os.environ.get("GT_AGENT_TOKEN"):
