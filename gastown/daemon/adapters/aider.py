@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 from gastown import transcript as tr
-from gastown.daemon.adapters.base import REPO_CACHE, Adapter, TurnContext, TurnResult
+from gastown.daemon.adapters import base
+from gastown.daemon.adapters.base import Adapter, TurnContext, TurnResult
 from gastown.daemon.adapters.common import openai_base, plain_lines, stripped_env, write_login_profile
 
 INSTRUCTIONS = "gastown-instructions.md"
@@ -61,7 +62,7 @@ class AiderAdapter(Adapter):
 
     def resolve_binary(self) -> str:
         """Also a venv at GT_AGENT_CACHE/aider or <repo>/.cache/agents/aider (pip, not npm)."""
-        for root in (os.environ.get("GT_AGENT_CACHE"), str(REPO_CACHE)):
+        for root in (os.environ.get("GT_AGENT_CACHE"), str(base.REPO_CACHE)):  # read late (tests patch it)
             if root:
                 cand = Path(root) / self.name / "bin" / self.binary
                 if cand.exists():
