@@ -5,6 +5,8 @@ Proven against the real CLI and the fake model server's Gemini dialect
 <home>/.gemini/GEMINI.md, which gemini adds to its own prompt (GEMINI_SYSTEM_MD would
 replace it). Resume is `--resume <session_id>` (sessions are stored per project dir, so
 the same cwd and HOME, like claude). GOOGLE_GEMINI_BASE_URL is given without `/v1`.
+Its shell tool runs git with `core.hooksPath` forced empty, so Gastown's commit-msg hook
+(the Bead-ID/Requested-by trailers) does not run for gemini commits.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class GeminiAdapter(Adapter):
             **stripped_env(), "HOME": str(ctx.home), "PWD": str(ctx.worktree),
             "GEMINI_CLI_NO_RELAUNCH": "true",  # no second node process with a bigger heap
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
+            # Either one makes gemini strip every variable but a short allow-list from its shell
+            # commands (GitHub Actions mode), and `gt done` needs the GT_* ones.
+            "GITHUB_SHA": None, "SURFACE": None,
         }
         if ctx.base_url:
             env["GOOGLE_GEMINI_BASE_URL"] = bare_base(ctx.base_url)  # the API paths are /v1beta/…
