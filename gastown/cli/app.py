@@ -13,11 +13,12 @@ from gastown import __version__
 from gastown.cli import (
     agent, bead, comms, config, convoy, daemon, formula, mayor, rig, steer, system, town, tui, work,
 )
-from gastown.cli import archive, helpfmt
+from gastown.cli import archive, helpfmt, typerfast
 from gastown.cli import costs as costs_cli
 from gastown.cli import interop as interop_cli
 
 helpfmt.install()  # help in words (TEXT, NUMBER), not Python type names
+typerfast.install()  # plain values skip pydantic (imported only for the values that need it)
 
 app = typer.Typer(
     name="gt",
