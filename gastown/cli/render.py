@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Iterable
+TYPE_CHECKING = False  # typing costs ~3 ms at start-up; mypy reads these names
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 
 def json_lines(objs: Iterable[dict[str, Any]]) -> str:
