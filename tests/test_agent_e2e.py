@@ -1,4 +1,4 @@
-"""Real agent CLIs (opencode, claude, codex, gemini) through the whole Gastown loop.
+"""Real agent CLIs (opencode, claude, codex, gemini, aider) through the whole Gastown loop.
 
 A real daemon (started by `gt`), a real rig, `gt sling --agent CLI`, and the CLI's own shell
 tool driven by gastown.fakellm: the polecat appends a function, commits, and runs
@@ -192,3 +192,26 @@ def test_crashed_turn_is_resumed_in_the_same_session(cli: str, town: Path, gt_ho
         # The killed turn printed no usage (and codex's thread total never counted it either):
         # what is recorded is exactly turn 2's requests.
         assert (a["tokens_in"], a["tokens_out"]) == main_tokens(steps[1:])
+
+
+def test_aider_turn_through_gastown(town: Path) -> None:
+    """aider has no tools: the model's reply rewrites arith.py in aider's `whole` format, and
+    the adapter's wrapper commits it (subject = the bead title) and runs `gt done`. The bead is
+    titled like the other CLIs' commit, so check_delivery applies unchanged."""
+    require("aider")
+    from tests.conftest import ARITH
+    new = ARITH["arith.py"] + "\n\ndef mul(a, b):\n    return a * b\n"
+    edit = {"say": f"Adding mul.\n\narith.py\n```\n{new}```\n"}
+    # The first reply names a file not in the chat: aider adds it (--yes-always) and asks again.
+    with FakeLLM([edit, edit], toolless=True) as llm:
+        configure(llm, llm.url + "/v1")
+        slung = gtj("sling", "add mul", "--rig", "app", "--agent", "aider")[0]
+        a = wait_done(slung["id"])
+        assert llm.remaining() == 0
+        check_delivery(slung["id"], town, a)
+        assert a["adapter"] == "aider" and a["turns"] == 1
+        assert a["session_id"] and a["session_id"].startswith("aider-")
+        assert a["tokens_in"] > 0 and a["tokens_out"] > 0  # aider's own estimate, not the server's
+        lines = run_gt("agent", "logs", a["name"], check=True).stdout.splitlines()
+        assert "✎ aider  arith.py" in lines, lines
+        assert lines[-1] == (f"■ turn ended: exited (exit 0) · tokens: {a['tokens_in']:,} in · {a['tokens_out']:,} out")

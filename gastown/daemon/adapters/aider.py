@@ -6,7 +6,9 @@ aider edits files but has no shell tool, so it cannot commit the Gastown way nor
 daemon's env and the commit-msg hook supply identity and trailers), then `gt done`.
 aider has no native session ids: Gastown names one (`aider-<hex>`) per chat history file
 under <home>/.aider/sessions; resuming restores that file's history. The wrapper prints
-the name first, so it can be read back from the turn's output.
+the name first, so it can be read back from the turn's output. aider's repo-map cache
+(`.aider.tags.cache.v*` in the worktree) is removed after each run: `gt done` refuses a
+worktree with untracked files, and the sandbox keeps the repo's exclude file read-only.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ WRAPPER = """\
 sid=$1; msg=$2; shift 2
 printf '%s %s\\n' '""" + SESSION_MARK + """' "$sid"
 "$@" || exit $?
+rm -rf .aider.tags.cache.v*
 git add -A -- . ':(exclude).aider*' || exit $?
 if ! git diff --cached --quiet; then git commit -q -m "$msg" || exit $?; fi
 exec gt done --summary "$msg"
@@ -81,6 +84,13 @@ class AiderAdapter(Adapter):
     def prepare(self, ctx: TurnContext) -> None:
         write_login_profile(ctx.home)
         (ctx.home / ".aider" / "sessions").mkdir(parents=True, exist_ok=True)
+        # aider writes a placeholder user.name/email into the repo's config when git has none,
+        # and the sandbox mounts that config read-only (aider then crashes). The commit's real
+        # identity comes from GIT_AUTHOR_*/GIT_COMMITTER_* in the turn's env, which win.
+        gitconfig = ctx.home / ".gitconfig"
+        if not gitconfig.exists():
+            gitconfig.write_text(f"[user]\n\tname = {ctx.agent} (gastown aider)\n"
+                                 f"\temail = {ctx.agent}@gastown.invalid\n")
         path = ctx.home / INSTRUCTIONS
         if ctx.system_prompt:
             path.write_text(ctx.system_prompt)
