@@ -45,10 +45,11 @@ def rig_git(repo: str | os.PathLike[str]) -> Iterator[None]:
         yield
 
 
-FRESH_S = 2.0
-"""A fetch or prune that began at most this long before a caller asked is fresh enough for
-it: a burst of dispatches shares one, and a base a second or two old is harmless (the merge
-queue lands on the target as it is then)."""
+FRESH_S = 0.0
+"""How long before a caller asked a fetch or prune may have begun and still count for it.
+Zero: only one that began after the caller asked has seen everything the caller wants (a
+commit pushed to origin a moment before a sling must be in the new worktree's base); a
+burst of dispatches still shares one, since they all asked before it began."""
 
 
 def coalesced(repo: str | os.PathLike[str], what: str, fn: Callable[[], None], fresh_s: float = FRESH_S) -> bool:
