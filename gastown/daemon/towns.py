@@ -99,6 +99,16 @@ class Town:
         self.executor.shutdown(wait=True)
 
 
+def _remove_tree(root: Path) -> None:
+    """rmtree that tolerates entries vanishing while it walks (a stopped turn's runner or a
+    worktree cleanup finishing at the same moment); anything else still fails."""
+    def gone_already(func: Any, path: str, exc_info: Any) -> None:
+        if not isinstance(exc_info[1], FileNotFoundError):
+            raise exc_info[1]
+
+    shutil.rmtree(root, onerror=gone_already)
+
+
 class Towns:
     """The registry of towns: the directories under GT_HOME/towns."""
 
@@ -159,7 +169,7 @@ class Towns:
         info = town.info()
         self.open.pop(name, None)
         town.close()
-        shutil.rmtree(town.root)
+        _remove_tree(town.root)
         return info
 
     def close_all(self) -> None:
