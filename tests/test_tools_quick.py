@@ -59,3 +59,14 @@ def test_the_common_calls_skip_argparse() -> None:
     assert tools._quick(["running the tests"], {**tools.JSON, "--town": None}, positional="message").message == \
         "running the tests"
     assert vars(tools._quick([], tools.JSON)) == {"json": False}
+
+
+@pytest.mark.parametrize("name", ["prime", "done", "status", "escalate", "review", "triage", "step", "pr"])
+def test_every_tool_answers_help_without_the_daemon(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each agent tool builds its parser when asked (argparse is imported lazily on the fast
+    path): `--help` prints usage and exits 0 instead of failing with a NameError."""
+    from gastown.cli import tools
+
+    with pytest.raises(SystemExit) as exc:
+        tools.run(name, ["--help"])
+    assert exc.value.code == 0 and f"gt {name}" in capsys.readouterr().out

@@ -150,6 +150,8 @@ def escalate(args: list[str]) -> int:
 
 
 def review(args: list[str]) -> int:
+    import argparse
+
     p = argparse.ArgumentParser(prog="gt review", description="Give your verdict on the merge request on your hook "
                                 "(refinery agent tool).")
     sub = p.add_subparsers(dest="verdict", required=True)
@@ -164,6 +166,8 @@ def review(args: list[str]) -> int:
 
 
 def triage(args: list[str]) -> int:
+    import argparse
+
     p = argparse.ArgumentParser(prog="gt triage", description="Your verdict on the stuck agent (triage agent tool).")
     p.add_argument("verdict", choices=["wait", "restart", "escalate"])
     p.add_argument("reason", nargs="?", default="", help="Why.")
@@ -174,6 +178,8 @@ def triage(args: list[str]) -> int:
 
 
 def step(args: list[str]) -> int:
+    import argparse
+
     p = argparse.ArgumentParser(prog="gt step", description="Advance the molecule on your hook (agent tool).")
     sub = p.add_subparsers(dest="verb", required=True)
     d = sub.add_parser("done", help="The current step is done and committed: close it, run the checks that "
@@ -190,6 +196,8 @@ def step(args: list[str]) -> int:
 
 
 def pr(args: list[str]) -> int:
+    import argparse
+
     p = argparse.ArgumentParser(prog="gt pr", description="Answer the pull request your follow-up bead is about "
                                 "(polecat tool).")
     sub = p.add_subparsers(dest="verb", required=True)
