@@ -904,8 +904,9 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
                     and app.state.mail and app.history_loaded, what="loaded")
         if page == "overview":
             await until(pilot, lambda: agent_rows(app), what="agents")
-        if page == "board" and keys:  # forms and menus are filled from the selected card
-            await until(pilot, lambda: app.screen.subject() is not None, what="a selected card")  # type: ignore[attr-defined]
+        if page == "board" and keys:  # forms and menus are filled from the selected card (the first open one)
+            await until(pilot, lambda: app.state.town and getattr(app.screen.subject(), "id", None) == "gt-b2",  # type: ignore[attr-defined]
+                        what="the first open card selected")
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.3)
