@@ -445,7 +445,7 @@ async def test_mouse_filters_selects_and_opens() -> None:
         await pilot.click("#col-in_review", offset=(3, 2))  # the second card (two lines each)
         assert column(app, "in_review").cursor == 1 and app.focused is column(app, "in_review")
         await pilot.click("#rig")  # the rig chip cycles: app
-        await until(pilot, lambda: app.state.board.filter.rig == "app" and ids(app, "in_review")[0] == "gt-c3",
+        await until(pilot, lambda: app.state.board.filter.rig == "app" and ids(app, "in_review")[:1] == ["gt-c3"],
                     what="clicked rig")
         await pilot.click("#col-in_review", offset=(3, 0), times=2)  # double click opens
         await until(pilot, lambda: isinstance(app.screen, BeadDrawer) and app.screen.key == "gt-c3", what="drawer")
