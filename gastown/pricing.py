@@ -119,3 +119,19 @@ class PriceTable:
         return [{"model": m, "input": p.input, "output": p.output, "cached": p.cached,
                  "source": "config" if m in self.overridden else f"built-in ({PRICES_TAKEN})"}
                 for m, p in sorted(self.prices.items())]
+
+
+# ------------------------------------------------------------ how people read them
+def money(v: float | None) -> str:
+    """Dollars as the CLI and the dashboard print them: cents hide small turns, so four places below $1."""
+    return "-" if v is None else f"${v:,.4f}" if v < 1 else f"${v:,.2f}"
+
+
+def percent(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.0f}%"
+
+
+def duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s:.0f}s" if s < 120 else f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h"

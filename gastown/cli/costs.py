@@ -8,6 +8,7 @@ import typer
 
 from gastown.cli.common import JsonOpt, TownOpt, call, fail, out, show
 from gastown.cli.render import emit_json
+from gastown.pricing import duration, money, percent
 from gastown.protocol import Method
 
 budget = typer.Typer(help="Caps on tokens or dollars per town, rig, convoy, bead or human.\n\n"
@@ -26,10 +27,6 @@ def parse_since(value: str | None) -> str | None:
         return feed.parse_since(value).isoformat()
     except ValueError:
         fail(f"--since takes a duration (30m, 1h, 2d, 1w) or a date/time, not '{value}'")
-
-
-def _money(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.4f}" if v < 1 else f"${v:,.2f}"
 
 
 def costs(by: str = typer.Option("bead", "--by", help=f"Group by: {', '.join(BY)}."),
@@ -55,15 +52,15 @@ def costs(by: str = typer.Option("bead", "--by", help=f"Group by: {', '.join(BY)
         emit_json([{"id": r.get("key", r.get("seq")), **r} for r in rows])
         return
     if by == "turn":
-        show([{**r, "cost": _money(r["dollars"])} for r in rows], False,
+        show([{**r, "cost": money(r["dollars"])} for r in rows], False,
              [("seq", "TURN"), ("ended_at", "ENDED"), ("agent", "AGENT"), ("bead_id", "BEAD"), ("model", "MODEL"),
               ("tokens_in", "IN"), ("tokens_out", "OUT"), ("cost", "COST")], empty="no turns yet")
         return
-    show([{**r, "cost": _money(r["dollars"]), "total": r["tokens_in"] + r["tokens_out"]} for r in rows], False,
+    show([{**r, "cost": money(r["dollars"]), "total": r["tokens_in"] + r["tokens_out"]} for r in rows], False,
          [("key", by.upper()), ("tokens_in", "IN"), ("tokens_out", "OUT"), ("tokens_cached", "CACHED"),
           ("total", "TOTAL"), ("turns", "TURNS"), ("cost", "COST")], empty="no turns yet")
     t = data["total"]
-    out.print(f"total {t['tokens_in'] + t['tokens_out']:,} tokens in {t['turns']} turns, {_money(t['dollars'])}",
+    out.print(f"total {t['tokens_in'] + t['tokens_out']:,} tokens in {t['turns']} turns, {money(t['dollars'])}",
               markup=False)
     if data["unpriced_models"]:
         out.print(f"no price for {', '.join(data['unpriced_models'])}: their tokens cost $0 here "
@@ -101,7 +98,7 @@ def budget_set(rig: Optional[str] = RigOpt, convoy: Optional[str] = ConvoyOpt, b
 
 
 def _caps(row: dict[str, Any]) -> str:
-    parts = [f"{row['tokens']:,} tokens" if row["tokens"] else "", _money(row["dollars"]) if row["dollars"] else ""]
+    parts = [f"{row['tokens']:,} tokens" if row["tokens"] else "", money(row["dollars"]) if row["dollars"] else ""]
     return " and ".join(p for p in parts if p)
 
 
@@ -109,7 +106,7 @@ def _caps(row: dict[str, Any]) -> str:
 def budget_show(town: TownOpt = None, as_json: JsonOpt = False) -> None:
     """Every budget, what its scope has used, and the beads it holds."""
     rows = call(Method.BUDGET_SHOW, town)
-    show([{**r, "cap": _caps(r), "used": f"{r['used_tokens']:,} tok, {_money(r['used_dollars'])}",
+    show([{**r, "cap": _caps(r), "used": f"{r['used_tokens']:,} tok, {money(r['used_dollars'])}",
            "pct": f"{r['percent']:.0f}%", "held": len(r["held_beads"])} for r in rows] if not as_json else rows,
          as_json, [("id", "BUDGET"), ("cap", "CAP"), ("used", "USED"), ("pct", "%"), ("status", "STATUS"),
                    ("held", "HELD")], empty="no budgets")
@@ -122,16 +119,6 @@ def budget_clear(rig: Optional[str] = RigOpt, convoy: Optional[str] = ConvoyOpt,
     scope, key = _scope(rig, convoy, bead, human)
     row = call(Method.BUDGET_CLEAR, town, scope=scope, key=key)
     out.print(f"budget {row['id']} cleared", markup=False)
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.0f}%"
-
-
-def _dur(s: float | None) -> str:
-    if s is None:
-        return "-"
-    return f"{s:.0f}s" if s < 120 else f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h"
 
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -169,18 +156,18 @@ def _print_stats(s: dict[str, Any]) -> None:
     lines = [
         f"town {s['id']} — last {s['hours']:.1f} h",
         f"  merged            {s['merged']} ({s['merges_per_hour']:.2f}/h)",
-        f"  sling → merged    {_dur(s['median_sling_to_merged_s'])} median",
-        f"  first-try pass    {_pct(s['first_try_pass_rate'])}",
-        f"  rework rate       {_pct(s['rework_rate'])}",
-        f"  failure rate      {_pct(s['failure_rate'])}",
-        f"  utilisation       {_pct(s['agent_utilisation'])}",
+        f"  sling → merged    {duration(s['median_sling_to_merged_s'])} median",
+        f"  first-try pass    {percent(s['first_try_pass_rate'])}",
+        f"  rework rate       {percent(s['rework_rate'])}",
+        f"  failure rate      {percent(s['failure_rate'])}",
+        f"  utilisation       {percent(s['agent_utilisation'])}",
         f"  queue             {q.get('ready_beads', 0)} ready beads, {q.get('merge_requests', 0)} merge requests",
-        f"  spend             {s['tokens']:,} tokens, {_money(s['dollars'])}",
+        f"  spend             {s['tokens']:,} tokens, {money(s['dollars'])}",
     ]
     if s["series"]["ready"]:
         lines.append(f"  ready   {spark(s['series']['ready'])}")
         lines.append(f"  working {spark(s['series']['working'])}")
     for m in s["by_model"]:
-        lines.append(f"  model {m['model']}: {_money(m['dollars'])}, {m['merged_beads']} merged, "
-                     f"{_money(m['dollars_per_merged_bead'])}/merged bead, first-try {_pct(m['first_try_pass_rate'])}")
+        lines.append(f"  model {m['model']}: {money(m['dollars'])}, {m['merged_beads']} merged, "
+                     f"{money(m['dollars_per_merged_bead'])}/merged bead, first-try {percent(m['first_try_pass_rate'])}")
     out.print("\n".join(lines), markup=False)

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
+from gastown.pricing import duration, money, percent
 from gastown.tui.screens.page import Page
 from gastown.tui.state import Changes, TownState
 from gastown.tui.widgets.nav import NavBar
@@ -20,30 +21,16 @@ REFRESH_S = 15.0
 BUDGET_STYLE = {"ok": "green", "warning": "yellow", "exhausted": "bold red"}
 
 
-def money(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.4f}" if v < 1 else f"${v:,.2f}"
-
-
-def pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.0f}%"
-
-
-def duration(s: float | None) -> str:
-    if s is None:
-        return "-"
-    return f"{s:.0f}s" if s < 120 else f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h"
-
-
 def gauges(stats: dict[str, Any]) -> Text:
     """The gauges as aligned lines (label, value) for the top block."""
     q = stats.get("queue_depth") or {}
     rows = [
         ("merged", f"{stats.get('merged', 0)} ({stats.get('merges_per_hour', 0):.2f}/h)"),
         ("sling → merged", f"{duration(stats.get('median_sling_to_merged_s'))} median"),
-        ("first-try pass", pct(stats.get("first_try_pass_rate"))),
-        ("rework", pct(stats.get("rework_rate"))),
-        ("failed", pct(stats.get("failure_rate"))),
-        ("utilisation", pct(stats.get("agent_utilisation"))),
+        ("first-try pass", percent(stats.get("first_try_pass_rate"))),
+        ("rework", percent(stats.get("rework_rate"))),
+        ("failed", percent(stats.get("failure_rate"))),
+        ("utilisation", percent(stats.get("agent_utilisation"))),
         ("queue", f"{q.get('ready_beads', 0)} ready, {q.get('merge_requests', 0)} merging"),
         ("spend", f"{stats.get('tokens', 0):,} tokens, {money(stats.get('dollars'))}"),
     ]
@@ -103,7 +90,7 @@ class CostsScreen(Page):
         models.clear()
         for m in stats.get("by_model") or []:
             models.add_row(m["model"], money(m["dollars"]), str(m["turns"]), str(m["merged_beads"]),
-                           money(m["dollars_per_merged_bead"]), pct(m["first_try_pass_rate"]), key=m["model"])
+                           money(m["dollars_per_merged_bead"]), percent(m["first_try_pass_rate"]), key=m["model"])
 
     def _budgets(self, rows: list[dict[str, Any]]) -> None:
         table = self.query_one("#budgets", DataTable)
