@@ -261,6 +261,22 @@ def test_claude_crashed_turn_keeps_the_session(tmp_path: Path) -> None:
     assert (r.session_id, r.tokens_in, r.tokens_out) == ("d3f1b0bb-cfa3-4a02-b352-22a1eecce3a9", 0, 0)
 
 
+@pytest.mark.parametrize("name, printed", [
+    ("claude", 'No conversation found with session ID: 4a1e4592-d6f0-42ee-9638-74a385f27a69\r\n'
+               '{"type":"result","subtype":"error_during_execution","is_error":true,'
+               '"session_id":"4a1e4592-d6f0-42ee-9638-74a385f27a69"}\r\n'),
+    ("codex", "Error: thread/resume: thread/resume failed: no rollout found for thread id "
+              "0199a213-81c0-7800-8aa1-bbab2a035a53 (code -32600)\r\n"),
+])
+def test_a_session_that_cannot_be_resumed_is_recognised(name: str, printed: str) -> None:
+    """What the CLIs print (recorded from the pinned versions) when told to resume a session
+    they never saved; an ordinary crash is not mistaken for it."""
+    adapter = adapters.get(name)
+    assert adapter.session_lost(printed)
+    assert not adapter.session_lost(CLAUDE_OUT) and not adapter.session_lost("Traceback: boom")
+    assert not adapters.get("gemini").session_lost(printed)  # no marker known: never dropped
+
+
 # ------------------------------------------------------------------ codex
 
 def test_codex_fresh_and_resumed(cache: Path, tmp_path: Path) -> None:

@@ -153,18 +153,27 @@ def check_transcript(cli: str, a: dict[str, Any]) -> None:
     assert not any(line.lstrip().startswith("{") for line in lines)  # no raw JSON
 
 
+def crash_command(status: Path, signal: str) -> str:
+    """A shell step that kills its own turn. Unconfined, the agent can read its turn's status and
+    kill the turn's group; in the sandbox (the default) the turn dir is invisible and the turn is
+    every process of its pid namespace."""
+    pgid = f"$(python3 -c 'import json; print(json.load(open(\"{status}\"))[\"pgid\"])')"
+    return (f"echo started > started.txt; if [ -r {status} ]; then kill -{signal} -- -{pgid}; "
+            f"else kill -{signal} -1; fi; sleep 300")
+
+
 @pytest.mark.parametrize("cli", ["codex", "claude"])
 def test_crashed_turn_is_resumed_in_the_same_session(cli: str, town: Path, gt_home: Path) -> None:
     """Turn 1 runs one command, then the whole turn is killed (its process group gets
     SIGTERM: exit status non-zero, a crash). The bead goes back to open and is re-dispatched to
-    the same polecat, whose turn 2 resumes turn 1's native session and finishes the work."""
+    the same polecat, whose turn 2 resumes turn 1's native session and finishes the work.
+
+    The shell sleeps after the kill so that the CLI can never hand the command's result to the
+    model: without it claude's SIGTERM handler sometimes still sent the next request, which took
+    the next scripted step (the edit) and died with it."""
     require(cli)
     status = gt_home / "towns" / "t" / "turns" / "toast" / "0001" / "status.json"
-    # unconfined, the agent can read its turn's status and kill the turn's group; in the sandbox
-    # (the default) the turn dir is invisible and the turn is every process of its pid namespace
-    crash = ("echo started > started.txt; "
-             f"if [ -r {status} ]; then kill -TERM -- -$(python3 -c 'import json; print(json.load(open(\"{status}\"))[\"pgid\"])'); "
-             "else kill -TERM -1; fi")
+    crash = crash_command(status, "TERM")
     with FakeLLM([{"shell": crash}, *WORK]) as llm:
         configure(llm)
         run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
@@ -192,6 +201,27 @@ def test_crashed_turn_is_resumed_in_the_same_session(cli: str, town: Path, gt_ho
         # The killed turn printed no usage (and codex's thread total never counted it either):
         # what is recorded is exactly turn 2's requests.
         assert (a["tokens_in"], a["tokens_out"]) == main_tokens(steps[1:])
+
+
+def test_a_session_killed_before_it_was_saved_starts_afresh(town: Path, gt_home: Path) -> None:
+    """SIGKILL leaves claude no time to save its session: turn 2's resume fails with "No
+    conversation found". Gastown forgets that session, so turn 3 starts a fresh one (with the
+    whole briefing) and delivers, instead of repeating the failed resume until the bead gives up."""
+    require("claude")
+    status = gt_home / "towns" / "t" / "turns" / "toast" / "0001" / "status.json"
+    with FakeLLM([{"shell": crash_command(status, "KILL")}, *WORK]) as llm:
+        configure(llm)
+        run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
+        slung = gtj("sling", "add mul", "--rig", "app", "--agent", "claude")[0]
+        a = wait_done(slung["id"])
+        exits = [e["metadata"] for e in gtj("bead", "events", a["bead_id"]) if e["event_type"] == "turn_exited"]
+        assert [bool(m.get("session_lost")) for m in exits] == [False, True, False], exits
+        first = exits[0]["session_id"]
+        assert a["turns"] == 3 and a["session_id"] and a["session_id"] != first
+        assert first not in a["turn"]["argv"] and "--resume" not in a["turn"]["argv"]
+        check_delivery(slung["id"], town, a)
+        steps = [r for r in llm.requests if r["kind"] != "aux"]
+        assert [r["step"] for r in steps] == [0, 1, 2, 3, 4]  # nothing taken by the killed turn
 
 
 def test_aider_turn_through_gastown(town: Path) -> None:

@@ -133,6 +133,19 @@ def test_exit_zero_without_done(store: WorkStore) -> None:
     assert (agent["tokens_in"], agent["tokens_out"]) == (5, 7)
 
 
+def test_a_session_the_cli_could_not_resume_is_forgotten(store: WorkStore) -> None:
+    """Resuming a session the CLI never saved fails the same way every time: the store drops
+    it (even though the CLI printed its id again) so the next turn starts a fresh one."""
+    bead_id, name = working(store)
+    store.turn_exited(name, exit_code=0, session_id="s1")
+    assert store._agent(name)["session_id"] == "s1"
+    assert store.turn_exited(name, exit_code=1, session_id="s1", session_lost=True) == "done"
+    agent = store._agent(name)
+    assert agent["session_id"] is None and agent["session_bead_id"] is None
+    exits = [e for e in store.bead_events(agent["bead_id"]) if e["event_type"] == "turn_exited"]
+    assert [e["metadata"].get("session_lost") for e in exits] == [None, True]
+
+
 def test_agent_done_hands_off_to_a_merge_request(store: WorkStore) -> None:
     bead_id, name = working(store)
     mr = store.agent_done(name, summary="fixed", head_sha="abc123", branch="gt/toast", target_branch="main",

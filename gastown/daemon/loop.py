@@ -381,17 +381,20 @@ class TownLoop:
             output = await asyncio.to_thread(turns.read_output, p["turn_dir"])
             try:
                 home = town.root / "agents" / agent["name"] / "home"
-                result = adapters.get(agent["adapter"]).parse_output(output, home)
+                adapter = adapters.get(agent["adapter"])
+                result = adapter.parse_output(output, home)
+                lost = p["exit_code"] != 0 and bool(agent["session_id"]) and adapter.session_lost(output)
             except Exception:
                 log.exception("parsing the output of %s failed", p["turn_dir"])
-                result = adapters.TurnResult()
+                result, lost = adapters.TurnResult(), False
             events = await asyncio.to_thread(self.record_transcript, agent, p, result)
             outcome = await town.call(town.store.turn_exited, ev["agent_id"], exit_code=p["exit_code"],
                                       session_id=result.session_id, tokens_in=result.tokens_in,
                                       tokens_out=result.tokens_out, output_tail=output[-2000:],
                                       ending=_ending(p), said=tr.status_from(events),
                                       tokens_cached=result.tokens_cached,
-                                      model=str(town.config("agent.model", agent["rig"])[0]))
+                                      model=str(town.config("agent.model", agent["rig"])[0]),
+                                      session_lost=lost)
             log.info("turn %s of %s exited (%s): %s", p["turn_dir"], ev["agent_id"], p["exit_code"], outcome)
             if agent["role"] == "triage":  # no verdict: the case closes; it is never triaged again
                 await town.call(town.store.triage_abandon)

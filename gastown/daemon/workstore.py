@@ -178,18 +178,23 @@ class WorkStore(TownStore):
     def turn_exited(self, agent_name: str, *, exit_code: int | None, session_id: str | None = None,
                     tokens_in: int = 0, tokens_out: int = 0, output_tail: str = "",
                     ending: dict[str, Any] | None = None, said: str = "", tokens_cached: int = 0,
-                    model: str = "") -> str:
+                    model: str = "", session_lost: bool = False) -> str:
         """Record a finished turn (and its usage in the ledger, same transaction); a hooked
         agent that exited without `gt done` gives its bead back. Returns what happened:
         'done', 'crashed', 'no_done' or 'stopped'. `ending` is how the runner saw it end
         (signal, lost, stopped, timed_out); `said` is a status line from the agent's own words,
-        kept when it set none with `gt status`."""
+        kept when it set none with `gt status`. `session_lost`: the CLI could not resume the
+        session it was given, so it is forgotten and the next turn starts a fresh one."""
         with self.conn:
+            if session_lost:  # the CLI may still print the id it failed to find
+                session_id = None
+                self.conn.execute("UPDATE agents SET session_id = NULL, session_bead_id = NULL WHERE name = ?",
+                                  (agent_name,))
             ledger.record_turn(self, self._agent(agent_name), exit_code=exit_code, tokens_in=tokens_in,
                                tokens_out=tokens_out, tokens_cached=tokens_cached, model=model, ended_at=self.now())
             self._status_from_output(agent_name, said)
             outcome = self._turn_exited(agent_name, exit_code, session_id, tokens_in, tokens_out, output_tail,
-                                        ending or {})
+                                        ending or {}, lost=session_lost)
         return outcome
 
     def status_from_output(self, agent_name: str, said: str) -> bool:
@@ -214,7 +219,7 @@ class WorkStore(TownStore):
         return True
 
     def _turn_exited(self, agent_name: str, exit_code: int | None, session_id: str | None, tokens_in: int,
-                     tokens_out: int, output_tail: str, ending: dict[str, Any]) -> str:
+                     tokens_out: int, output_tail: str, ending: dict[str, Any], lost: bool = False) -> str:
         agent = self._agent(agent_name)
         self.conn.execute(
             "UPDATE agents SET session_id = coalesce(?, session_id), "
@@ -224,7 +229,8 @@ class WorkStore(TownStore):
              self.now(), agent_name))
         self._event(agent["bead_id"], EventType.TURN_EXITED, actor="system", new=str(exit_code),
                     meta={"agent": agent_name, "session_id": session_id, "tokens_in": tokens_in,
-                          "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"]})
+                          "tokens_out": tokens_out, "bead": agent["hook_bead_id"] or agent["last_bead_id"],
+                          **({"session_lost": True} if lost else {})})
         status = AgentStatus(agent["status"])
         if status == AgentStatus.STOPPED:
             return "stopped"

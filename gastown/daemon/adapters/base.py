@@ -44,6 +44,9 @@ class Adapter:
     name = "base"
     binary: str | None = None  # executable name
     package = ""  # how to install it, for the error message
+    # What the CLI prints when the session it was told to resume does not exist (a turn killed
+    # before the CLI saved it, a wiped home): resuming it again would fail the same way forever.
+    lost_session_markers: tuple[str, ...] = ()
 
     def resolve_binary(self) -> str:
         """The CLI's path: GT_AGENT_CACHE/<name>, the repo's .cache/agents/<name>, then PATH."""
@@ -77,6 +80,11 @@ class Adapter:
         """What the agent said to the human so far, from its raw output (pure: it is called
         repeatedly while a mayor reply streams). Default: nothing."""
         return ""
+
+    def session_lost(self, text: str) -> bool:
+        """The turn failed because its session could not be resumed: the next turn starts a
+        fresh session (with the full briefing) instead of repeating the failure."""
+        return any(marker in text for marker in self.lost_session_markers)
 
     def parse_output(self, text: str, home: Path) -> TurnResult:
         """Session id and this turn's token usage from the turn's raw PTY output.

@@ -24,6 +24,7 @@ class ClaudeAdapter(Adapter):
     name = "claude"
     binary = "claude"
     package = "@anthropic-ai/claude-code@2.1.197"
+    lost_session_markers = ("No conversation found with session ID",)
 
     def prepare(self, ctx: TurnContext) -> None:
         write_login_profile(ctx.home)  # its Bash tool snapshots a login shell's environment

@@ -34,6 +34,7 @@ class CodexAdapter(Adapter):
     name = "codex"
     binary = "codex"
     package = "@openai/codex@0.169.0"
+    lost_session_markers = ("no rollout found for thread id",)
 
     @staticmethod
     def codex_home(home: Path) -> Path:
