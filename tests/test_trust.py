@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from gastown import paths, runner
 from gastown.client import Client
-from gastown.protocol import ErrorCode, RpcError
+from gastown.protocol import PROTOCOL_VERSION, ErrorCode, RpcError
 from tests.conftest import make_repo, run_gt
 from tests.helpers import bead, gtj, turn_env, wait_for
 
@@ -101,6 +102,33 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     run_gt("agent", "stop", victim["name"], check=True)
     assert bead(victim_bead["id"])["status"] != "closed"
     _assert_private(gt_home)
+
+
+def _frame(sock: socket.socket, method: str, **params: object) -> dict[str, Any]:
+    sock.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode() + b"\n")
+    line = sock.makefile("rb").readline()
+    return dict(json.loads(line))
+
+
+def test_token_is_revoked_on_a_connection_opened_during_the_turn(hostile_town: Path, gt_home: Path) -> None:
+    """A connection that said hello with a live token is refused on its next request once the
+    turn has ended (not only new connections)."""
+    slung = gtj("sling", "long turn", "--rig", "app", "--script", "sleep 120")[0]
+    wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "working", 30, "working")
+    agent = gtj("agent", "list")[0]
+    token = wait_for(lambda: turn_env(agent["turn_dir"]).get("GT_AGENT_TOKEN"), 15, "the turn's token")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(paths.runtime_dir() / "towns" / "t" / "gt.sock"))
+        assert "result" in _frame(sock, "system.hello", protocol=PROTOCOL_VERSION, token=token)
+        assert _frame(sock, "system.ping")["result"] == "pong"
+        assert _frame(sock, "bead.show", id=slung["id"])["result"]
+        run_gt("agent", "stop", agent["name"], check=True)
+        wait_for(lambda: gtj("agent", "show", agent["name"])[0]["turn_ended_at"], 30, "turn recorded as ended")
+        refused = _frame(sock, "system.ping")["error"]
+        assert refused["code"] == ErrorCode.FORBIDDEN and "revoked" in refused["message"], refused
+        again = _frame(sock, "bead.show", id=slung["id"])
+        assert "error" in again and "result" not in again, again
 
 
 def test_daemon_never_runs_planted_repository_code(hostile_town: Path, gt_home: Path, tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ class Connection:
         self.agent_town: str | None = None  # set on a town's agent socket
         self.agent: str | None = None  # the agent the token named
         self.role: str | None = None
+        self.token_hash: str | None = None  # checked again on every request: revoked when the turn ends
         self.write_lock = asyncio.Lock()
         self.closed = False
 
@@ -263,6 +264,17 @@ class Daemon:
             first = False
             await conn.send(await self.handle(conn, line))
 
+    async def _check_token(self, conn: Connection) -> None:
+        """A token is revoked the moment its turn ends (or a new turn replaces it): every
+        request of an agent connection re-reads the agent's row, not only the hello."""
+        town = self.towns.get(conn.agent_town or "")
+        live = False
+        if conn.agent and conn.token_hash:
+            live = await town.call(town.store.token_live, conn.agent, conn.token_hash)
+        if not live:
+            conn.hello = False  # nothing more on this connection without a new, valid hello
+            raise RpcError(ErrorCode.FORBIDDEN, "agent token revoked: its turn has ended")
+
     async def handle(self, conn: Connection, line: bytes) -> dict[str, Any]:
         req_id: Any = None
         try:
@@ -272,8 +284,10 @@ class Daemon:
                 raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"unknown method '{name}'")
             if not conn.hello and name != Method.HELLO:
                 raise RpcError(ErrorCode.INVALID_REQUEST, f"say {Method.HELLO} first")
-            if conn.agent_town is not None and conn.hello and name not in ROLE_METHODS.get(conn.role or "", ()):
-                raise RpcError(ErrorCode.FORBIDDEN, f"a {conn.role} may not call {name}")
+            if conn.agent_town is not None and conn.hello:
+                if name not in ROLE_METHODS.get(conn.role or "", ()):
+                    raise RpcError(ErrorCode.FORBIDDEN, f"a {conn.role} may not call {name}")
+                await self._check_token(conn)
             request_id = params.pop("request_id", None)  # any call may carry one: retries are idempotent
             params = check_params(method, params)
             ctx = Ctx(daemon=self, conn=conn)

@@ -58,6 +58,13 @@ class WorkStore(TownStore):
             row["restarts"] = json.loads(row["restarts"])
         return row
 
+    def token_live(self, agent_name: str, token_hash: str) -> bool:
+        """The token is still this agent's and its turn has not ended: checked on every
+        request of an agent connection (a primary-key read), so a token dies with its turn
+        even on a connection opened while the turn was live."""
+        row = self._one("SELECT token_hash, turn_ended_at FROM agents WHERE name = ?", (agent_name,))
+        return row is not None and row["token_hash"] == token_hash and not row["turn_ended_at"]
+
     def _next_name(self) -> str:
         taken = {r[0] for r in self.conn.execute("SELECT name FROM agents")}
         for name in NAME_POOL:

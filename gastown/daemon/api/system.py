@@ -83,5 +83,6 @@ async def _agent_hello(ctx: Ctx, token: str | None) -> None:
     if agent is None or agent.get("turn_ended_at"):  # a token dies with its turn
         raise RpcError(ErrorCode.FORBIDDEN, "unknown or revoked agent token")
     ctx.conn.agent = agent["name"]
+    ctx.conn.token_hash = token_hash(token)
     ctx.conn.role = agent["role"]
     ctx.conn.actor = agent["name"]
