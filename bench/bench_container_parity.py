@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gastown import paths  # noqa: E402
 from gastown.client import Client  # noqa: E402
-from gastown.daemon import engine, image  # noqa: E402
+from gastown.daemon.runtime import engine, image  # noqa: E402
 from gastown.daemon.runtime.container import ContainerRuntime  # noqa: E402
 
 SETUP = ("apt-get update -q && apt-get install -y -q --no-install-recommends python3-pytest "

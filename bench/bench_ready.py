@@ -40,7 +40,7 @@ def populate(store) -> None:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     from gastown.daemon.store import TownStore
-    from gastown.daemon.towns import Towns
+    from gastown.daemon.town.towns import Towns
 
     home = Path(tempfile.mkdtemp(prefix="gt-bench-"))
     os.environ["GT_HOME"] = str(home)

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gastown import runner  # noqa: E402
-from gastown.daemon import agentenv, sandbox  # noqa: E402
+from gastown.daemon.town import agentenv  # noqa: E402
+from gastown.daemon.runtime import sandbox
 from gastown.daemon.runtime import LocalRuntime, TurnSpec  # noqa: E402
 
 SAMPLES = 25

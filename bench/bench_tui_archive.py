@@ -30,7 +30,7 @@ STAMP = "2024-01-01T00:00:00.000000Z"
 def populate(home: Path, archived: bool) -> None:
     """Write the history straight into the town's store (the daemon is not running yet)."""
     from gastown.daemon.convoys import ConvoyStore
-    from gastown.daemon.towns import Towns
+    from gastown.daemon.town.towns import Towns
 
     towns = Towns()
     towns.create("big", runtime="local")

@@ -4,7 +4,7 @@
 # For hosts where no image registry is reachable: the packages come from the host's own apt
 # mirror (the first `URIs:` line of /etc/apt/sources.list.d/*.sources, else the first `deb`
 # line of /etc/apt/sources.list, else deb.debian.org). The result is imported with
-# `podman import <tar> localhost/gastown-base:<suite>` by gastown (gastown/daemon/engine.py),
+# `podman import <tar> localhost/gastown-base:<suite>` by gastown (gastown/daemon/runtime/engine.py),
 # which also caches the tarball, so this runs once per machine (~50 s, ~400 MB).
 #
 # Usage: container/build-base.sh OUTPUT.tar [SUITE] [MIRROR]

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from gastown import runner
-from gastown.daemon.loop import TownLoop
+from gastown.daemon.alarm.loop import TownLoop
 from gastown.daemon.runtime.base import TurnSpec
-from gastown.daemon.server import Connection, Daemon
-from gastown.daemon.towns import Town
+from gastown.daemon.edge.server import Connection, Daemon
+from gastown.daemon.town.towns import Town
 from gastown.protocol import Method, RpcError, request
 
 START = datetime(2026, 1, 5, 9, 0, 0, tzinfo=timezone.utc)

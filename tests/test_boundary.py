@@ -15,7 +15,7 @@ def imported_after(code: str) -> set[str]:
 
 def test_core_never_imports_textual_or_rich() -> None:
     mods = imported_after("import gastown.protocol, gastown.client, gastown.paths, gastown.model, "
-                          "gastown.daemon.server, gastown.daemon.store")
+                          "gastown.daemon.edge.server, gastown.daemon.store")
     assert not {m for m in mods if m.split(".")[0] in {"textual", "rich", "typer"}}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gastown.daemon import diffs
+from gastown.daemon.edge import diffs
 from tests.conftest import run_gt
 from tests.helpers import bead, gtj, wait_for
 

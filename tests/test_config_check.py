@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gastown.daemon import adapters, config
+from gastown.daemon import adapters
+from gastown.daemon.town import config
 from gastown.protocol import ErrorCode, RpcError
 from tests.conftest import run_gt
 from tests.helpers import gtj

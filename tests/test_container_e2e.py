@@ -30,7 +30,8 @@ import psutil
 import pytest
 
 from gastown import paths
-from gastown.daemon import adapters, engine
+from gastown.daemon import adapters
+from gastown.daemon.runtime import engine
 from gastown.daemon.runtime.container import ContainerRuntime
 from gastown.fakellm import FakeLLM
 from gastown.protocol import RpcError

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import pytest
 
 from gastown import paths
-from gastown.daemon import engine, image
+from gastown.daemon.runtime import engine, image
 from gastown.daemon.adapters.opencode import OpencodeAdapter
 from gastown.daemon.runtime.container import ContainerRuntime
 from gastown.fakellm import FakeLLM

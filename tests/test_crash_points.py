@@ -18,7 +18,7 @@ import pytest
 
 from gastown import paths
 from gastown.client import Client, _connectable
-from gastown.daemon.crashpoints import EXIT_CODE, POINTS
+from gastown.daemon.town.crashpoints import EXIT_CODE, POINTS
 from gastown.protocol import Method, RpcError
 from tests.conftest import DaemonProc, _runner_pids, run_gt
 from tests.helpers import wait_for

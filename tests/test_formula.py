@@ -199,7 +199,8 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
     directory (mounted into the container); elsewhere the host runner runs it for real."""
     import subprocess
 
-    from gastown.daemon import refinery, steps
+    from gastown.daemon.vcs import refinery
+    from gastown.daemon.alarm import steps
     from tests.conftest import make_repo
 
     src = make_repo(tmp_path / "src")
@@ -232,7 +233,7 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
     assert seen[0][1].is_relative_to(town_root / "merges") and not seen[0][1].exists()  # removed afterwards
     host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(town, object(), "app"))  # type: ignore[arg-type]
     assert host["exit_code"] == 3 and "# sample" in host["output_tail"]
-    from gastown.daemon import sandbox  # the merge gates' runner: inside the agents' sandbox where bwrap works
+    from gastown.daemon.runtime import sandbox  # the merge gates' runner: inside the agents' sandbox where bwrap works
 
     assert host["ran_in"] == ("host sandbox" if sandbox.enabled("auto") else "host")
     town.settings["sandbox"] = "off"

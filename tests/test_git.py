@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from gastown.daemon import git as g
+from gastown.daemon.vcs import git as g
 
 ID_ENV = {
     "GIT_AUTHOR_NAME": "Test Human",

@@ -11,7 +11,8 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from gastown.daemon import reconciler, turnlog
+from gastown.daemon.rules import reconciler
+from gastown.daemon import turnlog
 from gastown.protocol import Method
 from tests.harness import Harness, make_origin
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from gastown.daemon import engine, image, pysite
+from gastown.daemon.runtime import engine, image, pysite
 from gastown.protocol import ErrorCode, RpcError
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import apsw
 import pytest
 
-from gastown.daemon import budgets, ledger, schema
+from gastown.daemon.rules import budgets
+from gastown.daemon import ledger, schema
 from gastown.daemon.convoys import ConvoyStore
 from gastown.pricing import BUILTIN, PriceTable, check_overrides
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gastown.daemon.patrol import (
+from gastown.daemon.rules.patrol import (
     Gupp,
     NudgeTurn,
     PatrolAction,

@@ -62,6 +62,6 @@ def test_error_wire_round_trip() -> None:
 
 def test_every_method_has_a_handler() -> None:
     from gastown.daemon import api  # noqa: F401
-    from gastown.daemon.rpc import REGISTRY
+    from gastown.daemon.edge.rpc import REGISTRY
 
     assert p.Method.all() == set(REGISTRY)

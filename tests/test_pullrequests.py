@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from gastown import forge as fg
-from gastown.daemon import pullrequests
+from gastown.daemon.alarm import pullrequests
 from gastown.fakeforge import FakeForge
 from tests.conftest import make_repo
 

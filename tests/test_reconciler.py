@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gastown.daemon.reconciler import (
+from gastown.daemon.rules.reconciler import (
     BACKOFF_S,
     Action,
     AgentSnap,
@@ -207,7 +207,7 @@ def test_deterministic_and_does_not_mutate_the_snapshot() -> None:
 
 # ------------------------------------------------------------------ the pr strategy
 def test_open_pull_requests_do_not_hold_the_lane() -> None:
-    from gastown.daemon.reconciler import MRSnap, PollPR, ProcessMR, merge_queue
+    from gastown.daemon.rules.reconciler import MRSnap, PollPR, ProcessMR, merge_queue
 
     def mr(id: str, status: str, pr: bool = False, not_before: datetime | None = None) -> MRSnap:
         return MRSnap(id, "app", "main", status, 2, f"2026-01-01T00:00:0{id[-1]}", "in_review", pr, not_before)
@@ -237,7 +237,7 @@ def test_a_pr_follow_up_waits_for_the_polecat_that_opened_it() -> None:
 def test_rework_waits_for_the_polecat_whose_turn_is_still_exiting_then_another_takes_it() -> None:
     from dataclasses import replace
 
-    from gastown.daemon.reconciler import REWORK_WAIT_S
+    from gastown.daemon.rules.reconciler import REWORK_WAIT_S
 
     exiting = (polecat("maple", status="working", last="gt-a"), polecat("toast"))
     fresh = replace(bead("gt-a"), since=NOW - timedelta(seconds=5))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gastown.daemon import git, refinery
-from gastown.daemon.refinery import Gate
+from gastown.daemon.vcs import git, refinery
+from gastown.daemon.vcs.refinery import Gate
 from tests.conftest import make_repo
 
 BRANCH = "gt/toast/x-1"

@@ -12,7 +12,7 @@ import pytest
 
 from gastown.daemon import holds, readiness
 from gastown.daemon.convoys import ConvoyStore
-from gastown.daemon.reconciler import AgentSnap, Dispatch, MRSnap, ProcessMR, ReadyBead, RigSnap, Snapshot, reconcile
+from gastown.daemon.rules.reconciler import AgentSnap, Dispatch, MRSnap, ProcessMR, ReadyBead, RigSnap, Snapshot, reconcile
 from gastown.protocol import ErrorCode
 from tests.helpers import Clock, code_of
 
@@ -122,7 +122,7 @@ def test_reconciler_parked_rig_and_paused_town_dispatch_and_merge_nothing() -> N
     ({"README.md": "# nothing to run\n"}, None),
 ])
 def test_gate_detection_on_real_clones(tmp_path: Path, files: dict[str, str], expected: str | None) -> None:
-    from gastown.daemon import gates, git
+    from gastown.daemon.vcs import gates, git
     from tests.conftest import make_repo
 
     src = make_repo(tmp_path / "src", files)
@@ -131,7 +131,7 @@ def test_gate_detection_on_real_clones(tmp_path: Path, files: dict[str, str], ex
 
 
 def test_escalation_causes() -> None:
-    from gastown.daemon.resolve import why_gone
+    from gastown.daemon.alarm.resolve import why_gone
 
     failed, open_, closed = ({"id": "gt-a", "status": s} for s in ("failed", "open", "closed"))
     assert why_gone("dispatch", failed, False) is None
@@ -145,7 +145,7 @@ def test_escalation_causes() -> None:
 def test_a_triage_wait_defers_the_next_gupp_step() -> None:
     from datetime import timedelta
 
-    from gastown.daemon.patrol import Gupp, PatrolAgent, PatrolSnapshot, gupp
+    from gastown.daemon.rules.patrol import Gupp, PatrolAgent, PatrolSnapshot, gupp
 
     stuck: dict[str, Any] = dict(name="toast", role="polecat", status="working", hook="gt-a", hook_status="in_progress",
                  turn_running=True, progress_at=NOW - timedelta(minutes=95), gupp_level=2,
@@ -160,7 +160,7 @@ def test_a_triage_wait_defers_the_next_gupp_step() -> None:
 def test_mayor_notices_collect_escalations_and_failed_issues_rate_limited(store: ConvoyStore) -> None:
     from datetime import timedelta
 
-    from gastown.daemon import mayornotice
+    from gastown.daemon.alarm import mayornotice
 
     _, start = mayornotice.pending(store, 1 << 62)
     b = store.bead_create("flaky thing", rig="app")

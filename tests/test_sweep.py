@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
-from gastown.daemon import git, witness
+from gastown.daemon.vcs import git
+from gastown.daemon.alarm import witness
 from tests.conftest import make_repo
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gastown import transcript as tr
-from gastown.daemon import adapters, transcripts
+from gastown.daemon import adapters
+from gastown.daemon.alarm import transcripts
 from gastown.daemon.workstore import turn_failure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"

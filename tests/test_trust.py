@@ -186,7 +186,7 @@ def test_existing_home_is_tightened_at_start(gt_home: Path) -> None:
 
 def test_sandbox_modes_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
     """No bwrap: auto runs unconfined and says why, required refuses with the cause, off is off."""
-    from gastown.daemon import sandbox
+    from gastown.daemon.runtime import sandbox
 
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     sandbox.probe(fresh=True)
@@ -314,7 +314,7 @@ def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_
 
 
 def test_agent_environment_is_built_from_the_allow_list() -> None:
-    from gastown.daemon import agentenv
+    from gastown.daemon.town import agentenv
 
     daemon = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC", "GITHUB_TOKEN": "ghp_x",
               "SSH_AUTH_SOCK": "/run/ssh", "AWS_SECRET_ACCESS_KEY": "aws", "PROXY_URL": "http://p"}

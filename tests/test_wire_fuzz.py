@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gastown import paths
 from gastown.daemon import api  # noqa: F401  (registers the handlers)
-from gastown.daemon.rpc import REGISTRY
+from gastown.daemon.edge.rpc import REGISTRY
 from gastown.protocol import MAX_FRAME, NOTIFY_EVENT, PROTOCOL_VERSION, ErrorCode, Method
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from gastown.cli.common import err
 
 def build(eng: Any, *, quiet: bool = False, **kwargs: Any) -> dict[str, Any]:
     """image.build_image(eng, **kwargs) reporting progress on stderr."""
-    from gastown.daemon import image
+    from gastown.daemon.runtime import image
 
     if quiet:
         return image.build_image(eng, **kwargs)

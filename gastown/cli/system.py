@@ -30,7 +30,7 @@ def image_build(
     setup; cached by the content of all of them. Shows the build's steps as it goes."""
     from gastown import paths
     from gastown.cli import imagebuild
-    from gastown.daemon import engine, image
+    from gastown.daemon.runtime import engine, image
 
     try:
         spec = image.ImageSpec()
@@ -106,14 +106,14 @@ def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Che
     """Check this host: git, the container engine (and what was configured for it, and why), the town
     image, the agent CLIs, and the daemon. Explains how to get what is missing."""
     from gastown.client import Client
-    from gastown.daemon import engine
+    from gastown.daemon.runtime import engine
 
     git = shutil.which("git")
     rows: list[dict[str, Any]] = [{"check": "git", "ok": bool(git), "detail": subprocess.run(
         ["git", "--version"], capture_output=True, text=True).stdout.strip() if git else "not installed: apt-get install git"}]
     rows += engine.doctor(engine_name)
     rows += _agent_clis()
-    from gastown.daemon import sandbox
+    from gastown.daemon.runtime import sandbox
 
     box = sandbox.probe(fresh=True)
     rows.append({"check": "sandbox (bwrap)", "ok": box.ok,

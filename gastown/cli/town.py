@@ -50,7 +50,7 @@ def _build_image(info: dict[str, Any], quiet: bool) -> None:
     from pathlib import Path
 
     from gastown.cli import imagebuild
-    from gastown.daemon import engine, image
+    from gastown.daemon.runtime import engine, image
     from gastown.protocol import RpcError
 
     try:

@@ -24,7 +24,7 @@ def setup_logging() -> None:
 def main() -> int:
     os.umask(0o077)  # before anything is written: every file the daemon creates is private
     setup_logging()
-    from gastown.daemon.private import secure_home
+    from gastown.daemon.town.private import secure_home
 
     secure_home()
     import faulthandler
@@ -32,7 +32,7 @@ def main() -> int:
 
     # `kill -USR1 <daemon pid>` writes every thread's stack to the log: for diagnosing hangs
     faulthandler.register(signal.SIGUSR1, file=open(paths.log_path(), "a"), all_threads=True)
-    from gastown.daemon.server import Daemon, acquire_lock
+    from gastown.daemon.edge.server import Daemon, acquire_lock
 
     try:
         lock_fd = acquire_lock()

@@ -12,7 +12,7 @@ import statistics
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from gastown.daemon import budgets as rules
+from gastown.daemon.rules import budgets as rules
 from gastown.pricing import PriceTable
 from gastown.model import EventType
 

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, git, integration, prompts, prstore, refinery, steps, turnlog
-from gastown.daemon.crashpoints import crash_point
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon import finish, integration, prstore, turnlog
+from gastown.daemon.vcs import git, refinery
+from gastown.daemon.alarm import prompts, steps
+from gastown.daemon.town.crashpoints import crash_point
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.model import Severity, EventType, FailureCode
 from gastown.protocol import ErrorCode, Method, RpcError
 
@@ -212,7 +214,7 @@ async def _followup_done(ctx: Ctx, town: Town, agent: dict[str, Any], head: str,
 @rpc(Method.TOOL_PR_REPLY)
 async def pr_reply(ctx: Ctx, town: Town, *, thread: str, body: str) -> dict[str, Any]:
     """Answer a review thread of the pull request your follow-up bead is about."""
-    from gastown.daemon import pullrequests
+    from gastown.daemon.alarm import pullrequests
     from gastown.forge import ForgeError
 
     name = _me(ctx)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gastown.daemon import retries
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.rules import retries
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.model import BeadStatus
 from gastown.protocol import ErrorCode, Method, RpcError
 
@@ -47,7 +47,7 @@ async def diff(ctx: Ctx, town: Town, *, id: str, max_bytes: int = 200_000, text:
     """A bead's commits, diffstat and diff (capped): the branch against its base while in
     progress, the merge against its first parent once merged (`state`). `text=False`
     leaves out the diff itself (commits and stat only)."""
-    from gastown.daemon import diffs
+    from gastown.daemon.edge import diffs
 
     where = await town.call(diffs.locate, town.store, id)
     if where is None:

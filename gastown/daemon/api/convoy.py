@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from gastown.daemon import convoys
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import Method
 
 
@@ -65,7 +65,7 @@ async def close(ctx: Ctx, town: Town, *, id: str, reason: str = "closed by hand"
 @rpc(Method.CONVOY_DIFF)
 async def diff(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
     """What a convoy changed: each member's commits and diffstat (see bead.diff) and the sums."""
-    from gastown.daemon import diffs
+    from gastown.daemon.edge import diffs
 
     convoy = await town.call(town.store.convoy_get, id)
     members = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.store import Row, TownStore, _decode_event
-from gastown.daemon.towns import Town
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 FEED_MAX = 2000
@@ -36,7 +36,7 @@ async def feed(ctx: Ctx, town: Town, *, since: str | None = None, after: int = 0
 
 @rpc(Method.TOWN_GLANCE)
 async def glance(ctx: Ctx, town: Town) -> dict[str, Any]:
-    """The town at a glance (gastown.daemon.glance): working, needs you, retrying."""
-    from gastown.daemon import glance as g
+    """The town at a glance (gastown.daemon.edge.glance): working, needs you, retrying."""
+    from gastown.daemon.edge import glance as g
 
     return {"town": town.name, **await town.call(g.glance, town.store, town.config)}

@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 from gastown import formula, persona
-from gastown.daemon import library, steps
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.alarm import library, steps
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from gastown.daemon import interop
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 MAX_IMPORT = 256 << 20
@@ -56,7 +56,7 @@ async def export(ctx: Ctx, town: Town, *, rig: str | None = None, offset: int = 
 async def import_issues(ctx: Ctx, town: Town, *, repo: str | None = None, rig: str | None = None,
                         labels: list[str] | None = None) -> dict[str, Any]:
     """A forge's open issues (with every given label) become beads on a rig, each once."""
-    from gastown.daemon import issuesync
+    from gastown.daemon.alarm import issuesync
 
     rigs = await town.call(town.store.rig_list)
     if rig is None:

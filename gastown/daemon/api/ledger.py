@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from gastown.daemon import budgets, ledger, spending
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
+from gastown.daemon.rules import budgets
+from gastown.daemon import ledger
+from gastown.daemon.alarm import spending
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.store import iso
-from gastown.daemon.towns import Town
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 

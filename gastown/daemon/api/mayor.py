@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import adapters, prompts, turns
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon import adapters
+from gastown.daemon.alarm import prompts, turns
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 
 def mayor_adapter(town: Town) -> str:
-    from gastown.daemon import agentpick
+    from gastown.daemon.adapters import agentpick
 
     adapter = str(town.config("mayor.adapter")[0] or town.config("agent.adapter")[0])
     agentpick.usable(adapter)  # no agent: refused with the reason and the hint, not a crash

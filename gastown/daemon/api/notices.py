@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gastown.daemon import parked
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.vcs import parked
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 
@@ -39,7 +39,7 @@ MAX_FILE = 200_000
 async def files(ctx: Ctx, town: Town, *, name: str, path: str = "") -> dict[str, Any]:
     """Browse a rig at its target branch (what merged work builds on): a directory's entries,
     or a file's text (capped). The mayor reads code this way without a worktree."""
-    from gastown.daemon import git, refinery
+    from gastown.daemon.vcs import git, refinery
 
     rig = await town.call(town.store.rig_get, name)
     clean = path.strip().strip("/")

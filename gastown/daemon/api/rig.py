@@ -6,10 +6,12 @@ import asyncio
 import shutil
 from typing import Any
 
-from gastown.daemon import config, gates, git, holds
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town, check_name
+from gastown.daemon.town import config
+from gastown.daemon.vcs import gates, git
+from gastown.daemon import holds
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town, check_name
 from gastown.protocol import ErrorCode, Method, RpcError
 
 

@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from gastown import __version__
-from gastown.daemon import agentenv, sandbox
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
+from gastown.daemon.town import agentenv
+from gastown.daemon.runtime import sandbox
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
 from gastown.protocol import PROTOCOL_VERSION, ErrorCode, Method, RpcError
 
 
@@ -74,7 +75,7 @@ async def shutdown(ctx: Ctx) -> dict[str, Any]:
 
 async def _agent_hello(ctx: Ctx, token: str | None) -> None:
     """On an agent socket the token decides who is calling; there is no other identity."""
-    from gastown.daemon.turns import token_hash
+    from gastown.daemon.alarm.turns import token_hash
 
     if not token:
         raise RpcError(ErrorCode.FORBIDDEN, "the agent socket needs an agent token (GT_AGENT_TOKEN)")

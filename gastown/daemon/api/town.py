@@ -6,10 +6,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import agentenv, agentpick, config, holds, sandbox
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.town import agentenv, config
+from gastown.daemon.adapters import agentpick
+from gastown.daemon import holds
+from gastown.daemon.runtime import sandbox
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 
@@ -18,7 +21,7 @@ def choose_runtime(wanted: str | None) -> tuple[str, str]:
     podman, then docker, then local: the first that works on this host."""
     import os
 
-    from gastown.daemon import engine
+    from gastown.daemon.runtime import engine
 
     wanted = wanted or os.environ.get("GT_RUNTIME") or None
     if wanted == "local":

@@ -8,10 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import transcripts
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon.alarm import transcripts
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import MAX_FRAME, ErrorCode, Method, RpcError
 
 PAGE_BYTES = MAX_FRAME - (64 << 10)  # events per answer stop here, so an answer (and its summary) fits one frame

@@ -7,10 +7,11 @@ import asyncio
 import re
 from typing import Any
 
-from gastown.daemon import adapters, ids, library
-from gastown.daemon.context import Ctx
-from gastown.daemon.rpc import rpc
-from gastown.daemon.towns import Town
+from gastown.daemon import adapters, ids
+from gastown.daemon.alarm import library
+from gastown.daemon.edge.context import Ctx
+from gastown.daemon.edge.rpc import rpc
+from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 
@@ -75,7 +76,7 @@ async def sling(
 
     result = await town.call(run)
     ctx.daemon.wake(town)
-    from gastown.daemon import gates
+    from gastown.daemon.vcs import gates
 
     opted_out = bool(await town.call(town.store.patrol_get, gates.opt_out_key(result["rig"])))
     warning = gates.ungated_warning(result["rig"], *town.config("refinery.gates", result["rig"]), opted_out)
@@ -84,7 +85,7 @@ async def sling(
 
 def _check_agent(town: Town, rig: str | None, agent: str | None) -> None:
     """Refuse work no agent could do here, before a bead exists (not as a crash later)."""
-    from gastown.daemon import agentpick
+    from gastown.daemon.adapters import agentpick
 
     agentpick.usable(agent or str(town.config("agent.adapter", rig)[0]))
 

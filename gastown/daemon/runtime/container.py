@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown import paths, runner
-from gastown.daemon import engine as engines
-from gastown.daemon import image as images
+from gastown.daemon.runtime import engine as engines
+from gastown.daemon.runtime import image as images
 from gastown.daemon.runtime.base import TurnSpec
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
-    from gastown.daemon.refinery import Gate
+    from gastown.daemon.vcs.refinery import Gate
 
 NETWORKS = ("bridge", "none", "host")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -63,7 +63,7 @@ def agent_cache() -> Path:
 
 
 def _town_network(town_root: Path) -> str:
-    from gastown.daemon import config
+    from gastown.daemon.town import config
 
     return str(config.resolve("container.network", config.load_or_empty(town_root / "config.toml"))[0])
 
@@ -281,7 +281,7 @@ class ContainerRuntime:
         """A refinery gate inside the town container (where the rig's toolchain is), in `cwd`
         (a merge worktree under the town directory), with the image's environment minus
         gastown's PYTHONPATH. The gate's timeout is enforced inside (`timeout`: exit 124)."""
-        from gastown.daemon.refinery import TAIL
+        from gastown.daemon.vcs.refinery import TAIL
 
         self.ensure_container()
         image = self.image_ref()
