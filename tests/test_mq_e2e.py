@@ -86,6 +86,10 @@ def test_failing_gate_then_rework_lands(town: Path) -> None:
     assert closed["status"] == "closed", closed.get("failure_reason")
     mrs = mrs_of(slung["id"])
     assert sorted(m["status"] for m in mrs) == ["closed", "failed"]
+    assert sorted(m["outcome"] for m in mrs) == ["failed", "merged"]  # what happened, not just the bead status
+    listed = run_gt("mq", "list", check=True).stdout
+    assert [line.split()[1] for line in listed.splitlines()[1:]] == [m["outcome"] for m in mrs]
+    assert [m["id"] for m in gtj("mq", "list", "--status", "merged")] == [m["id"] for m in mrs if m["merge_commit"]]
     assert len({m["branch"] for m in mrs}) == 1 and len({m["head_sha"] for m in mrs}) == 2
     failed = next(gtj("mq", "show", m["id"])[0] for m in mrs if m["status"] == "failed")
     assert failed["failure_reason"]["code"] == "gate_failed"
@@ -187,7 +191,8 @@ def test_pr_strategy_waits_for_a_human_merge(bare_town: Path, gt_home: Path) -> 
     merged = git_out(human, "rev-parse", "HEAD")
     wait_for(lambda: bead(slung["id"])["status"] == "closed", 30, "source closed after the human merge")
     shown = gtj("mq", "show", mr["id"])[0]
-    assert shown["status"] == "closed" and shown["merge_commit"] == merged
+    assert shown["status"] == "closed" and shown["outcome"] == "merged" and shown["merge_commit"] == merged
+    assert "status         merged" in run_gt("mq", "show", mr["id"], check=True).stdout
     wait_for(lambda: not git_out(remote, "ls-remote", ".", f"refs/heads/{mr['branch']}"), 10, "branch retired")
 
 

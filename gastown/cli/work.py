@@ -71,11 +71,12 @@ mq = typer.Typer(help="The merge queue.", no_args_is_help=True)
 
 
 @mq.command("list")
-def mq_list(status: Optional[str] = typer.Option(None, "--status", help="open, in_progress, closed, failed."),
+def mq_list(status: Optional[str] = typer.Option(
+        None, "--status", help="open, in_progress, merged, closed (merged or not), failed."),
             rig: Optional[str] = typer.Option(None, "--rig"), town: TownOpt = None, as_json: JsonOpt = False) -> None:
-    """List merge requests, in queue order."""
+    """List merge requests, in queue order. STATUS says what happened: merged, or closed unmerged."""
     rows = call(Method.MQ_LIST, town, status=status, rig=rig)
-    show(rows, as_json, [("id", "MR"), ("status", "STATUS"), ("rig", "RIG"), ("source_bead_id", "BEAD"),
+    show(rows, as_json, [("id", "MR"), ("outcome", "STATUS"), ("rig", "RIG"), ("source_bead_id", "BEAD"),
                          ("branch", "BRANCH"), ("head_sha", "HEAD"), ("pr_url", "PR")], empty="merge queue is empty")
 
 
@@ -89,7 +90,8 @@ def mq_show(mr_id: str = typer.Argument(..., metavar="MR", help="Merge request b
         return
     for key in ("id", "status", "rig", "source_bead_id", "branch", "target_branch", "head_sha", "merge_commit",
                 "pr_url", "retry_count", "close_reason"):
-        out.print(f"{key:<15}{mr.get(key) if mr.get(key) is not None else '-'}", markup=False)
+        value = mr.get("outcome", mr["status"]) if key == "status" else mr.get(key)  # merged, not just closed
+        out.print(f"{key:<15}{value if value is not None else '-'}", markup=False)
     failure = mr.get("failure_reason")
     if failure:
         out.print(f"FAILED: [{failure['code']}] {failure['message']}", markup=False)

@@ -19,6 +19,14 @@ from gastown.protocol import ErrorCode, RpcError
 NAME_POOL = ("toast", "maple", "birch", "cedar", "fern", "hazel", "juniper", "larch", "moss", "nettle",
              "olive", "pine", "quince", "rowan", "sage", "thistle", "umber", "willow", "yarrow", "zinnia")
 RESTART_WINDOW_S = 3600
+MERGED = "merged"
+
+
+def outcome(mr: dict[str, Any]) -> str:
+    """What happened to a merge request, as `gt mq list` shows it: its bead's status, except
+    that a closed MR with a merge commit was merged (closed without one: superseded, its
+    source already done, or its pull request closed unmerged)."""
+    return MERGED if mr["status"] == "closed" and mr.get("merge_commit") else str(mr["status"])
 
 
 class WorkStore(TownStore):
@@ -342,7 +350,9 @@ class WorkStore(TownStore):
     def merge_requests(self, *, status: str | None = None, active: bool = False, rig: str | None = None) -> list[Row]:
         """The queue is a query over MR status (gastown #1102), in queue order."""
         where, args = [], []
-        if status:
+        if status == MERGED:
+            where.append("b.status = 'closed' AND m.merge_commit IS NOT NULL")
+        elif status:
             where.append("b.status = ?")
             args.append(status)
         if active:
@@ -358,6 +368,7 @@ class WorkStore(TownStore):
         for r in self._rows(sql, args):
             r["gates"] = json.loads(r["gates"])
             r["id"] = r["bead_id"]
+            r["outcome"] = outcome(r)
             out.append(r)
         return out
 
@@ -379,7 +390,8 @@ class WorkStore(TownStore):
         if row is None:
             raise RpcError(ErrorCode.NOT_FOUND, f"{bead['id']} is not a merge request")
         row["gates"] = json.loads(row["gates"])
-        return {**bead, **row, "id": bead["id"]}
+        mr = {**bead, **row, "id": bead["id"]}
+        return {**mr, "outcome": outcome(mr)}
 
     def mr_begin(self, mr_id: str) -> Row:
         with self.conn:

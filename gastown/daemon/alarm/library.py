@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from gastown import formula, persona
-from gastown.daemon.vcs import git
+from gastown.daemon.vcs import git, riglock
 
 if TYPE_CHECKING:
     from gastown.daemon.town.towns import Town
@@ -42,8 +42,9 @@ def layers(town: "Town", rig: dict[str, Any] | None, kind: str, *, fetch: bool =
     """Blocking (reads git): call it in a worker thread. `fetch` first brings the rig's
     clone up to date (a human asking for a formula expects the one just pushed)."""
     if fetch and rig is not None:
+        repo = rig["repo_path"]
         try:
-            git.fetch(rig["repo_path"])
+            riglock.fetch_coalesced(repo, lambda: git.fetch(repo))  # a fetch rewrites the clone's refs
         except git.GitError:
             pass  # an unreachable origin: what the clone has is still versioned with the code
     builtin = formula.builtin_texts if kind == "formulas" else persona.builtin_texts

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon.vcs import git, refinery
+from gastown.daemon.vcs import git, refinery, riglock
 from gastown.daemon.alarm import mergequeue
 from gastown.daemon.molecules import MoleculeStore, mode_single
 from gastown.protocol import ErrorCode, RpcError
@@ -125,19 +125,24 @@ def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None
     repo = rig["repo_path"]
     if ref is None:
         try:
-            git.fetch(repo)
+            riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
         except git.GitError as exc:
             log.warning("fetch of %s failed: %s", repo, exc)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="gt-step-", dir=workdir))
+    tmp = Path(tempfile.mkdtemp(prefix=refinery.STEP_PREFIX, dir=workdir))
     wt = tmp / "wt"
-    try:
-        git._run(["worktree", "add", "--detach", str(wt), ref or f"origin/{rig['default_branch']}"], repo)
-        return runner(refinery.Gate(name="step", cmd=cmd, timeout=timeout), wt)
-    finally:
-        git._run(["worktree", "remove", "--force", str(wt)], repo, ok=(0, 128))
-        shutil.rmtree(tmp, ignore_errors=True)
+    with riglock.lease(wt):  # sweeps keep it while the check runs (gastown.daemon.vcs.riglock)
+        try:
+            with riglock.rig_git(repo):  # registering a worktree writes the clone's shared metadata
+                git._run(["worktree", "add", "--no-checkout", "--detach", str(wt),
+                          ref or f"origin/{rig['default_branch']}"], repo, what="git worktree add")
+            git._run(["reset", "--hard", "-q"], wt, what="git checkout")  # the new tree's own: outside the lock
+            return runner(refinery.Gate(name="step", cmd=cmd, timeout=timeout), wt)
+        finally:
+            with riglock.rig_git(repo):
+                git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def run_ready_steps(loop: "TownLoop") -> bool:

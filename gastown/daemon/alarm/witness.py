@@ -9,11 +9,12 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon.vcs import git, riglock
+from gastown.daemon.vcs import git, refinery, riglock
 from gastown.daemon.rules import patrol
 from gastown.daemon.rules.patrol import (
     Gupp, NudgeTurn, PatrolAction, PatrolAgent, PatrolEscalation, PatrolSettings, PatrolSnapshot, Quarantine,
@@ -184,15 +185,26 @@ def _sweep_rig(town: "Town", repo: str, base: str, known: set[str]) -> list[str]
     except git.GitError:
         return removed
     for wt in trees:
-        if wt.bare or str(wt.path) in known or not wt.path.exists():
-            continue
-        if not str(wt.path).startswith((str(town.root), "/tmp/gt-merge-")):
+        if wt.bare or str(wt.path) in known or not wt.path.exists() or riglock.leased(wt.path):
+            continue  # a leased tree is a running merge's or step's (gastown.daemon.vcs.riglock)
+        if not _ours(town, wt.path):
             continue  # never touch a worktree gastown did not make
         try:
             if git.worktree_state(wt.path, base).safe_to_remove:
                 git.remove_worktree(repo, wt.path, base)
                 removed.append(str(wt.path))
+                if wt.path.parent.name.startswith(refinery.STEP_PREFIX):
+                    shutil.rmtree(wt.path.parent, ignore_errors=True)  # a step's temp dir holds only its tree
         except git.GitError as exc:
             log.info("sweep kept %s: %s", wt.path, exc)
     git._run(["worktree", "prune"], repo, ok=(0, 128))
     return removed
+
+
+def _ours(town: "Town", path: Path) -> bool:
+    """A worktree gastown made: under the town's directory, or a merge's or step's in the temp dir."""
+    if path.is_relative_to(town.root):
+        return True
+    tmp = Path(os.path.realpath(tempfile.gettempdir()))
+    return (path.parent == tmp and path.name.startswith(refinery.MERGE_PREFIX)) or \
+        (path.parent.parent == tmp and path.parent.name.startswith(refinery.STEP_PREFIX))

@@ -235,13 +235,15 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     return MergeResult(True, merge_commit=sha, landed_on=dest, message=f"merged into {dest}{note}")
 
 
-MERGE_PREFIX = "gt-merge-"
+MERGE_PREFIX = "gt-merge-"  # a merge's temporary worktree: <tmp or town/merges>/gt-merge-*
+STEP_PREFIX = "gt-step-"  # a run step's: <tmp or town/merges>/gt-step-*/wt (gastown.daemon.alarm.steps)
 
 
 def sweep_merge_worktrees(repo: str) -> list[str]:
     """Remove the temporary merge worktrees a killed refinery left registered in this rig
-    clone (`gt-merge-*`, in the temp or the town's merge directory). Only called when no merge of the rig is running (the loop's
-    start), so every such worktree is a leftover."""
+    clone (`gt-merge-*`, in the temp or the town's merge directory). Called at the loop's
+    start, before any merge of the rig runs; a leased one (a merge of this process) is kept
+    all the same."""
     removed: list[str] = []
     with riglock.rig_git(repo):
         _sweep(repo, removed)
@@ -251,13 +253,19 @@ def sweep_merge_worktrees(repo: str) -> list[str]:
 def _sweep(repo: str, removed: list[str]) -> None:
     for wt in git.list_worktrees(repo):
         path = Path(wt.path)
-        if wt.bare or not path.name.startswith(MERGE_PREFIX):
+        if wt.bare or not path.name.startswith(MERGE_PREFIX) or riglock.leased(path):
             continue
         git._run(["worktree", "remove", "--force", "--force", str(path)], repo, ok=(0, 128))
         shutil.rmtree(path, ignore_errors=True)
         removed.append(str(path))
     if removed:
         git._run(["worktree", "prune"], repo, ok=(0, 128))
+
+
+def _fetch(repo: str) -> None:
+    """A fetch under the rig's lock, shared with any that began after this call asked
+    (gastown.daemon.vcs.riglock): it rewrites the clone's remote-tracking refs."""
+    riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
 
 
 def landing_base(repo: str, target: str) -> str:
@@ -278,12 +286,13 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     land_it=False (the pr strategy) it stops after the gates: the result says whether the
     branch merges cleanly and passes them."""
     try:
-        riglock.coalesced(repo, "fetch", lambda: git.fetch(repo), fresh_s=0.0)  # strictly newer than asked
+        _fetch(repo)
     except git.GitError as exc:
         return MergeResult(False, FailureCode.INFRA, f"fetch failed: {exc}", retry=True)
     if not git.branch_exists(repo, branch) and branch.startswith("gastown/convoy/") and \
             git._run(["rev-parse", "--verify", "--quiet", f"origin/{branch}"], repo, ok=(0, 1)).returncode == 0:
-        git._run(["branch", "-f", branch, f"origin/{branch}"], repo)  # a convoy landing: its integration branch
+        with riglock.rig_git(repo):  # a convoy landing: its integration branch, a ref of the shared clone
+            git._run(["branch", "-f", branch, f"origin/{branch}"], repo)
     if not git.branch_exists(repo, branch):
         return MergeResult(False, FailureCode.INFRA, f"branch {branch} no longer exists")
     if expect_head and git.head_sha(repo, branch) != expect_head:
@@ -293,32 +302,40 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
         workdir.mkdir(parents=True, exist_ok=True)
     wt = Path(tempfile.mkdtemp(prefix=MERGE_PREFIX, dir=workdir))
     shutil.rmtree(wt)
-    try:
-        base = landing_base(repo, target)
-        with riglock.rig_git(repo):
-            git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
-        failed = combine(wt, mode, branch, base, identity, into=destination(source, target)[0])
-        if failed:
-            return failed
-        results = []
-        for gate in gates:
-            result = gate_runner(gate, wt)
-            results.append(result)
-            if result["exit_code"] != 0:
-                code = FailureCode.GATE_TIMEOUT if result["timed_out"] else FailureCode.GATE_FAILED
-                why = f"timed out after {gate.timeout:g}s" if result["timed_out"] else f"exited {result['exit_code']}"
-                return MergeResult(False, code, f"gate '{gate.name}' {why}", gates=results)
-        if not land_it:
-            return MergeResult(True, message="gates passed", gates=results)
-        sha = git.head_sha(wt)
-        landed = land(repo, wt, source, target, sha)
-        landed.gates = results
-        return landed
-    finally:
-        with riglock.rig_git(repo):
-            git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
-            shutil.rmtree(wt, ignore_errors=True)
-            git._run(["worktree", "prune"], repo, ok=(0, 128))
+    with riglock.lease(wt):  # the witness's sweep leaves this worktree alone until it is removed below
+        try:
+            base = landing_base(repo, target)
+            with riglock.rig_git(repo):
+                git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
+            return _merge_in(repo, wt, source, branch, target, base, mode=mode, gates=gates, identity=identity,
+                             gate_runner=gate_runner, land_it=land_it)
+        finally:
+            with riglock.rig_git(repo):
+                git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
+                shutil.rmtree(wt, ignore_errors=True)
+                git._run(["worktree", "prune"], repo, ok=(0, 128))
+
+
+def _merge_in(repo: str, wt: Path, source: str, branch: str, target: str, base: str, *, mode: str,
+              gates: list[Gate], identity: dict[str, str], gate_runner: GateRunner, land_it: bool) -> MergeResult:
+    """Combine, gate and land in the temporary worktree `wt` (checked out at `base`)."""
+    failed = combine(wt, mode, branch, base, identity, into=destination(source, target)[0])
+    if failed:
+        return failed
+    results = []
+    for gate in gates:
+        result = gate_runner(gate, wt)
+        results.append(result)
+        if result["exit_code"] != 0:
+            code = FailureCode.GATE_TIMEOUT if result["timed_out"] else FailureCode.GATE_FAILED
+            why = f"timed out after {gate.timeout:g}s" if result["timed_out"] else f"exited {result['exit_code']}"
+            return MergeResult(False, code, f"gate '{gate.name}' {why}", gates=results)
+    if not land_it:
+        return MergeResult(True, message="gates passed", gates=results)
+    sha = git.head_sha(wt)
+    landed = land(repo, wt, source, target, sha)
+    landed.gates = results
+    return landed
 
 
 # ---------------------------------------------------------------- the pr strategy
@@ -348,7 +365,7 @@ def open_pr(repo: str, source: str, branch: str, target: str, title: str, body: 
 def conflict_files(repo: str, branch: str, target: str) -> list[str]:
     """Files that conflict when `branch` meets origin/<target> (git merge-tree, no worktree)."""
     try:
-        git.fetch(repo)
+        _fetch(repo)
     except git.GitError:
         pass  # judge on what we have
     proc = subprocess.run(["git", "-C", repo, "merge-tree", "--write-tree", "--name-only", "--no-messages",
@@ -363,10 +380,10 @@ def ensure_branch(repo: str, branch: str, base: str) -> None:
     member merges into it."""
     if git._git_out(["ls-remote", "origin", f"refs/heads/{branch}"], repo, timeout=git.NETWORK_TIMEOUT):
         return
-    git.fetch(repo)
+    _fetch(repo)
     git._run(["push", "origin", f"{git.head_sha(repo, base)}:refs/heads/{branch}"], repo, what="git push",
              timeout=git.NETWORK_TIMEOUT)
-    git.fetch(repo)
+    _fetch(repo)
 
 
 def push_branch(repo: str, branch: str) -> None:
@@ -377,7 +394,7 @@ def push_branch(repo: str, branch: str) -> None:
 def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) -> tuple[str, str | None]:
     """('merged', sha) once the handed-in head is in the remote target; ('closed', None)
     when the PR was closed unmerged or the branch vanished unmerged; else ('waiting', None)."""
-    git.fetch(repo)
+    _fetch(repo)
     target_sha = git.head_sha(repo, f"origin/{target}")
     merged = git._run(["merge-base", "--is-ancestor", head, target_sha], repo, ok=(0, 1, 128)).returncode == 0
     if merged:

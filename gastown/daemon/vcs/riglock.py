@@ -13,6 +13,11 @@ branch checked out twice). So:
   wait for each other.
 Fetches and prunes are coalesced: a caller that waited while another one ran after it
 asked uses that result. The lock is per process (threads): one daemon owns a town's clones.
+
+A temporary worktree in use outside the lock (a merge and its gates, a run step) holds a
+lease on its path from before it is added until after it is removed (`leased`): sweeps,
+which run under the lock, skip leased paths, so they only ever remove what a crashed or
+finished merge left, never the tree a running one works in.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Callable, Iterator
 _locks: dict[str, threading.RLock] = {}
 _guard = threading.Lock()
 _done: dict[tuple[str, str], float] = {}
+_leases: dict[str, int] = {}
 
 
 def _lock_for(repo: str | os.PathLike[str]) -> threading.RLock:
@@ -43,6 +49,33 @@ def rig_git(repo: str | os.PathLike[str]) -> Iterator[None]:
     """Exclusive: a git command that rewrites the clone's shared metadata (re-entrant)."""
     with _lock_for(repo):
         yield
+
+
+def held(repo: str | os.PathLike[str]) -> bool:
+    """Whether this thread holds the clone's lock (for assertions and tests)."""
+    return bool(_lock_for(repo)._is_owned())  # type: ignore[attr-defined]
+
+
+@contextmanager
+def lease(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Mark a worktree path as in use by this process while the block runs; sweeps skip it.
+    Take it before the worktree is added and leave the block only after it is removed."""
+    key = os.path.realpath(path)
+    with _guard:
+        _leases[key] = _leases.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _guard:
+            left = _leases.pop(key) - 1
+            if left:
+                _leases[key] = left
+
+
+def leased(path: str | os.PathLike[str]) -> bool:
+    """Whether a running merge or step of this process uses the worktree at `path`."""
+    with _guard:
+        return os.path.realpath(path) in _leases
 
 
 FRESH_S = 0.0
