@@ -173,6 +173,7 @@ class Harness:
         if as_agent is not None:
             agent = await self.town.call(self.town.store.agent_get, as_agent)
             conn.agent_town, conn.agent, conn.role, conn.actor = self.town.name, as_agent, agent["role"], as_agent
+            conn.token_hash = agent["token_hash"]  # what its hello would have proven (checked on every call)
         elif method not in (Method.TOWN_CREATE, Method.TOWN_LIST):
             params.setdefault("town", self.town.name)
         self._ids += 1

@@ -311,6 +311,39 @@ def test_expect_head_mismatch(rig: tuple[Path, Path], tmp_path: Path) -> None:
     assert g(source, "rev-parse", "main") == before
 
 
+def test_forged_origin_ref_never_lands(rig: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent can write the clone's refs (the local sandbox lets it, commits need them):
+    right after the merge's fetch it points origin/main at a commit of its own and moves the
+    branch it handed in. The merge is built on what the origin says and on the sha handed in
+    with `gt done`: neither forgery lands."""
+    source, clone = rig
+    head = polecat_commit(clone, tmp_path / "wt", BRANCH, {"feature.txt": "feature\n"})
+    tree = g(clone, "rev-parse", "origin/main^{tree}")
+    forged = g(clone, "commit-tree", tree, "-p", "origin/main", "-m", "forged base")
+    sneaky = g(clone, "commit-tree", tree, "-p", head, "-m", "sneaked after gt done")
+    real_fetch = git.fetch
+
+    def fetch_then_forge(repo: Path | str, timeout: float = git.NETWORK_TIMEOUT) -> None:
+        real_fetch(repo, timeout)
+        g(clone, "update-ref", "refs/remotes/origin/main", forged)
+
+    real_head_sha = git.head_sha
+
+    def head_then_move(path: Path | str, ref: str = "HEAD") -> str:
+        sha = real_head_sha(path, ref)
+        if ref == BRANCH:  # the check has read the branch: now it moves
+            g(clone, "update-ref", f"refs/heads/{BRANCH}", sneaky)
+        return sha
+
+    monkeypatch.setattr(git, "fetch", fetch_then_forge)
+    monkeypatch.setattr(git, "head_sha", head_then_move)
+    res = process(clone, source, expect_head=head)
+    assert res.ok, res.message
+    landed = g(source, "log", "--format=%s", "main")
+    assert "forged base" not in landed and "sneaked after gt done" not in landed, landed
+    assert fmt(source, "main", "%P").split()[1] == head
+
+
 def test_vanished_branch_is_infra(rig: tuple[Path, Path]) -> None:
     source, clone = rig
     res = process(clone, source, "gt/toast/none")

@@ -46,6 +46,11 @@ def hostile_town(gt_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     yield repo
 
 
+def _log(repo: Path) -> str:
+    return subprocess.run(["git", "-C", str(repo), "log", "--format=%s", "main"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def _commit(repo: Path, name: str, text: str) -> None:
     (repo / name).write_text(text)
     subprocess.run(["git", "-C", str(repo), "add", name], check=True)
@@ -68,7 +73,8 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     targets = {
         "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": str(vturn),
         "victim_worktree": victim["worktree"], "victim_attach": vstatus["attach_socket"],
-        "victim_pid": vstatus["child_pid"], "human_socket": str(paths.socket_path()),
+        "victim_pid": vstatus["child_pid"], "victim_runner_pid": vstatus["runner_pid"],
+        "human_socket": str(paths.socket_path()),
         "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
         "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
     }
@@ -86,7 +92,11 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     assert (repo / "honest.txt").read_text() == "honest\n"  # the work landed on the user's checkout
     results = json.loads((repo / "attacks.json").read_text())
     token = results.pop("my_token")
-    assert token and len(results) == 18
+    assert token and len(results) == 21
+    # the clone's refs are writable in the local sandbox (commits need them): a forged
+    # origin/<target> must not reach what lands (the refinery builds on what the origin says)
+    forged = results.pop("forge_origin_ref")
+    assert "forged base" not in _log(repo), forged
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened
     assert "pwned" not in (town_root / "config.toml").read_text()
@@ -228,17 +238,15 @@ def test_agent_env_config_warns_and_masks(gt_home: Path, monkeypatch: pytest.Mon
 
 
 # ----------------------------------------------------------------------------- container towns
-MUST_BLOCK_IN_CONTAINER = ("read_town_db", "read_rig_config", "write_town_config", "human_socket", "other_town_socket",
-                           "canary_in_my_env", "canary_in_any_process", "plant_hook", "plant_config_file",
-                           "plant_fsmonitor", "read_daemon_log", "privileges")
-
-
 @pytest.mark.podman
 def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same hostile agent in a podman town: no secret from the daemon's environment, no
-    human or other town's socket, the store and settings hidden, the clone's config and hooks
-    read-only, no capability; its honest work lands. (What a container town does not isolate
-    between agents of the same town is listed in docs/security.md.)"""
+    """The same hostile agent in a podman town, next to a victim agent with a live turn in
+    the same container: every attack fails (each agent is a uid of its own: no other agent's
+    environment, token, turn directory, worktree or terminal; no secret from the daemon's
+    environment, no human or other town's socket, the store and settings hidden, the clone's
+    config, hooks and origin refs not writable, no capability); its honest work lands, through
+    a gate that runs as a uid of its own and cannot read the agents' files either."""
+    from gastown.daemon.runtime import agentuids
     from gastown.daemon.runtime.container import ContainerRuntime
 
     monkeypatch.setenv("GT_TRUST_CANARY_KEY", f"{CANARY}-container")
@@ -251,27 +259,43 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
         repo = make_repo(tmp_path / "src" / "app", {"README.md": "# app\n", "attack.py": ATTACK.read_text()})
         run_gt("rig", "add", "app", str(repo), check=True)
         town_root = paths.town_dir(name)
-        nowhere = str(tmp_path / "no-such-victim")
+        victim_bead = gtj("sling", "victim", "--rig", "app", "--script", "sleep 120")[0]
+        wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "working", 300, "victim working")
+        victim = gtj("agent", "list")[0]
+        vturn = Path(victim["turn_dir"])
+        vstatus = wait_for(lambda: runner.read_status(vturn), 30, "victim status")
+        assert os.stat(vturn).st_uid > agentuids.BASE and stat.S_IMODE(os.stat(vturn).st_mode) == 0o700
         targets = {
-            "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": nowhere,
-            "victim_worktree": nowhere, "victim_attach": nowhere + "/a.sock", "victim_pid": 999999,
+            "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": str(vturn),
+            "victim_worktree": victim["worktree"], "victim_attach": vstatus["attach_socket"],
+            "victim_pid": vstatus["child_pid"], "victim_runner_pid": vstatus["runner_pid"],
             "human_socket": str(paths.socket_path()),
             "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
             "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
         }
         _commit(repo, "targets.json", json.dumps(targets))
+        gate = f'test -f honest.txt && ! ls {victim["worktree"]} && ! cat {vturn}/prompt.md && test "$(id -u)" != 0'
+        run_gt("config", "set", "refinery.gates", json.dumps([gate]), "--rig", "app", check=True)
         slung = gtj("sling", "attack and honest work", "--rig", "app",
                     "--script", "python3 attack.py targets.json", "--script", "echo honest > honest.txt")[0]
         wait_for(lambda: bead(slung["id"])["status"] in ("closed", "failed"), 300, "the attacker's work merged")
         assert bead(slung["id"])["status"] == "closed", bead(slung["id"]).get("failure_reason")
         assert (repo / "honest.txt").read_text() == "honest\n"
+        mr = [m for m in gtj("mq", "list") if m["source_bead_id"] == slung["id"]][0]
+        gates = gtj("mq", "show", mr["id"])[0]["gates"]
+        assert [g["exit_code"] for g in gates] == [0], gates
         results = json.loads((repo / "attacks.json").read_text())
-        opened = {k: results[k] for k in MUST_BLOCK_IN_CONTAINER if not results[k].startswith("blocked: ")}
+        assert results.pop("my_token") and len(results) == 21
+        opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
         assert opened == {}, opened
+        assert "forged base" not in _log(repo)
         assert "pwned" not in (town_root / "config.toml").read_text()
         hook = town_root / "rigs" / "app" / "repo.git" / "hooks" / "post-checkout"
         assert not hook.exists()
-        assert not (town_root / "turns" / "toast" / "0001" / "env.json").exists()
+        # the victim was untouched: still running, its terminal still its own
+        assert runtime.is_running(vturn)
+        run_gt("agent", "stop", victim["name"], check=True)
+        assert bead(victim_bead["id"])["status"] != "closed"
     finally:
         run_gt("daemon", "stop")
         runtime.remove()
@@ -291,7 +315,7 @@ def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_
     nowhere = str(tmp_path / "no-such-victim")
     targets = {
         "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": nowhere, "victim_worktree": nowhere,
-        "victim_attach": nowhere + "/a.sock", "victim_pid": 999999, "human_socket": str(paths.socket_path()),
+        "victim_attach": nowhere + "/a.sock", "victim_pid": 999999, "victim_runner_pid": 999999, "human_socket": str(paths.socket_path()),
         "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
         "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
     }
@@ -308,6 +332,8 @@ def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_
     assert (repo / "honest.txt").read_text() == "honest\n"
     results = json.loads((repo / "attacks.json").read_text())
     results.pop("my_token")
+    results.pop("forge_origin_ref")  # harmless here (see test_hostile_agent_in_the_sandbox)
+    assert "forged base" not in _log(repo)
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened
     assert not (town_root / "rigs" / "app" / "repo.git" / "hooks" / "post-checkout").exists()

@@ -91,6 +91,23 @@ def proc_scan() -> str:
     return ",".join(hits)
 
 
+def signal_process(pid: object) -> Callable[[], str]:
+    def go() -> str:
+        os.kill(int(str(pid)), 0)  # signal 0: only asks whether we may signal it
+        return f"may signal pid {pid}"
+    return go
+
+
+def forge_origin(target: str) -> Callable[[], str]:
+    """Point the clone's origin/<target> at a commit of ours: a merge built on it would land
+    commits the review never saw."""
+    def go() -> str:
+        sha = run(["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "forged base"])().strip()
+        run(["git", "update-ref", f"refs/remotes/origin/{target}", sha])()
+        return f"origin/{target} -> {sha}"
+    return go
+
+
 def main() -> int:
     t = json.load(open(sys.argv[1]))
     repo_git = t["repo_git"]
@@ -106,6 +123,8 @@ def main() -> int:
         "other_town_socket": attempt(connect(t["other_town_socket"])),
         "attach_other_agent": attempt(connect(t["victim_attach"])),
         "other_agent_environ": attempt(read(f"/proc/{t['victim_pid']}/environ")),
+        "other_runner_environ": attempt(read(f"/proc/{t['victim_runner_pid']}/environ")),
+        "signal_other_agent": attempt(signal_process(t["victim_pid"])),
         "canary_in_my_env": attempt(canary_env),
         "canary_in_any_process": attempt(proc_scan),
         "plant_hook": attempt(write(repo_git + "/hooks/post-checkout", "#!/bin/sh\ntouch /tmp/pwned\n")),
@@ -113,6 +132,7 @@ def main() -> int:
         "plant_fsmonitor": attempt(run(["git", "config", "core.fsmonitor", "touch /tmp/pwned"])),
         "read_daemon_log": attempt(read(t["gt_home"] + "/logs/daemon.log")),
         "privileges": attempt(privileges),
+        "forge_origin_ref": attempt(forge_origin(t.get("target", "main"))),
     }
     # my own token, to check it dies with this turn (revocation is asserted by the test)
     results["my_token"] = os.environ.get("GT_AGENT_TOKEN", "")

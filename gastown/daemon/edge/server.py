@@ -33,6 +33,7 @@ from gastown.daemon.alarm.loop import TownLoop
 from gastown.daemon.alarm.turns import agent_socket
 from gastown.daemon.edge.rpc import REGISTRY, check_params
 from gastown.daemon.town.towns import Town, Towns
+from gastown.daemon.runtime import agentuids
 from gastown.protocol import (
     MAX_FRAME, ErrorCode, Method, RpcError, decode_request, encode, error_response, response,
 )
@@ -174,6 +175,8 @@ class Daemon:
             lambda r, w: self._serve(r, w, agent_town=name), path=str(tmp), limit=MAX_FRAME)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+        if agentuids.in_use(town.root):  # a container town whose agents have uids of their own
+            agentuids.share_socket(path)
         self.agent_servers[name] = server
         town.on_write = self.hub.poke
         loop = TownLoop(town, self.hub)

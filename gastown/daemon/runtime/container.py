@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from gastown import paths, runner
 from gastown.daemon.runtime import engine as engines
 from gastown.daemon.runtime import image as images
+from gastown.daemon.runtime import agentuids
 from gastown.daemon.runtime.base import TurnSpec
 from gastown.protocol import ErrorCode, RpcError
 
@@ -88,6 +89,7 @@ class ContainerRuntime:
         self._seen_alive = False
         self._stopped_by_us = False
         self._init: tuple[int, int] | None = None  # (host pid, start ticks) of the container's init
+        self._users: set[int] = set()  # agent uids with a passwd entry in the running container
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ engine and config
@@ -187,9 +189,19 @@ class ContainerRuntime:
         return out
 
     def _protection_label(self) -> str:
+        """Changes when the protected set, the uid mode or a protected file itself changes (a
+        file rewritten on the host is a new inode: the container's mount still shows the old)."""
         import hashlib
 
-        text = "\n".join(f"{src}>{dst}:{mode}" for src, dst, mode in self._protected())
+        def inode(path: str) -> int:
+            try:
+                return os.stat(path).st_ino
+            except OSError:
+                return 0
+
+        text = "\n".join(f"{src}>{dst}:{mode}:{inode(src) if src != '/dev/null' else ''}"
+                         for src, dst, mode in self._protected())
+        text += f"\nuids={self.agent_uids()}"
         return HARDENING + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def _start(self, image: str) -> None:
@@ -205,6 +217,7 @@ class ContainerRuntime:
         for src, dst, mode in self._protected():
             args += ["-v", f"{src}:{dst}:{mode}"]
         self._init = None
+        self._users = set()
         try:
             self.engine.run(*args, image, "sleep", "infinity", timeout=120)
         except RpcError:
@@ -252,21 +265,65 @@ class ContainerRuntime:
             return ["--user", f"{os.getuid()}:{os.getgid()}"]
         return []
 
-    def start_turn(self, spec: TurnSpec) -> int:
+    def agent_uids(self) -> bool:
+        """Each agent runs as a uid of its own (gastown.daemon.runtime.agentuids)."""
+        return agentuids.available()
+
+    def _turn_user(self, turn_dir: Path) -> list[str]:
+        """Whoever runs the turn (its directory's owner) is the one who may signal or read it."""
+        try:
+            uid = os.stat(turn_dir).st_uid
+        except OSError:
+            return self._exec_user()
+        return ["--user", f"{uid}:{agentuids.gid()}"] if uid > agentuids.BASE else self._exec_user()
+
+    def _ensure_user(self, uid: int, home: Path) -> None:
+        """A passwd entry for the uid (tools ask who they are: node's os.userInfo, ssh, git)."""
+        if uid in self._users:
+            return
+        script = ('grep -q "^$1:" /etc/passwd || echo "$1:x:$2:$3:gastown agent:$4:/bin/sh" >> /etc/passwd; '
+                  'grep -q "^gt-agents:" /etc/group || echo "gt-agents:x:$3:" >> /etc/group')
+        self.engine.run("exec", self.container, "sh", "-c", script, "sh", f"gt-{uid - agentuids.BASE}", str(uid),
+                        str(agentuids.gid()), str(home), timeout=60)
+        self._users.add(uid)
+
+    def _agent_user(self, spec: TurnSpec, env: dict[str, str | None]) -> list[str]:
+        """Hand the turn's paths to the agent's uid; the `exec --user` flags (none when agents
+        share the container's user). Runs before the container is (re)started: the clone's
+        shared-repository setting must be in the config the container mounts."""
+        name = spec.env.get("GT_AGENT")
+        if not self.agent_uids() or not name:
+            return self._exec_user()
+        home_env = spec.env.get("HOME")
+        home = Path(home_env) if home_env else None
+        uid = agentuids.prepare_turn(self.town_root, name, turn_dir=Path(spec.turn_dir).absolute(), home=home,
+                                     cwd=Path(spec.cwd).absolute())
+        if home is not None and self.town_root in home.parents:
+            env["TMPDIR"] = str((home.parent if home.parent.name == name else home) / "tmp")
+        sock = self._socket_dir() / "gt.sock"
+        if sock.exists():
+            agentuids.share_socket(sock)
         self.ensure_container()
+        self._ensure_user(uid, home or Path("/"))
+        return ["--user", f"{uid}:{agentuids.gid()}"]
+
+    def start_turn(self, spec: TurnSpec) -> int:
         turn_dir = Path(spec.turn_dir).absolute()
         turn_dir.mkdir(parents=True, exist_ok=True)
+        turn_env = self.container_env(dict(spec.env))
+        user = self._agent_user(spec, turn_env)
+        self.ensure_container()
         if self.is_running(turn_dir):
             raise RuntimeError(f"a turn is already running in {turn_dir}")
         (turn_dir / runner.STATUS).unlink(missing_ok=True)
         # the turn's variables (its token among them) reach the runner through the engine's own
         # environment (`exec -e NAME` takes the value from there): never a file, never argv
-        env = {ENV_PREFIX + k: v for k, v in self.container_env(dict(spec.env)).items() if v is not None}
+        env = {ENV_PREFIX + k: v for k, v in turn_env.items() if v is not None}
         env_flags = [flag for name in sorted(env) for flag in ("-e", name)]
         cmd = runner.spawn_command(turn_dir, self.container_argv(list(spec.argv)), Path(spec.cwd).absolute(),
                                    None, spec.timeout, python="python3", detach=False, env_prefix=ENV_PREFIX)
         log = turn_dir / runner.RUNNER_LOG  # the runner's own diagnostics, as with the local runtime
-        self.engine.run("exec", "-d", *self._exec_user(), *env_flags, "--workdir", "/", self.container,
+        self.engine.run("exec", "-d", *user, *env_flags, "--workdir", "/", self.container,
                         "sh", "-c", 'exec "$@" >>"$0" 2>&1', str(log), *cmd, timeout=60, env=env)
         end = time.monotonic() + STARTUP_WAIT
         while time.monotonic() < end:
@@ -283,11 +340,18 @@ class ContainerRuntime:
         gastown's PYTHONPATH. The gate's timeout is enforced inside (`timeout`: exit 124)."""
         from gastown.daemon.vcs.refinery import TAIL
 
+        user, env_flags, gate_user = self._exec_user(), [], None
+        if self.agent_uids():  # the gates' own uid, a fresh home: no agent's files, nothing left from the last gate
+            gate_user = agentuids.prepare_gate(self.town_root, Path(cwd).absolute())
+            user = ["--user", f"{gate_user[0]}:{agentuids.gid()}"]
+            env_flags = ["-e", f"HOME={gate_user[1]}", "-e", f"TMPDIR={gate_user[1]}/tmp"]
         self.ensure_container()
+        if gate_user is not None:
+            self._ensure_user(*gate_user)
         image = self.image_ref()
         start = time.monotonic()
         script = 'cd "$1" && exec timeout -k 5 "$2" sh -c "$3" 2>&1'
-        proc = self.engine.run("exec", *self._exec_user(), self.container, "env", "-u", "PYTHONPATH", "sh", "-c",
+        proc = self.engine.run("exec", *user, *env_flags, self.container, "env", "-u", "PYTHONPATH", "sh", "-c",
                                script, "gate", str(cwd), f"{gate.timeout:g}", gate.cmd, check=False,
                                timeout=gate.timeout + 60)
         timed_out = proc.returncode in (124, 137) and time.monotonic() - start >= gate.timeout
@@ -308,7 +372,8 @@ class ContainerRuntime:
         seen = self._probe_proc(st)
         if seen is not None:
             return seen
-        proc = self.engine.run("exec", self.container, "python3", "-c", _PROBE, str(turn_dir), check=False)
+        proc = self.engine.run("exec", *self._turn_user(Path(turn_dir)), self.container, "python3", "-c", _PROBE,
+                               str(turn_dir), check=False)
         if proc.returncode in (0, 3):
             return proc.returncode == 0
         if not self.container_alive():
@@ -356,7 +421,7 @@ class ContainerRuntime:
         st = runner.read_status(Path(turn_dir))
         if not st or st.get("state") != "running" or not self.container_alive():
             return
-        self.engine.run("exec", *self._exec_user(), self.container, "python3", "-c", _STOP, str(turn_dir),
+        self.engine.run("exec", *self._turn_user(Path(turn_dir)), self.container, "python3", "-c", _STOP, str(turn_dir),
                         str(grace), check=False, timeout=grace + 30)
 
 

@@ -102,7 +102,10 @@ _IDENTITY_ENV_VARS = (
 
 # `-c` settings on every daemon git call: no hook, no fsmonitor, no ext:: transport.
 SAFE_CONFIG = ("core.hooksPath=", "core.fsmonitor=false", "protocol.ext.allow=never", "core.pager=cat",
-               "core.editor=true", "sequence.editor=true")
+               "core.editor=true", "sequence.editor=true",
+               # worktrees of a container town's agents are theirs (own uids): git's ownership
+               # check would refuse them; what it guards against is neutralised above
+               "safe.directory=*")
 # Keys in a repository's own config that make git run a program (or read another config file).
 _PROGRAM_KEYS = re.compile(
     r"^(core\.(fsmonitor|sshcommand|hookspath|pager|editor|askpass|gitproxy|attributesfile|alternaterefscommand)"

@@ -9,6 +9,7 @@ checked out is updated only when its working tree is clean, otherwise the result
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -22,6 +23,8 @@ from gastown.daemon.vcs import git, riglock
 from gastown.daemon.town.crashpoints import crash_point
 from gastown.model import FailureCode
 from gastown.protocol import RpcError
+
+log = logging.getLogger("gastown.daemon.refinery")
 
 TAIL = 4000
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
@@ -162,15 +165,18 @@ def _markers(wt: Path, base: str) -> list[str]:
 
 
 def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str],
-            into: str | None = None) -> MergeResult | None:
+            into: str | None = None, head: str | None = None) -> MergeResult | None:
     """Bring the branch onto `base` (checked out in `wt`); None on success, a failure otherwise.
-    `into`: the branch the result will land on, named in the merge message."""
+    `into`: the branch the result will land on, named in the merge message. `head`: the
+    commit to bring (the sha handed in with `gt done`), so a branch moved after the check
+    (every agent can write the clone's branches) changes nothing."""
     target = into or base.removeprefix("origin/").removeprefix("gastown/")
+    name, branch = branch, head or branch
     env = {"GIT_AUTHOR_NAME": identity["name"], "GIT_AUTHOR_EMAIL": identity["email"],
            "GIT_COMMITTER_NAME": "gastown refinery", "GIT_COMMITTER_EMAIL": "refinery@gastown"}
     try:
         if mode == "merge":
-            git._run(["merge", "--no-ff", "--no-edit", "-m", f"Merge {branch} into {target}", branch], wt, env=env)
+            git._run(["merge", "--no-ff", "--no-edit", "-m", f"Merge {name} into {target}", branch], wt, env=env)
         elif mode == "squash":
             git._run(["merge", "--squash", branch], wt, env=env)
             msg = git._git_out(["log", "-1", "--format=%B", branch], wt)
@@ -187,7 +193,7 @@ def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str
         for abort in (["merge", "--abort"], ["rebase", "--abort"]):
             git._run(abort, wt, ok=(0, 1, 128))
         if files:
-            return MergeResult(False, FailureCode.CONFLICT, f"{branch} conflicts with {target} in {', '.join(files)}",
+            return MergeResult(False, FailureCode.CONFLICT, f"{name} conflicts with {target} in {', '.join(files)}",
                                files=files, target=target)
         return MergeResult(False, FailureCode.INFRA, str(exc))
     marked = _markers(wt, base)
@@ -278,6 +284,28 @@ def landing_base(repo: str, target: str) -> str:
     return parked if contains.returncode == 0 else f"origin/{target}"
 
 
+def verified_base(repo: str, target: str) -> str:
+    """`landing_base` as a commit the origin itself names, not the clone's remote-tracking
+    ref (which an agent able to write the clone's refs could point at commits of its own: a
+    merge built on them would land what no review saw). When the origin moved after our
+    fetch, the clone's ref is kept: nothing built here can descend from the origin's new
+    head, so the push is refused and the merge retried after the next fetch."""
+    base = landing_base(repo, target)
+    name = base.removeprefix("origin/")
+    out = git._git_out(["ls-remote", "origin", f"refs/heads/{name}", f"refs/heads/{target}"], repo,
+                       timeout=git.NETWORK_TIMEOUT)
+    heads = {ref.removeprefix("refs/heads/"): sha for sha, ref in (ln.split() for ln in out.splitlines() if ln.strip())}
+    sha = heads.get(name) or heads.get(target)
+    if not sha:
+        raise git.GitError(f"the origin has no branch {target}", "", -1)
+    local = git._run(["rev-parse", "--verify", "--quiet", base], repo, ok=(0, 1)).stdout.strip()
+    if git._run(["cat-file", "-e", f"{sha}^{{commit}}"], repo, ok=(0, 1, 128)).returncode != 0:
+        return local or sha
+    if local != sha:
+        log.warning("%s in %s is %s, not the origin's %s: merging onto the origin's", base, repo, local[:12], sha[:12])
+    return sha
+
+
 def process(repo: str, source: str, branch: str, target: str, *, mode: str, gates: list[Gate],
             identity: dict[str, str], expect_head: str | None = None, gate_runner: GateRunner = host_gate,
             workdir: Path | None = None, land_it: bool = True) -> MergeResult:
@@ -295,20 +323,23 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
             git._run(["branch", "-f", branch, f"origin/{branch}"], repo)
     if not git.branch_exists(repo, branch):
         return MergeResult(False, FailureCode.INFRA, f"branch {branch} no longer exists")
-    if expect_head and git.head_sha(repo, branch) != expect_head:
-        head = git.head_sha(repo, branch)
+    head = git.head_sha(repo, branch)
+    if expect_head and head != expect_head:
         return MergeResult(False, FailureCode.HEAD_MOVED, f"{branch} is at {head[:12]}, not the {expect_head[:12]} handed in")
+    try:
+        base = verified_base(repo, target)
+    except git.GitError as exc:
+        return MergeResult(False, FailureCode.INFRA, f"landing base: {exc}", retry=True)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     wt = Path(tempfile.mkdtemp(prefix=MERGE_PREFIX, dir=workdir))
     shutil.rmtree(wt)
     with riglock.lease(wt):  # the witness's sweep leaves this worktree alone until it is removed below
         try:
-            base = landing_base(repo, target)
             with riglock.rig_git(repo):
                 git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
             return _merge_in(repo, wt, source, branch, target, base, mode=mode, gates=gates, identity=identity,
-                             gate_runner=gate_runner, land_it=land_it)
+                             gate_runner=gate_runner, land_it=land_it, head=head)
         finally:
             with riglock.rig_git(repo):
                 git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
@@ -317,9 +348,11 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
 
 
 def _merge_in(repo: str, wt: Path, source: str, branch: str, target: str, base: str, *, mode: str,
-              gates: list[Gate], identity: dict[str, str], gate_runner: GateRunner, land_it: bool) -> MergeResult:
-    """Combine, gate and land in the temporary worktree `wt` (checked out at `base`)."""
-    failed = combine(wt, mode, branch, base, identity, into=destination(source, target)[0])
+              gates: list[Gate], identity: dict[str, str], gate_runner: GateRunner, land_it: bool,
+              head: str) -> MergeResult:
+    """Combine `head` (the branch's sha handed in), gate and land in the temporary worktree
+    `wt` (checked out at `base`)."""
+    failed = combine(wt, mode, branch, base, identity, into=destination(source, target)[0], head=head)
     if failed:
         return failed
     results = []
