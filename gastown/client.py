@@ -6,10 +6,10 @@ Errors come back as `RpcError`, whose code maps to the CLI's exit status.
 
 from __future__ import annotations
 
+import _socket
 import json
 import os
 import select
-import socket
 import sys
 import time
 TYPE_CHECKING = False  # typing costs ~3 ms at start-up; mypy reads these names
@@ -22,8 +22,10 @@ from gastown.protocol import MAX_FRAME, NOTIFY_EVENT, PROTOCOL_VERSION, ErrorCod
 if TYPE_CHECKING:
     from pathlib import Path
 
-# getpass, subprocess, uuid and pathlib are imported where used: the agents' tool path and
-# most human commands never need them, and each costs a few milliseconds at every `gt` start.
+# The socket is `_socket`'s (the C module under `socket`): `socket` itself builds enums and
+# imports `selectors` (~2 ms at every start) for wrappers a client never uses. Request ids are
+# os.urandom's, not uuid's (uuid imports `platform`, ~1.5 ms). getpass, subprocess and pathlib
+# are imported where used: the agents' tool path and most human commands never need them.
 
 START_TIMEOUT = 15.0
 AGENT_CONNECT_WAIT = float(os.environ.get("GT_AGENT_CONNECT_WAIT", "60"))
@@ -91,7 +93,7 @@ def start_daemon(timeout: float = START_TIMEOUT) -> None:
 
 
 def _connectable(path: Path) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         s.connect(str(path))
         return True
@@ -133,7 +135,7 @@ class Client:
         if not readable:
             return False
         try:
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            return self.sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT) == b""
         except BlockingIOError:
             return False
         except OSError:
@@ -146,12 +148,12 @@ class Client:
         self.buf = b""
         self.server = self._hello()
 
-    def _connect(self, autostart: bool, timeout: float | None, wait: float = 0.0) -> socket.socket:
+    def _connect(self, autostart: bool, timeout: float | None, wait: float = 0.0) -> _socket.socket:
         """Connect; an agent waits up to `wait` seconds, so a daemon restart mid-turn
         delays its `gt done` instead of losing it."""
         deadline = time.monotonic() + wait
         while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 sock.connect(str(self.path))
                 break
@@ -164,7 +166,7 @@ class Client:
                     raise RpcError(ErrorCode.UNAVAILABLE,
                                    f"the daemon is not running ({self.path} does not answer)") from None
             start_daemon()
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             sock.connect(str(self.path))
             break
         sock.settimeout(timeout)
@@ -197,9 +199,7 @@ class Client:
         if _town and self.town and "town" not in params:
             params["town"] = self.town
         if self.token and method in RETRYABLE:
-            import uuid
-
-            params.setdefault("request_id", uuid.uuid4().hex)
+            params.setdefault("request_id", os.urandom(16).hex())
             return self._call_retrying(method, params)
         return self._call_once(method, params)
 
