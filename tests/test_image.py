@@ -33,6 +33,7 @@ def test_copied_site_imports_every_dependency_without_site_packages(tmp_path: Pa
     assert not list(site.rglob("__pycache__")) and list(site.glob("typer-*.dist-info"))
     code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
             "import typer, rich, textual, apsw, psutil, tomli_w, pyte, mcp, gastown.cli.app; "
+            "gastown.cli.app.full_app(); "  # every CLI module, not only the lazy table
             "print(typer.__file__); print(apsw.__file__)")
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(site), str(engine.REPO)],
                           capture_output=True, text=True, timeout=60)
