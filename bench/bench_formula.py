@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from gastown import formula, persona
-from gastown.daemon.convoys import check_plan
-from gastown.daemon.molecules import MoleculeStore
+from gastown.daemon.store.convoyplan import check_plan
+from gastown.daemon.store import Store
 
 N_STEPS, RUNS = 20, 30
 
@@ -36,8 +36,8 @@ def spec() -> dict[str, object]:
             "vars": {"what": "x"}, "title": "big: x", "description": "", "steps": steps}
 
 
-def store() -> MoleculeStore:
-    s = MoleculeStore(Path(tempfile.mkdtemp(prefix="gt-bench-")) / "town.db", "gt")
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-bench-")) / "town.db", "gt")
     s.rig_add("app", "/src", "main", "/x")
     return s
 

@@ -39,7 +39,7 @@ def populate(store) -> None:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    from gastown.daemon.store import TownStore
+    from gastown.daemon.store import Store
     from gastown.daemon.town.towns import Towns
 
     home = Path(tempfile.mkdtemp(prefix="gt-bench-"))
@@ -50,7 +50,7 @@ def main() -> None:
     # the benchmark measures the query, not the scheduler: no polecats for its fake rig
     (home / "towns" / "big" / "config.toml").write_text('runtime = "local"\n[rig]\nmax_polecats = 0\n')
     t0 = time.perf_counter()
-    store = TownStore(home / "towns" / "big" / "town.db", "big")
+    store = Store(home / "towns" / "big" / "town.db", "big")
     populate(store)
     print(f"populated {BEADS} beads + {DEPS} deps in {time.perf_counter() - t0:.1f} s")
     n_ready = len(store.ready(limit=0))

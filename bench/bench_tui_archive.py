@@ -29,14 +29,14 @@ STAMP = "2024-01-01T00:00:00.000000Z"
 
 def populate(home: Path, archived: bool) -> None:
     """Write the history straight into the town's store (the daemon is not running yet)."""
-    from gastown.daemon.convoys import ConvoyStore
+    from gastown.daemon.store import Store
     from gastown.daemon.town.towns import Towns
 
     towns = Towns()
     towns.create("big", runtime="local")
     towns.close_all()
     (home / "towns" / "big" / "config.toml").write_text('runtime = "local"\n[rig]\nmax_polecats = 0\n')
-    store = ConvoyStore(home / "towns" / "big" / "town.db", "big")
+    store = Store(home / "towns" / "big" / "town.db", "big")
     store.rig_add("app", "/src/app", "main", "/x")
     done = STAMP if archived else None
     with store.conn:

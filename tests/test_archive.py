@@ -11,8 +11,8 @@ from pathlib import Path
 import apsw
 import pytest
 
-from gastown.daemon import archive, schema
-from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.store import archive, schema
+from gastown.daemon.store import Store
 from gastown.protocol import ErrorCode, RpcError
 from tests.conftest import run_gt
 from tests.helpers import gtj
@@ -22,8 +22,8 @@ PLAN = {"title": "ops", "order": ["a", "b"], "rig": "app",
 
 
 @pytest.fixture
-def store() -> ConvoyStore:
-    s = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
     s.rig_add("app", "/src", "main", "/x")
     return s
 
@@ -34,7 +34,7 @@ def code(fn, *a, **kw) -> int:  # type: ignore[no-untyped-def]
     return exc.value.code
 
 
-def test_archived_beads_leave_lists_and_counts_and_come_back(store: ConvoyStore) -> None:
+def test_archived_beads_leave_lists_and_counts_and_come_back(store: Store) -> None:
     live = store.bead_create("live", rig="app")
     done = store.bead_create("done", rig="app")
     store.bead_close(done["id"], actor="human", reason="ok")
@@ -53,7 +53,7 @@ def test_archived_beads_leave_lists_and_counts_and_come_back(store: ConvoyStore)
     assert code(archive.archive, store, [], actor="human") == ErrorCode.INVALID_PARAMS
 
 
-def test_sweep_archives_only_beads_closed_long_enough(store: ConvoyStore) -> None:
+def test_sweep_archives_only_beads_closed_long_enough(store: Store) -> None:
     old = store.bead_create("old", rig="app")
     store.bead_close(old["id"], actor="human", reason="ok")
     new = store.bead_create("new", rig="app")
@@ -66,7 +66,7 @@ def test_sweep_archives_only_beads_closed_long_enough(store: ConvoyStore) -> Non
     assert store.bead_list() == []
 
 
-def test_staged_convoy_members_are_added_and_removed(store: ConvoyStore) -> None:
+def test_staged_convoy_members_are_added_and_removed(store: Store) -> None:
     convoy = store.convoy_create(PLAN, staged=True, actor="human", requested_by="human")
     extra = store.bead_create("C", rig="app")
     busy = store.bead_create("D", rig="app")
@@ -96,7 +96,7 @@ def test_migration_adds_archival_to_an_existing_v1_town() -> None:
                  "('gt-old1', 'issue', 'closed', 'old', '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', "
                  "'2020-01-01T00:00:00Z')")
     conn.close()
-    s = ConvoyStore(path, "gt")
+    s = Store(path, "gt")
     assert s.conn.execute("PRAGMA user_version").get == schema.LATEST >= 2
     assert s.bead_get("gt-old1")["archived_at"] is None
     archive.archive(s, ["gt-old1"], actor="human")

@@ -8,19 +8,19 @@ from typing import Any
 
 import pytest
 
-from gastown.daemon.comms import CommsStore
+from gastown.daemon.store import Store
 from gastown.protocol import ErrorCode
 from tests.helpers import Clock, code_of
 
 
 @pytest.fixture
-def store() -> CommsStore:
-    s = CommsStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
     s.rig_add("app", "/src", "main", "/x")
     return s
 
 
-def snapshot(s: CommsStore) -> tuple[Any, ...]:
+def snapshot(s: Store) -> tuple[Any, ...]:
     def q(sql: str) -> list[Any]:
         return list(s.conn.execute(sql))
 
@@ -29,28 +29,28 @@ def snapshot(s: CommsStore) -> tuple[Any, ...]:
             q("SELECT * FROM escalations"), q("SELECT * FROM patrol_state"))
 
 
-def polecat(s: CommsStore, name: str, rig: str = "app") -> str:
+def polecat(s: Store, name: str, rig: str = "app") -> str:
     return str(s.agent_create(role="polecat", rig=rig, adapter="scripted", name=name)["name"])
 
 
-def working(s: CommsStore, name: str = "toast") -> str:
+def working(s: Store, name: str = "toast") -> str:
     b = s.bead_create("fix login", rig="app")
     s.dispatch_begin(b["id"], None, rig="app", adapter="scripted")
     s.turn_started(name, turn_dir="/t", token_hash="h1", worktree="/w", branch="gt/" + name)
     return str(b["id"])
 
 
-def boxes(s: CommsStore) -> list[str]:
+def boxes(s: Store) -> list[str]:
     """Recipient of every message bead, in creation order."""
     return [r[0] for r in s.conn.execute("SELECT assignee FROM beads WHERE type = 'message' ORDER BY created_at")]
 
 
-def events(s: CommsStore, bead_id: str, event_type: str) -> list[dict[str, Any]]:
+def events(s: Store, bead_id: str, event_type: str) -> list[dict[str, Any]]:
     return [e for e in s.bead_events(bead_id) if e["event_type"] == event_type]
 
 
 # ----------------------------------------------------------------------- mail
-def test_mail_to_an_agent_name(store: CommsStore) -> None:
+def test_mail_to_an_agent_name(store: Store) -> None:
     polecat(store, "toast")
     polecat(store, "maple")
     (msg,) = store.mail_send("toast", "hi", "body", sender="mayor")
@@ -60,7 +60,7 @@ def test_mail_to_an_agent_name(store: CommsStore) -> None:
     assert boxes(store) == ["toast"]
 
 
-def test_mail_to_a_role_and_to_rig_role(store: CommsStore) -> None:
+def test_mail_to_a_role_and_to_rig_role(store: Store) -> None:
     store.rig_add("web", "/src2", "main", "/y")
     for name, rig in (("toast", "app"), ("maple", "app"), ("birch", "web")):
         polecat(store, name, rig)
@@ -74,21 +74,21 @@ def test_mail_to_a_role_and_to_rig_role(store: CommsStore) -> None:
 
 
 @pytest.mark.parametrize("box", ["mayor", "human"])
-def test_mail_to_mayor_and_human(store: CommsStore, box: str) -> None:
+def test_mail_to_mayor_and_human(store: Store, box: str) -> None:
     (msg,) = store.mail_send(box, "", "b", sender="toast", thread="gt-x")
     assert msg["assignee"] == box and msg["title"] == "(no subject)" and msg["metadata"]["thread"] == "gt-x"
     assert [m["id"] for m in store.mail_inbox(box)] == [msg["id"]]
 
 
 @pytest.mark.parametrize("to", ["nobody", "web/polecat", "app/nobody", "app/mayor"])
-def test_mail_to_an_unknown_box_writes_nothing(store: CommsStore, to: str) -> None:
+def test_mail_to_an_unknown_box_writes_nothing(store: Store, to: str) -> None:
     polecat(store, "toast")
     before = snapshot(store)
     assert code_of(store.mail_send, to, "s", "b", sender="mayor") == ErrorCode.NOT_FOUND
     assert snapshot(store) == before
 
 
-def test_inbox_and_unread(store: CommsStore) -> None:
+def test_inbox_and_unread(store: Store) -> None:
     polecat(store, "toast")
     a = store.mail_send("toast", "a", "", sender="mayor")[0]["id"]
     b = store.mail_send("toast", "b", "", sender="mayor")[0]["id"]
@@ -100,7 +100,7 @@ def test_inbox_and_unread(store: CommsStore) -> None:
     assert store.mail_inbox("maple") == []
 
 
-def test_mail_read_closes_and_marks_delivered_once(store: CommsStore) -> None:
+def test_mail_read_closes_and_marks_delivered_once(store: Store) -> None:
     polecat(store, "toast")
     msg = store.mail_send("toast", "a", "", sender="mayor")[0]["id"]
     read = store.mail_read(msg, reader="toast")
@@ -117,7 +117,7 @@ def test_mail_read_closes_and_marks_delivered_once(store: CommsStore) -> None:
     assert store.bead_row(other)["status"] == "closed"
 
 
-def test_mail_read_refuses_a_non_message(store: CommsStore) -> None:
+def test_mail_read_refuses_a_non_message(store: Store) -> None:
     b = store.bead_create("task", rig="app")
     before = snapshot(store)
     assert code_of(store.mail_read, b["id"], reader="toast") == ErrorCode.INVALID_PARAMS
@@ -125,7 +125,7 @@ def test_mail_read_refuses_a_non_message(store: CommsStore) -> None:
 
 
 # --------------------------------------------------------------------- nudges
-def test_deliverables_and_mark_delivered(store: CommsStore) -> None:
+def test_deliverables_and_mark_delivered(store: Store) -> None:
     polecat(store, "toast")
     polecat(store, "maple")
     m1 = store.mail_send("toast", "a", "", sender="mayor")[0]["id"]
@@ -148,7 +148,7 @@ def test_deliverables_and_mark_delivered(store: CommsStore) -> None:
     assert len(store.deliverables("maple")[0]) == 1 and len(store.deliverables("maple")[1]) == 1
 
 
-def test_nudge_modes_are_validated(store: CommsStore) -> None:
+def test_nudge_modes_are_validated(store: Store) -> None:
     polecat(store, "toast")
     before = snapshot(store)
     assert code_of(store.nudge, "toast", "x", mode="now") == ErrorCode.INVALID_PARAMS
@@ -157,12 +157,12 @@ def test_nudge_modes_are_validated(store: CommsStore) -> None:
     for mode in ("immediate", "wait-idle", "queue"):
         assert store.nudge("toast", "x", mode=mode)["mode"] == mode
     assert store.nudge("toast", "x")["mode"] == "wait-idle"
-    agent_bead = store._agent("toast")["bead_id"]
+    agent_bead = store.agent_row("toast")["bead_id"]
     assert [e["new_value"] for e in events(store, agent_bead, "nudged")] == [
         "immediate", "wait-idle", "queue", "wait-idle"]
 
 
-def test_nudges_expire_after_their_ttl(store: CommsStore) -> None:
+def test_nudges_expire_after_their_ttl(store: Store) -> None:
     polecat(store, "toast")
     short = store.nudge("toast", "short", ttl_minutes=1)
     long = store.nudge("toast", "long", ttl_minutes=60)
@@ -171,7 +171,7 @@ def test_nudges_expire_after_their_ttl(store: CommsStore) -> None:
     assert [n["nudge_id"] for n in store.pending_nudges("toast")] == [long["id"]]
     assert store.expire_nudges() == 1
     assert store.expire_nudges() == 0
-    row = store._one("SELECT * FROM agent_nudges WHERE nudge_id = ?", (short["id"],))
+    row = store.nudge_get(short["id"])
     assert row is not None and row["expired_at"] and row["delivered_at"] is None
     assert [n["nudge_id"] for n in store.deliverables("toast")[1]] == [long["id"]]
     store.clock.advance(hours=2)  # type: ignore[attr-defined]
@@ -182,7 +182,7 @@ def test_nudges_expire_after_their_ttl(store: CommsStore) -> None:
 @pytest.mark.parametrize("severity,routed", [
     ("low", ["mayor"]), ("medium", ["mayor"]), ("high", ["mayor", "human"]), ("critical", ["mayor", "human"]),
 ])
-def test_escalation_routing(store: CommsStore, severity: str, routed: list[str]) -> None:
+def test_escalation_routing(store: Store, severity: str, routed: list[str]) -> None:
     esc = store.escalation_create("help", severity=severity, source="toast", category="x")
     assert esc["type"] == "escalation" and esc["severity"] == severity and esc["status"] == "open"
     assert esc["last_routed_at"] and esc["reescalation_count"] == 0 and esc["acknowledged"] == 0
@@ -191,13 +191,13 @@ def test_escalation_routing(store: CommsStore, severity: str, routed: list[str])
     assert [e["new_value"] for e in events(store, esc["id"], "escalated")] == [severity]
 
 
-def test_escalation_with_an_invalid_severity_is_refused(store: CommsStore) -> None:
+def test_escalation_with_an_invalid_severity_is_refused(store: Store) -> None:
     before = snapshot(store)
     assert code_of(store.escalation_create, "help", severity="urgent", source="toast") == ErrorCode.INVALID_PARAMS
     assert snapshot(store) == before
 
 
-def test_escalation_ack_closes_and_is_idempotent(store: CommsStore) -> None:
+def test_escalation_ack_closes_and_is_idempotent(store: Store) -> None:
     esc = store.escalation_create("help", severity="low", source="toast")
     other = store.escalation_create("other", severity="low", source="toast")
     acked = store.escalation_ack(esc["id"], actor="alice")
@@ -212,7 +212,7 @@ def test_escalation_ack_closes_and_is_idempotent(store: CommsStore) -> None:
     assert code_of(store.escalation_get, b["id"]) == ErrorCode.NOT_FOUND
 
 
-def test_reescalate_goes_up_one_level_and_routes_again(store: CommsStore) -> None:
+def test_reescalate_goes_up_one_level_and_routes_again(store: Store) -> None:
     esc = store.escalation_create("help", severity="medium", source="toast")
     assert boxes(store) == ["mayor"]
     store.clock.advance(hours=4)  # type: ignore[attr-defined]
@@ -228,7 +228,7 @@ def test_reescalate_goes_up_one_level_and_routes_again(store: CommsStore) -> Non
     assert boxes(store)[-2:] == ["mayor", "human"] and len(boxes(store)) == 7
 
 
-def test_escalations_to_notify_returns_each_high_event_once(store: CommsStore) -> None:
+def test_escalations_to_notify_returns_each_high_event_once(store: Store) -> None:
     low = store.escalation_create("low", severity="low", source="x")
     high = store.escalation_create("high", severity="high", source="x")
     crit = store.escalation_create("crit", severity="critical", source="x")
@@ -243,7 +243,7 @@ def test_escalations_to_notify_returns_each_high_event_once(store: CommsStore) -
     assert isinstance(store.patrol_get("notify_seq"), int)
 
 
-def test_patrol_state_roundtrip(store: CommsStore) -> None:
+def test_patrol_state_roundtrip(store: Store) -> None:
     assert store.patrol_get("gupp:toast") is None
     store.patrol_set("gupp:toast", {"level": 1, "since": "t"})
     store.patrol_set("gupp:toast", {"level": 2, "since": "t"})
@@ -251,11 +251,11 @@ def test_patrol_state_roundtrip(store: CommsStore) -> None:
 
 
 # -------------------------------------------------------------- patrol verbs
-def escalation_count(s: CommsStore) -> int:
+def escalation_count(s: Store) -> int:
     return int(s.conn.execute("SELECT count(*) FROM escalations").get)
 
 
-def test_agent_quarantine_of_an_idle_agent_with_a_hooked_bead(store: CommsStore) -> None:
+def test_agent_quarantine_of_an_idle_agent_with_a_hooked_bead(store: Store) -> None:
     b = store.bead_create("fix", rig="app")
     store.dispatch_begin(b["id"], None, rig="app", adapter="scripted")  # toast: hooked, bead in_progress
     store.conn.execute("UPDATE agents SET status = 'idle' WHERE name = 'toast'")
@@ -271,7 +271,7 @@ def test_agent_quarantine_of_an_idle_agent_with_a_hooked_bead(store: CommsStore)
     assert snapshot(store) == before and escalation_count(store) == 1
 
 
-def test_agent_quarantine_of_a_working_agent(store: CommsStore) -> None:
+def test_agent_quarantine_of_a_working_agent(store: Store) -> None:
     bead_id = working(store)
     agent = store.agent_quarantine("toast", 5)
     assert agent["status"] == "quarantined" and agent["hook_bead_id"] is None
@@ -280,7 +280,7 @@ def test_agent_quarantine_of_a_working_agent(store: CommsStore) -> None:
     assert escalation_count(store) == 1
 
 
-def test_agent_quarantine_leaves_a_stopped_agent_alone(store: CommsStore) -> None:
+def test_agent_quarantine_leaves_a_stopped_agent_alone(store: Store) -> None:
     polecat(store, "toast")
     store.agent_stop("toast", actor="alice")
     before = snapshot(store)
@@ -288,7 +288,7 @@ def test_agent_quarantine_leaves_a_stopped_agent_alone(store: CommsStore) -> Non
     assert snapshot(store) == before
 
 
-def test_zombie_clear_unhooks_an_agent_hooked_to_a_closed_bead(store: CommsStore) -> None:
+def test_zombie_clear_unhooks_an_agent_hooked_to_a_closed_bead(store: Store) -> None:
     bead_id = working(store)
     store.bead_close(bead_id, actor="alice")
     agent = store.zombie_clear("toast", "hooked to a closed bead")
@@ -297,7 +297,7 @@ def test_zombie_clear_unhooks_an_agent_hooked_to_a_closed_bead(store: CommsStore
     assert store.bead_row(bead_id)["status"] == "closed"
 
 
-def test_zombie_clear_leaves_an_agent_on_an_open_bead_alone(store: CommsStore) -> None:
+def test_zombie_clear_leaves_an_agent_on_an_open_bead_alone(store: Store) -> None:
     bead_id = working(store)
     before = snapshot(store)
     agent = store.zombie_clear("toast", "stale")
@@ -305,13 +305,13 @@ def test_zombie_clear_leaves_an_agent_on_an_open_bead_alone(store: CommsStore) -
     assert snapshot(store) == before
 
 
-def test_zombie_clear_idles_a_working_agent_without_a_hook(store: CommsStore) -> None:
+def test_zombie_clear_idles_a_working_agent_without_a_hook(store: Store) -> None:
     polecat(store, "toast")
     store.nudge_turn_begin("toast")  # starting with nothing on its hook
     assert store.zombie_clear("toast", "no hook")["status"] == "idle"
 
 
-def test_report_stranded_writes_an_event_and_state_per_bead(store: CommsStore) -> None:
+def test_report_stranded_writes_an_event_and_state_per_bead(store: Store) -> None:
     a = store.bead_create("a", rig="app")["id"]
     b = store.bead_create("b", rig="app")["id"]
     store.report_stranded([a, b])
@@ -324,7 +324,7 @@ def test_report_stranded_writes_an_event_and_state_per_bead(store: CommsStore) -
     assert store.patrol_get(f"stranded:{a}") > store.patrol_get(f"stranded:{b}")
 
 
-def test_nudge_turn_begin(store: CommsStore) -> None:
+def test_nudge_turn_begin(store: Store) -> None:
     polecat(store, "maple")
     assert store.nudge_turn_begin("maple")["status"] == "starting"
     working(store, "toast")  # dispatch_begin picks toast: busy and hooked

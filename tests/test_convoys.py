@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from gastown.daemon.convoys import ConvoyStore, check_plan, parse_plan
+from gastown.daemon.store import Store
+from gastown.daemon.store.convoyplan import check_plan, parse_plan
 from gastown.protocol import ErrorCode, RpcError
 from tests.conftest import make_repo, run_gt
 from tests.helpers import gtj, wait_for
@@ -24,8 +25,8 @@ PLAN = {"title": "ops", "beads": [
 
 
 @pytest.fixture
-def store() -> ConvoyStore:
-    s = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
     s.rig_add("app", "/src", "main", "/x")
     return s
 
@@ -55,13 +56,13 @@ def test_bad_plans_are_refused(plan: dict[str, Any], err: int) -> None:
     assert code(check_plan, plan) == err
 
 
-def test_create_is_atomic(store: ConvoyStore) -> None:
+def test_create_is_atomic(store: Store) -> None:
     bad = check_plan({"beads": [{"id": "a", "title": "A", "rig": "app"}, {"id": "b", "title": "B", "rig": "nope"}]})
     assert code(store.convoy_create, bad, staged=False, actor="h", requested_by="h") == ErrorCode.NOT_FOUND
     assert store.bead_list() == []
 
 
-def test_staged_convoy_does_not_dispatch_until_started(store: ConvoyStore) -> None:
+def test_staged_convoy_does_not_dispatch_until_started(store: Store) -> None:
     convoy = store.convoy_create(check_plan(PLAN), staged=True, actor="h", requested_by="Ann <ann@x>")
     assert convoy["staged"] and convoy["total"] == 3 and convoy["progress"]["open"] == 3
     assert store.ready() == []
@@ -71,7 +72,7 @@ def test_staged_convoy_does_not_dispatch_until_started(store: ConvoyStore) -> No
     assert code(store.convoy_start, convoy["id"], actor="h") == ErrorCode.INVALID_STATE
 
 
-def test_lands_when_every_member_is_merged(store: ConvoyStore) -> None:
+def test_lands_when_every_member_is_merged(store: Store) -> None:
     convoy = store.convoy_create(check_plan(PLAN), staged=False, actor="h", requested_by="h")
     members = convoy["members"]
     for m in members[:-1]:
@@ -86,11 +87,11 @@ def test_lands_when_every_member_is_merged(store: ConvoyStore) -> None:
     assert "convoy_landed" in [e["event_type"] for e in store.bead_events(convoy["id"])]
 
 
-def test_force_close_closes_members_without_landing(store: ConvoyStore) -> None:
+def test_force_close_closes_members_without_landing(store: Store) -> None:
     convoy = store.convoy_create(check_plan(PLAN), staged=False, actor="h", requested_by="h")
     agent, _ = store.dispatch_begin(convoy["members"][0]["id"], None, rig="app", adapter="scripted")
     closed, agents = store.convoy_close(convoy["id"], actor="h", reason="changed my mind")
-    assert agents == [agent["name"]] and store._agent(agent["name"])["hook_bead_id"] is None
+    assert agents == [agent["name"]] and store.agent_row(agent["name"])["hook_bead_id"] is None
     assert closed["status"] == "closed" and closed["landed_at"] is None
     assert all(m["status"] == "closed" for m in closed["members"])
 
@@ -123,7 +124,7 @@ def test_serial_convoy_lands_with_one_polecat(gt_home: Path) -> None:
         run_gt("daemon", "stop")
 
 
-def test_costs_in_tokens_per_bead_convoy_and_agent(store: ConvoyStore) -> None:
+def test_costs_in_tokens_per_bead_convoy_and_agent(store: Store) -> None:
     convoy = store.convoy_create(check_plan(PLAN), staged=False, actor="h", requested_by="h")
     first, second = convoy["members"][0]["id"], convoy["members"][1]["id"]
     agent, _ = store.dispatch_begin(first, None, rig="app", adapter="codex")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gastown import formula, persona
-from gastown.daemon.molecules import MoleculeStore
+from gastown.daemon.store import Store
 from gastown.protocol import ErrorCode, RpcError
 from tests.helpers import code_of
 
@@ -139,20 +139,20 @@ def spec(mode: str, staged: bool = False) -> dict[str, object]:
 
 
 @pytest.fixture
-def store() -> MoleculeStore:
-    s = MoleculeStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
     s.rig_add("app", "/src", "main", "/x")
     return s
 
 
-def test_pour_is_atomic(store: MoleculeStore) -> None:
+def test_pour_is_atomic(store: Store) -> None:
     bad = spec("beads")
     bad["rig"] = "nope"
     assert code_of(store.molecule_pour, bad, actor="h", requested_by="h") == ErrorCode.NOT_FOUND
     assert store.bead_list() == []
 
 
-def test_beads_mode_dispatches_lazily_runs_and_approvals_wait(store: MoleculeStore) -> None:
+def test_beads_mode_dispatches_lazily_runs_and_approvals_wait(store: Store) -> None:
     mol = store.molecule_pour(spec("beads"), actor="h", requested_by="h")
     steps = {s["step"]: s for s in mol["steps"]}
     assert mol["type"] == "molecule" and [s["kind"] for s in mol["steps"]] == ["agent", "agent", "run", "approval"]
@@ -172,7 +172,7 @@ def test_beads_mode_dispatches_lazily_runs_and_approvals_wait(store: MoleculeSto
     assert done["status"] == "closed" and done["landed_at"] and done["steps"][3]["who"] == "ann"
 
 
-def test_failed_run_step_fails_the_molecule_naming_it_and_reopen_recovers(store: MoleculeStore) -> None:
+def test_failed_run_step_fails_the_molecule_naming_it_and_reopen_recovers(store: Store) -> None:
     mol = store.molecule_pour(spec("beads"), actor="h", requested_by="h")
     ids = {s["step"]: s["id"] for s in mol["steps"]}
     store.bead_close(ids["a"])
@@ -186,7 +186,7 @@ def test_failed_run_step_fails_the_molecule_naming_it_and_reopen_recovers(store:
     assert store.molecule_get(mol["id"])["status"] == "open"
 
 
-def test_single_mode_molecule_is_the_dispatched_bead(store: MoleculeStore) -> None:
+def test_single_mode_molecule_is_the_dispatched_bead(store: Store) -> None:
     mol = store.molecule_pour(spec("single", staged=True), actor="h", requested_by="h")
     assert mol["staged"] and store.ready() == []
     store.molecule_start(mol["id"], actor="h")
@@ -241,7 +241,7 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
     assert plain["ran_in"] == "host" and plain["exit_code"] == 0
 
 
-def test_step_done_advances_once_per_request_and_approval_holds(store: MoleculeStore) -> None:
+def test_step_done_advances_once_per_request_and_approval_holds(store: Store) -> None:
     mol = store.molecule_pour(spec("single"), actor="h", requested_by="h")
     agent, _ = store.dispatch_begin(mol["id"], None, rig="app", adapter="scripted")
     nxt = store.step_done(agent["name"], "did a", "req-1")

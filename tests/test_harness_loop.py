@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from gastown.daemon.rules import reconciler
-from gastown.daemon import turnlog
+from gastown.daemon.store import turnlog
 from gastown.protocol import Method
 from tests.harness import Harness, make_origin
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from gastown import beadsfmt
-from gastown.daemon import interop, readiness
-from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.store import interop, readiness
+from gastown.daemon.store import Store
 from gastown.protocol import ErrorCode, RpcError
 from tests.conftest import run_gt
 from tests.helpers import gtj
@@ -23,8 +23,8 @@ NOW = datetime(2026, 2, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store() -> ConvoyStore:
-    s = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
     s.rig_add("app", "/src", "main", "/x")
     return s
 
@@ -40,7 +40,7 @@ def essentials(lines: list[str]) -> dict[str, Any]:
     return out
 
 
-def export_all(store: ConvoyStore, rig: str | None = None) -> list[str]:
+def export_all(store: Store, rig: str | None = None) -> list[str]:
     lines: list[str] = []
     offset: int | None = 0
     while offset is not None:
@@ -83,7 +83,7 @@ def test_cycles_and_unknown_targets_are_refused() -> None:
 
 
 # -------------------------------------------------------------------- import
-def test_import_keeps_ids_and_a_round_trip_keeps_everything(store: ConvoyStore) -> None:
+def test_import_keeps_ids_and_a_round_trip_keeps_everything(store: Store) -> None:
     text = FIXTURE.read_text()
     result = interop.import_text(store, text, rig="app", actor="Ann <a@x>")
     assert (result["created"], result["updated"], result["unchanged"]) == (11, 0, 0)
@@ -93,7 +93,7 @@ def test_import_keeps_ids_and_a_round_trip_keeps_everything(store: ConvoyStore) 
     assert essentials(export_all(store)) == essentials(text.splitlines())
 
 
-def test_importing_the_same_file_twice_changes_nothing(store: ConvoyStore) -> None:
+def test_importing_the_same_file_twice_changes_nothing(store: Store) -> None:
     text = FIXTURE.read_text()
     interop.import_text(store, text, rig=None, actor="a")
     seq = store.conn.execute("SELECT max(seq) FROM bead_events").get
@@ -107,7 +107,7 @@ def test_importing_the_same_file_twice_changes_nothing(store: ConvoyStore) -> No
     assert "gt:held" not in store.bead_get("bd-c2")["labels"]  # the import's own hold is released
 
 
-def test_a_bad_line_imports_nothing(store: ConvoyStore) -> None:
+def test_a_bad_line_imports_nothing(store: Store) -> None:
     lines = FIXTURE.read_text().splitlines()
     lines.insert(3, '{"id": "bd-zz", "title": ""}')
     with pytest.raises(RpcError) as exc:
@@ -116,7 +116,7 @@ def test_a_bad_line_imports_nothing(store: ConvoyStore) -> None:
     assert store.conn.execute("SELECT count(*) FROM beads WHERE type = 'issue'").get == 0
 
 
-def test_a_taken_id_is_mapped_and_exported_back(store: ConvoyStore) -> None:
+def test_a_taken_id_is_mapped_and_exported_back(store: Store) -> None:
     mine = store.bead_create("already here")["id"]
     line = json.dumps({"id": mine, "title": "from beads", "labels": ["x"]})
     result = interop.import_text(store, line, rig=None, actor="a")
@@ -128,7 +128,7 @@ def test_a_taken_id_is_mapped_and_exported_back(store: ConvoyStore) -> None:
     assert interop.import_text(store, line, rig=None, actor="a")["unchanged"] == 1  # the mapping holds
 
 
-def test_gt_ready_agrees_with_beads_ready_rule(store: ConvoyStore) -> None:
+def test_gt_ready_agrees_with_beads_ready_rule(store: Store) -> None:
     issues = beadsfmt.parse(FIXTURE.read_text())
     interop.import_text(store, FIXTURE.read_text(), rig="app", actor="a")
     theirs = beadsfmt.ready(issues, NOW)
@@ -157,7 +157,7 @@ def test_import_and_export_through_gt(town: Path, gt_home: Path) -> None:
     assert "x-1" not in run_gt("bead", "export", check=True).stdout
 
 
-def test_tombstones_are_skipped_with_the_dependencies_on_them(store: ConvoyStore) -> None:
+def test_tombstones_are_skipped_with_the_dependencies_on_them(store: Store) -> None:
     text = "\n".join([json.dumps({"id": "t-1", "title": "gone", "status": "tombstone"}),
                       json.dumps({"id": "t-2", "title": "stays", "dependencies": [{"depends_on_id": "t-1"}]})])
     result = interop.import_text(store, text, rig=None, actor="a")

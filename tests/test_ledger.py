@@ -14,8 +14,8 @@ import apsw
 import pytest
 
 from gastown.daemon.rules import budgets
-from gastown.daemon import ledger, schema
-from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.store import ledger, schema
+from gastown.daemon.store import Store
 from gastown.pricing import BUILTIN, PriceTable, check_overrides
 
 PRICES = PriceTable({"fake-model": {"input": 3.0, "output": 15.0, "cached": 0.3},
@@ -42,14 +42,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(clock: Clock) -> ConvoyStore:
-    s = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=clock)
+def store(clock: Clock) -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=clock)
     s.rig_add("app", "/src", "main", "/x")
     s.rig_add("web", "/src2", "main", "/y")
     return s
 
 
-def turn(store: ConvoyStore, bead_id: str, agent: str | None, *, t_in: int, t_out: int, cached: int = 0,
+def turn(store: Store, bead_id: str, agent: str | None, *, t_in: int, t_out: int, cached: int = 0,
          model: str = "fake-model", exit_code: int = 0, rig: str = "app") -> str:
     a, _ = store.dispatch_begin(bead_id, agent, rig=rig, adapter="codex")
     store.turn_started(a["name"], turn_dir=f"/t/{a['turns'] + 1}", token_hash="x", worktree="/w", branch="b")
@@ -98,7 +98,7 @@ def test_budget_rules() -> None:
 
 
 # ---------------------------------------------------------------------- ledger
-def test_every_turn_is_recorded_and_costs_group_exactly(store: ConvoyStore, clock: Clock) -> None:
+def test_every_turn_is_recorded_and_costs_group_exactly(store: Store, clock: Clock) -> None:
     a = store.bead_create("A", rig="app", requested_by="Ann <a@x>")["id"]
     b = store.bead_create("B", rig="web", requested_by="Bob <b@x>")["id"]
     pa = turn(store, a, None, t_in=1_000_000, t_out=100_000, exit_code=1)  # a crashed turn still costs
@@ -122,7 +122,7 @@ def test_every_turn_is_recorded_and_costs_group_exactly(store: ConvoyStore, cloc
         ledger.costs(store, PRICES, by="colour")
 
 
-def test_budget_states_change_once_with_events(store: ConvoyStore) -> None:
+def test_budget_states_change_once_with_events(store: Store) -> None:
     a = store.bead_create("A", rig="app")["id"]
     ledger.budget_set(store, "rig", "app", tokens=1000, dollars=None)
     name = turn(store, a, None, t_in=700, t_out=100)
@@ -154,18 +154,18 @@ def test_migration_backfills_usage_from_turn_events() -> None:
                      "('gt-ag', 'turn_exited', '0', ?, '2026-01-02T03:04:05.000000Z')",
                      (json.dumps({"agent": "toast", "bead": "gt-a", "tokens_in": 12, "tokens_out": 3}),))
     conn.close()
-    s = ConvoyStore(path, "gt")
+    s = Store(path, "gt")
     rows = list(s.conn.execute("SELECT day, agent, rig, bead_id, convoy, requested_by, tokens_in, tokens_out "
                                "FROM turn_usage"))
     assert rows == [("2026-01-02", "toast", "app", "gt-a", "gt-c", "Ann <a@x>", 12, 3)]
 
 
-def _merge(store: ConvoyStore, agent: str, bead_id: str) -> str:
+def _merge(store: Store, agent: str, bead_id: str) -> str:
     mr = store.agent_done(agent, summary="s", head_sha="abc", branch="b", target_branch="main", commits=1)
     return str(mr["id"])
 
 
-def test_gauges_over_a_scripted_day(store: ConvoyStore, clock: Clock) -> None:
+def test_gauges_over_a_scripted_day(store: Store, clock: Clock) -> None:
     a = store.bead_create("A", rig="app")["id"]
     b = store.bead_create("B", rig="app")["id"]
     c = store.bead_create("C", rig="app")["id"]
@@ -209,7 +209,7 @@ def test_gauges_over_a_scripted_day(store: ConvoyStore, clock: Clock) -> None:
     assert s["series"]["ready"] == [0]
 
 
-def test_costs_of_one_hundred_thousand_turns_stay_indexed(store: ConvoyStore) -> None:
+def test_costs_of_one_hundred_thousand_turns_stay_indexed(store: Store) -> None:
     """Not a timing (that lives in bench/): the query plan of the grouped read uses no temp
     B-tree per row beyond the GROUP BY, and the since-filter uses the ended_at index."""
     plan = " ".join(str(r) for r in store.conn.execute(

@@ -7,10 +7,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.store import Store
 
 
-def _mr(store: ConvoyStore, title: str) -> str:
+def _mr(store: Store, title: str) -> str:
     bead = store.bead_create(title, rig="app")["id"]
     agent, _ = store.dispatch_begin(bead, None, rig="app", adapter="scripted")
     store.turn_started(agent["name"], turn_dir=f"/t/{bead}", token_hash="x", worktree="/w", branch=f"gt/{bead}")
@@ -20,7 +20,7 @@ def _mr(store: ConvoyStore, title: str) -> str:
 
 
 def test_a_merged_mr_reads_merged_and_an_unmerged_closed_one_closed() -> None:
-    store = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
+    store = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt")
     store.rig_add("app", "/src", "main", "/x")
     merged, dropped, waiting = _mr(store, "a"), _mr(store, "b"), _mr(store, "c")
     store.mr_merged(merged, merge_commit="f00d" * 10, landed_on="main", gates=[], message="merged into main")

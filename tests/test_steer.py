@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gastown.daemon import holds, readiness
-from gastown.daemon.convoys import ConvoyStore
+from gastown.daemon.store import holds, readiness
+from gastown.daemon.store import Store
 from gastown.daemon.rules.reconciler import AgentSnap, Dispatch, MRSnap, ProcessMR, ReadyBead, RigSnap, Snapshot, reconcile
 from gastown.protocol import ErrorCode
 from tests.helpers import Clock, code_of
@@ -20,20 +20,20 @@ NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def store() -> ConvoyStore:
-    s = ConvoyStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
     s.rig_add("app", "/src", "main", "/x")
     return s
 
 
-def working(s: ConvoyStore) -> tuple[str, str]:
+def working(s: Store) -> tuple[str, str]:
     b = s.bead_create("fix login", rig="app")
     a, _ = s.dispatch_begin(b["id"], None, rig="app", adapter="scripted")
     s.turn_started(a["name"], turn_dir="/t", token_hash="h", worktree="/w", branch=f"gt/{a['name']}/{b['id']}")
     return b["id"], a["name"]
 
 
-def test_hold_takes_a_running_bead_back_and_keeps_it_out_of_ready(store: ConvoyStore) -> None:
+def test_hold_takes_a_running_bead_back_and_keeps_it_out_of_ready(store: Store) -> None:
     bead_id, name = working(store)
     held = holds.hold(store, bead_id, reason="wait for API", actor="me")
     assert held["status"] == "open" and held["assignee"] is None and holds.HELD in held["labels"]
@@ -51,13 +51,13 @@ def test_hold_takes_a_running_bead_back_and_keeps_it_out_of_ready(store: ConvoyS
     assert code_of(holds.release, store, bead_id) == ErrorCode.INVALID_STATE
 
 
-def test_hold_refuses_finished_work(store: ConvoyStore) -> None:
+def test_hold_refuses_finished_work(store: Store) -> None:
     b = store.bead_create("x", rig="app")
     store.bead_close(b["id"])
     assert code_of(holds.hold, store, b["id"]) == ErrorCode.INVALID_STATE
 
 
-def test_retry_resets_backoff_releases_and_reopens_failed_with_a_reason(store: ConvoyStore) -> None:
+def test_retry_resets_backoff_releases_and_reopens_failed_with_a_reason(store: Store) -> None:
     b = store.bead_create("x", rig="app")
     store.conn.execute("UPDATE beads SET dispatch_attempts = 3, last_dispatch_at = '2026-01-01T00:00:00.000000Z' "
                        "WHERE id = ?", (b["id"],))
@@ -72,14 +72,14 @@ def test_retry_resets_backoff_releases_and_reopens_failed_with_a_reason(store: C
     assert code_of(holds.retry, store, bead_id) == ErrorCode.INVALID_STATE  # being worked on
 
 
-def test_agent_stop_holds_its_bead(store: ConvoyStore) -> None:
+def test_agent_stop_holds_its_bead(store: Store) -> None:
     bead_id, name = working(store)
     stopped = holds.stop_agent(store, name, actor="me")
     assert stopped["status"] == "stopped" and stopped["held"] == bead_id
     assert bead_id not in readiness.ready_ids(store.conn)
 
 
-def test_park_and_pause_state_with_events(store: ConvoyStore) -> None:
+def test_park_and_pause_state_with_events(store: Store) -> None:
     assert code_of(holds.park, store, "nope") == ErrorCode.NOT_FOUND
     assert holds.park(store, "app", reason="freeze")["parked"] is True
     assert holds.town_state(store)["parked_rigs"] == ["app"]
@@ -157,7 +157,7 @@ def test_a_triage_wait_defers_the_next_gupp_step() -> None:
     assert gupp(PatrolSnapshot(agents=(waiting,)), NOW + timedelta(minutes=11)) != []
 
 
-def test_mayor_notices_collect_escalations_and_failed_issues_rate_limited(store: ConvoyStore) -> None:
+def test_mayor_notices_collect_escalations_and_failed_issues_rate_limited(store: Store) -> None:
     from datetime import timedelta
 
     from gastown.daemon.alarm import mayornotice
@@ -176,7 +176,7 @@ def test_mayor_notices_collect_escalations_and_failed_issues_rate_limited(store:
     assert mayornotice.due({"at": (NOW - timedelta(minutes=11)).isoformat()}, NOW, 600)
 
 
-def test_a_removed_rig_leaves_no_park_behind(store: ConvoyStore) -> None:
+def test_a_removed_rig_leaves_no_park_behind(store: Store) -> None:
     holds.park(store, "app")
     store.patrol_set("no_gate:app", True)
     holds.forget_rig(store, "app")

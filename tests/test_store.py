@@ -9,15 +9,15 @@ from typing import Any
 import apsw
 import pytest
 
-from gastown.daemon import ids, schema
-from gastown.daemon.store import TownStore
+from gastown.daemon.store import ids, schema
+from gastown.daemon.store import Store
 from gastown.protocol import ErrorCode, RpcError
 from tests.helpers import Clock, code_of
 
 
 @pytest.fixture
-def store() -> TownStore:
-    s = TownStore(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
+def store() -> Store:
+    s = Store(Path(tempfile.mkdtemp(prefix="gt-")) / "town.db", "gt", clock=Clock())
     s.rig_add("app", "/src/app", "main", "/x/app.git")
     return s
 
@@ -31,7 +31,7 @@ def test_ids_grow_with_the_town() -> None:
     assert fresh not in taken and fresh.startswith("gt-") and len(fresh) == 6
 
 
-def test_ids_unique_over_many_beads(store: TownStore) -> None:
+def test_ids_unique_over_many_beads(store: Store) -> None:
     with store.conn:
         made = [store.bead_create(f"bead {i}")["id"] for i in range(400)]
     assert len(set(made)) == 400
@@ -39,7 +39,7 @@ def test_ids_unique_over_many_beads(store: TownStore) -> None:
     assert len(made[-1].split("-")[1]) >= 4  # grew past 3 characters
 
 
-def test_create_show_and_events(store: TownStore) -> None:
+def test_create_show_and_events(store: Store) -> None:
     b = store.bead_create("fix login", rig="app", body="details", priority=1, labels=["ui", "bug"],
                           metadata={"k": 1}, created_by="alice", requested_by="alice")
     got = store.bead_get(b["id"])
@@ -55,13 +55,13 @@ def test_create_show_and_events(store: TownStore) -> None:
     ({"title": "x", "rig": "nope"}, ErrorCode.NOT_FOUND),
     ({"title": "x", "depends_on": ["gt-zzz"]}, ErrorCode.NOT_FOUND),
 ])
-def test_create_rejects_bad_input_and_writes_nothing(store: TownStore, kw: dict[str, Any], code: int) -> None:
+def test_create_rejects_bad_input_and_writes_nothing(store: Store, kw: dict[str, Any], code: int) -> None:
     title = kw.pop("title")
     assert code_of(store.bead_create, title, **kw) == code
     assert store.bead_list() == []
 
 
-def test_resolve_partial_ids(store: TownStore) -> None:
+def test_resolve_partial_ids(store: Store) -> None:
     b = store.bead_create("one")
     short = b["id"].split("-")[1]
     assert store.resolve(short) == b["id"]
@@ -69,7 +69,7 @@ def test_resolve_partial_ids(store: TownStore) -> None:
     assert code_of(store.resolve, "gt-nothere") == ErrorCode.NOT_FOUND
 
 
-def test_terminal_statuses_never_reopen_silently(store: TownStore) -> None:
+def test_terminal_statuses_never_reopen_silently(store: Store) -> None:
     b = store.bead_create("x")
     store.transition(b["id"], "in_progress", actor="a")
     store.bead_close(b["id"], reason="done")
@@ -83,14 +83,14 @@ def test_terminal_statuses_never_reopen_silently(store: TownStore) -> None:
                      ("closed", "in_progress", "closed"), ("reopened", "closed", "open")]
 
 
-def test_same_status_write_emits_no_event(store: TownStore) -> None:
+def test_same_status_write_emits_no_event(store: Store) -> None:
     b = store.bead_create("x")
     before = store.last_seq
     store.transition(b["id"], "open")
     assert store.last_seq == before
 
 
-def test_failure_reason_is_structured(store: TownStore) -> None:
+def test_failure_reason_is_structured(store: Store) -> None:
     b = store.bead_create("x")
     failed = store.bead_fail(b["id"], {"code": "gate_failed", "message": "pytest red", "source": "refinery"})
     assert failed["status"] == "failed" and failed["failure_reason"]["code"] == "gate_failed"
@@ -98,7 +98,7 @@ def test_failure_reason_is_structured(store: TownStore) -> None:
     assert code_of(store.bead_reopen, store.bead_create("y")["id"], reason="r") == ErrorCode.INVALID_STATE
 
 
-def test_cycles_are_refused_with_the_chain(store: TownStore) -> None:
+def test_cycles_are_refused_with_the_chain(store: Store) -> None:
     a, b, c = (store.bead_create(t)["id"] for t in "abc")
     store.dep_add(b, a)
     store.dep_add(c, b)
@@ -110,13 +110,13 @@ def test_cycles_are_refused_with_the_chain(store: TownStore) -> None:
     assert [d["id"] for d in store.bead_get(a)["depends_on"]] == []  # nothing written
 
 
-def test_parent_child_cycle_is_refused(store: TownStore) -> None:
+def test_parent_child_cycle_is_refused(store: Store) -> None:
     epic = store.bead_create("epic")["id"]
     child = store.bead_create("child", parent=epic)["id"]
     assert code_of(store.dep_add, epic, child, type="parent-child") == ErrorCode.CONFLICT
 
 
-def test_ready_rules(store: TownStore) -> None:
+def test_ready_rules(store: Store) -> None:
     a = store.bead_create("a", rig="app", priority=3)["id"]
     b = store.bead_create("b", rig="app", depends_on=[a])["id"]
     c = store.bead_create("c", rig="app", priority=0)["id"]
@@ -128,7 +128,7 @@ def test_ready_rules(store: TownStore) -> None:
     assert held not in [r["id"] for r in store.ready()]
 
 
-def test_failed_blocker_keeps_dependents_blocked_and_explains(store: TownStore) -> None:
+def test_failed_blocker_keeps_dependents_blocked_and_explains(store: Store) -> None:
     a = store.bead_create("a")["id"]
     b = store.bead_create("b", depends_on=[a])["id"]
     store.bead_fail(a, {"code": "x", "message": "tests red"})
@@ -139,7 +139,7 @@ def test_failed_blocker_keeps_dependents_blocked_and_explains(store: TownStore) 
     assert [r["id"] for r in store.ready()] == [a]
 
 
-def test_epics_and_blocked_ancestors(store: TownStore) -> None:
+def test_epics_and_blocked_ancestors(store: Store) -> None:
     gate = store.bead_create("gate")["id"]
     epic = store.bead_create("epic", depends_on=[gate])["id"]
     child = store.bead_create("child", parent=epic)["id"]
@@ -151,7 +151,7 @@ def test_epics_and_blocked_ancestors(store: TownStore) -> None:
     assert [r["id"] for r in store.ready()] == [grandchild]
 
 
-def test_ready_by_rig_and_assignee(store: TownStore) -> None:
+def test_ready_by_rig_and_assignee(store: Store) -> None:
     store.rig_add("web", "/src/web", "main", "/x/web.git")
     a = store.bead_create("a", rig="app")["id"]
     w = store.bead_create("w", rig="web")["id"]
@@ -160,7 +160,7 @@ def test_ready_by_rig_and_assignee(store: TownStore) -> None:
     assert [r["id"] for r in store.ready(rig="app")] == []
 
 
-def test_update_fields_and_labels(store: TownStore) -> None:
+def test_update_fields_and_labels(store: Store) -> None:
     b = store.bead_create("x", labels=["a"])["id"]
     got = store.bead_update(b, title="y", priority=0, add_labels=["b"], remove_labels=["a"], metadata={"k": "v"})
     assert (got["title"], got["priority"], got["labels"], got["metadata"]) == ("y", 0, ["b"], {"k": "v"})
@@ -169,7 +169,7 @@ def test_update_fields_and_labels(store: TownStore) -> None:
     assert got["metadata"] == {}
 
 
-def test_rig_remove_refused_with_unfinished_work(store: TownStore) -> None:
+def test_rig_remove_refused_with_unfinished_work(store: Store) -> None:
     b = store.bead_create("x", rig="app")["id"]
     assert code_of(store.rig_remove, "app") == ErrorCode.INVALID_STATE
     store.bead_close(b)
@@ -177,11 +177,11 @@ def test_rig_remove_refused_with_unfinished_work(store: TownStore) -> None:
     assert code_of(store.rig_get, "app") == ErrorCode.NOT_FOUND
 
 
-def test_duplicate_rig(store: TownStore) -> None:
+def test_duplicate_rig(store: Store) -> None:
     assert code_of(store.rig_add, "app", "/a", "main", "/b") == ErrorCode.ALREADY_EXISTS
 
 
-def test_events_since_pages(store: TownStore) -> None:
+def test_events_since_pages(store: Store) -> None:
     start = store.last_seq
     for i in range(5):
         store.bead_create(f"b{i}")
@@ -191,20 +191,20 @@ def test_events_since_pages(store: TownStore) -> None:
 
 def test_schema_version_and_newer_file_refused(tmp_path: Path) -> None:
     path = Path(tempfile.mkdtemp(prefix="gt-")) / "t.db"
-    s = TownStore(path, "gt")
+    s = Store(path, "gt")
     assert s.conn.execute("PRAGMA user_version").get == schema.LATEST
     assert s.conn.execute("PRAGMA application_id").get == schema.APPLICATION_ID
     s.close()
-    TownStore(path, "gt").close()  # reopening migrates nothing and works
+    Store(path, "gt").close()  # reopening migrates nothing and works
     conn = apsw.Connection(str(path))
     conn.execute(f"PRAGMA user_version = {schema.LATEST + 1}")
     conn.close()
     with pytest.raises(RpcError) as exc:
-        TownStore(path, "gt")
+        Store(path, "gt")
     assert exc.value.code == ErrorCode.INVALID_STATE and "newer" in exc.value.message
 
 
-def test_check_constraints_guard_the_vocabulary(store: TownStore) -> None:
+def test_check_constraints_guard_the_vocabulary(store: Store) -> None:
     store.bead_create("x")
     with pytest.raises(apsw.ConstraintError):
         store.conn.execute("UPDATE beads SET status = 'bogus'")
@@ -218,7 +218,7 @@ def test_frozen_schema_checks_match_the_enums() -> None:
     value needs a migration that widens the CHECK, never an edit of V1)."""
     import re
 
-    from gastown.daemon import schema
+    from gastown.daemon.store import schema
     from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, Role, Severity, values
 
     lists: dict[str, list[set[str]]] = {}

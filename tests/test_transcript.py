@@ -12,7 +12,7 @@ import pytest
 from gastown import transcript as tr
 from gastown.daemon import adapters
 from gastown.daemon.alarm import transcripts
-from gastown.daemon.workstore import turn_failure
+from gastown.daemon.store.turns import turn_failure
 
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
 HEADING = ["## Proof written", "The proof file exists; the missing file is still missing."]

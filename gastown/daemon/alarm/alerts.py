@@ -31,19 +31,14 @@ LEVELS = ("off", "needs_me", "all")
 def pending(store: Any, level: str) -> list[dict[str, Any]]:
     """The alerts due since the cursor (a store transaction on the town's thread)."""
     cursor = store.patrol_get(CURSOR)
-    last = store.conn.execute("SELECT coalesce(max(seq), 0) FROM bead_events").get
+    last = store.newest_seq()
     if level == "off":
         store.patrol_set(CURSOR, last)
         return []
     if cursor is None:  # first look: the last minute only, never older history
         since = iso(store.clock() - timedelta(seconds=FRESH_S))
-        cursor = store.conn.execute("SELECT coalesce(max(seq), 0) FROM bead_events WHERE created_at < ?",
-                                    (since,)).get
-    rows = list(store._rows(
-        "SELECT e.seq, e.bead_id, e.event_type, e.new_value, e.metadata, b.title, b.type FROM bead_events e "
-        "JOIN beads b ON b.id = e.bead_id WHERE e.seq > ? AND ((e.event_type = 'status_changed' "
-        "AND e.new_value = 'failed' AND b.type = 'issue') OR e.event_type IN ('merged', 'convoy_landed')) "
-        "ORDER BY e.seq", (int(cursor),)))
+        cursor = store.newest_seq(before=since)
+    rows = store.outcomes_since(int(cursor))
     store.patrol_set(CURSOR, last)
     out = []
     for r in rows:

@@ -11,12 +11,10 @@ a forge error leaves it pending for the next tick.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
 from gastown import forge as fg
-from gastown.model import EventType
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -54,55 +52,25 @@ def fetch(forge: fg.Forge, labels: list[str]) -> list[fg.Issue]:
 def add_beads(store: Any, issues: list[fg.Issue], *, rig: str, repo: str, kind: str,
               actor: str | None) -> Row:
     """One transaction: a bead per issue not imported before."""
-    with store.conn:
-        known = {r[0] for r in store.conn.execute(
-            "SELECT json_extract(metadata, '$.issue.url') FROM beads WHERE json_extract(metadata, '$.issue.url') "
-            "IS NOT NULL")}
-        created = []
-        for issue in issues:
-            if issue.url in known:
-                continue
-            body = (issue.body or "").strip()
-            body = f"{body}\n\nFrom {issue.url}" if body else f"From {issue.url}"
-            bead = store.bead_create(issue.title[:500] or f"issue #{issue.number}", rig=rig, body=body[:100_000],
-                                     labels=[lb[:100] for lb in issue.labels if lb.strip()],
-                                     metadata={"issue": {"url": issue.url, "number": issue.number, "repo": repo,
-                                                         "forge": kind, "author": issue.author}},
-                                     created_by=actor, requested_by=actor)
-            created.append(bead["id"])
+    items = []
+    for issue in issues:
+        body = (issue.body or "").strip()
+        body = f"{body}\n\nFrom {issue.url}" if body else f"From {issue.url}"
+        items.append({"title": issue.title[:500] or f"issue #{issue.number}", "body": body[:100_000],
+                      "labels": [lb[:100] for lb in issue.labels if lb.strip()],
+                      "issue": {"url": issue.url, "number": issue.number, "repo": repo, "forge": kind,
+                                "author": issue.author}})
+    created = store.issues_add(items, rig=rig, actor=actor)
     return {"id": repo, "created": created, "skipped": len(issues) - len(created), "total": len(issues)}
 
 
 # --------------------------------------------------------------- landing back
-def landed_unannounced(store: Any) -> list[Row]:
-    """Beads from an issue that merged and whose issue was not told yet."""
-    rows = store.conn.execute(
-        "SELECT b.id, b.rig, b.metadata, (SELECT e.new_value || '|' || coalesce(json_extract(e.metadata, "
-        "'$.landed_on'), '') FROM bead_events e WHERE e.bead_id = b.id AND e.event_type = 'merged' "
-        "ORDER BY e.seq DESC LIMIT 1) FROM beads b WHERE b.status = 'closed' "
-        "AND json_extract(b.metadata, '$.issue.url') IS NOT NULL "
-        "AND json_extract(b.metadata, '$.issue.announced') IS NULL").fetchall()
-    out = []
-    for bead_id, rig, meta, merged in rows:
-        if merged:
-            sha, _, branch = merged.partition("|")
-            out.append({"id": bead_id, "rig": rig, "issue": json.loads(meta)["issue"], "sha": sha, "branch": branch})
-    return out
-
-
-def mark(store: Any, bead_id: str, state: str) -> None:
-    with store.conn:
-        meta = json.loads(store.conn.execute("SELECT metadata FROM beads WHERE id = ?", (bead_id,)).get or "{}")
-        meta.setdefault("issue", {})["announced"] = state
-        store.conn.execute("UPDATE beads SET metadata = ? WHERE id = ?", (json.dumps(meta), bead_id))
-        store.event(bead_id, EventType.ISSUE_ANNOUNCED if state == "posted" else EventType.ISSUE_ANNOUNCING, actor="gastown",
-                    new=state, meta={"url": meta["issue"].get("url")})
 
 
 async def announce(town: "Town", retry_at: dict[str, float]) -> int:
     """Tell each landed issue where its work went; returns how many were told. A forge error
     backs off per bead (`retry_at`: bead -> loop time of the next try, doubling to an hour)."""
-    pending = await town.call(landed_unannounced, town.store)
+    pending = await town.call(town.store.landed_unannounced)
     told = 0
     now = asyncio.get_running_loop().time()
     for item in pending:
@@ -114,25 +82,19 @@ async def announce(town: "Town", retry_at: dict[str, float]) -> int:
         close = bool(town.config("forge.close_issues", rig["name"])[0])
         text = (f"Landed by Gastown in {item['sha'][:12]} on `{item['branch'] or 'the target branch'}` "
                 f"(bead {item['id']}).")
-        await town.call(mark, town.store, item["id"], "posting")
+        await town.call(town.store.issue_mark, item["id"], "posting")
         try:
             forge = forge_of(town, rig, item["issue"].get("repo"))
             number = int(item["issue"]["number"])
             await asyncio.to_thread(forge.close_issue if close else forge.comment_issue, number, text)
         except (fg.ForgeError, RpcError, OSError) as exc:
             log.warning("telling issue %s about %s failed (will retry): %s", item["issue"].get("url"), item["id"], exc)
-            await town.call(_unmark, town.store, item["id"])
+            await town.call(town.store.issue_unmark, item["id"])
             wait = min(3600.0, 2 * max(30.0, retry_at.get(item["id"] + ":wait", 15.0)))
             retry_at[item["id"] + ":wait"], retry_at[item["id"]] = wait, now + wait
             continue
-        await town.call(mark, town.store, item["id"], "posted")
+        await town.call(town.store.issue_mark, item["id"], "posted")
         told += 1
     return told
 
 
-def _unmark(store: Any, bead_id: str) -> None:
-    """A forge error: nothing was posted, so the announcement stays pending."""
-    with store.conn:
-        meta = json.loads(store.conn.execute("SELECT metadata FROM beads WHERE id = ?", (bead_id,)).get or "{}")
-        meta.get("issue", {}).pop("announced", None)
-        store.conn.execute("UPDATE beads SET metadata = ? WHERE id = ?", (json.dumps(meta), bead_id))

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from gastown import persona, runner
 from gastown import transcript as tr
-from gastown.daemon import archive
+from gastown.daemon.store import archive
 from gastown.daemon.alarm import mayornotice, resolve
-from gastown.daemon import adapters, holds, turnlog
+from gastown.daemon import adapters
+from gastown.daemon.store import holds, turnlog
 from gastown.daemon.alarm import alerts, issuesync, library, mergequeue, prompts, spending, steps, transcripts, turns, witness
 from gastown.daemon.rules import budgets, patrol, reconciler
 from gastown.daemon.vcs import refinery
@@ -45,7 +46,7 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
                    exhausted: frozenset[tuple[str, str]] = frozenset()) -> Snapshot:
     """Read what the reconciler needs (runs on the town's writer thread)."""
     store = town.store
-    from gastown.daemon import readiness
+    from gastown.daemon.store import readiness
 
     ready_ids = readiness.ready_ids(store.conn, limit=500)
     ready = []
@@ -93,13 +94,7 @@ def _older_than(stamp: str | None, seconds: float, now: datetime) -> bool:
 
 def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
     """Closed blockers of a convoy member that belong to the same convoy."""
-    convoy = bead["metadata"].get("convoy")
-    if not convoy:
-        return ()
-    return tuple(r[0] for r in store.conn.execute(
-        "SELECT d.depends_on FROM bead_dependencies d JOIN beads t ON t.id = d.depends_on "
-        "WHERE d.bead_id = ? AND d.type = 'blocks' AND json_extract(t.metadata, '$.convoy') = ?",
-        (bead["id"], convoy)))
+    return tuple(store.convoy_predecessors(bead))
 
 
 def _effective_status(agent: dict[str, Any]) -> str:
@@ -473,7 +468,7 @@ class TownLoop:
     async def dispatch(self, action: Dispatch) -> None:
         """Hook, prepare, record the turn, spawn it, mark it running: each step is committed
         before the next has an effect, so a crash anywhere leaves a state the next tick (or
-        the restarted daemon) resolves (gastown.daemon.turnlog, tests/test_crash_points.py)."""
+        the restarted daemon) resolves (gastown.daemon.store.turnlog, tests/test_crash_points.py)."""
         town = self.town
         try:
             agent, bead = await town.call(town.store.dispatch_begin, action.bead_id, action.agent,

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from gastown.daemon import holds
+from gastown.daemon.store import holds
 from gastown.daemon.alarm import prompts, turns
 
 if TYPE_CHECKING:
@@ -25,12 +25,8 @@ MAX_ITEMS = 10
 
 def pending(store: Any, cursor: int) -> tuple[list[dict[str, Any]], int]:
     """Escalations raised and issues failed since `cursor`, and the newest event seq."""
-    last = int(store.conn.execute("SELECT coalesce(max(seq), 0) FROM bead_events").get or 0)
-    rows = list(store._rows(
-        "SELECT e.seq, e.bead_id, e.event_type, b.title, b.type FROM bead_events e JOIN beads b ON b.id = e.bead_id "
-        "WHERE e.seq > ? AND (e.event_type IN ('escalated', 'reescalated') OR (e.new_value = 'failed' AND "
-        "b.type = 'issue' AND e.event_type = 'status_changed')) ORDER BY e.seq", (cursor,)))
-    return rows, last
+    last = store.newest_seq()
+    return store.troubles_since(cursor), last
 
 
 def due(state: dict[str, Any] | None, now: datetime, every_s: float) -> bool:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import persona
 from gastown.daemon.town import agentenv
-from gastown.daemon import integration
+from gastown.daemon.store import integration
 from gastown.daemon.alarm import library, pullrequests, turns
 from gastown.daemon.vcs import refinery
 from gastown.daemon.town.crashpoints import crash_point

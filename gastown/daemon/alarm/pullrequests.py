@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown import forge as fg
 from gastown.daemon.vcs import git, refinery
-from gastown.daemon import prstore
+from gastown.daemon.store import prstore
 from gastown.daemon.alarm import turns
 from gastown.forge.resolve import ENV_TOKENS
 from gastown.model import FailureCode

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gastown.daemon import holds
-from gastown.model import BeadStatus, EventType
+from gastown.daemon.store import holds
 
 FAILURE_CATEGORIES = frozenset({"merge", "dispatch"})
 HOLD_CATEGORIES = frozenset({"agent_escalated"})
@@ -34,18 +33,9 @@ def why_gone(category: str | None, bead: dict[str, Any] | None, held: bool) -> s
 def resolve_stale(store: Any) -> list[str]:
     """Resolve every open escalation whose cause is gone; returns their ids."""
     done: list[str] = []
-    rows = list(store._rows(
-        "SELECT e.bead_id AS id, e.category, json_extract(b.metadata, '$.bead') AS about FROM escalations e "
-        "JOIN beads b ON b.id = e.bead_id WHERE e.acknowledged = 0 AND json_extract(b.metadata, '$.bead') IS NOT NULL"))
-    for row in rows:
-        about = store._one("SELECT id, status FROM beads WHERE id = ?", (row["about"],))
+    for row in store.escalations_about_beads():
+        about = store.bead_row(row["about"]) if store.bead_exists(row["about"]) else None
         reason = why_gone(row["category"], about, bool(about) and holds.is_held(store, row["about"]))
-        if reason is None:
-            continue
-        with store.conn:
-            store.conn.execute("UPDATE escalations SET acknowledged = 1, acknowledged_at = ?, acknowledged_by = "
-                               "'system' WHERE bead_id = ? AND acknowledged = 0", (store.now(), row["id"]))
-            store._set_status(store.bead_row(row["id"]), BeadStatus.CLOSED, actor="system", reason=f"resolved: {reason}")
-            store._event(row["id"], EventType.ESCALATION_RESOLVED, actor="system", new=reason, meta={"bead": row["about"]})
-        done.append(row["id"])
+        if reason is not None and store.escalation_resolve(row["id"], reason, about=row["about"]):
+            done.append(row["id"])
     return done

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gastown.daemon.rules import budgets
-from gastown.daemon import holds, ledger
+from gastown.daemon.store import holds, ledger
 from gastown.daemon.alarm import witness
 from gastown.pricing import PriceTable
 
@@ -33,11 +33,7 @@ def prices_of(town: "Town") -> PriceTable:
 
 def _mark(town: "Town") -> tuple[Any, ...]:
     """What budget states depend on: the ledger's last row, the budgets and the prices."""
-    row = town.store.conn.execute(
-        "SELECT (SELECT coalesce(max(seq), 0) FROM turn_usage), "
-        "(SELECT group_concat(scope || ':' || key || ':' || coalesce(tokens, '') || ':' || coalesce(dollars, ''), ',') "
-        "FROM budgets)").fetchone() or (0, None)
-    return (row[0], row[1], json.dumps(town.config("costs.prices")[0], sort_keys=True))
+    return (*ledger.budget_mark(town.store), json.dumps(town.config("costs.prices")[0], sort_keys=True))
 
 
 def _check(town: "Town") -> tuple[frozenset[tuple[str, str]], list[dict[str, Any]]]:
@@ -122,12 +118,8 @@ def _hold(town: "Town", held: dict[str, str]) -> None:
 
 def budget_held(store: Any, exhausted: frozenset[tuple[str, str]]) -> dict[str, str | None]:
     """Beads the ledger holds -> the exhausted budget still holding each (None: released)."""
-    rows = store.conn.execute(
-        "SELECT b.id, b.rig, json_extract(b.metadata, '$.convoy'), b.requested_by FROM beads b "
-        "JOIN bead_labels l ON l.bead_id = b.id AND l.label = ? "
-        "WHERE json_extract(b.metadata, '$.hold.reason') = ? AND json_extract(b.metadata, '$.hold.by') = 'ledger'",
-        (holds.HELD, BUDGET_HOLD)).fetchall()
-    scopes = [budgets.BeadScopes(r[0], r[1], r[2], r[3]) for r in rows]
+    scopes = [budgets.BeadScopes(r["id"], r["rig"], r["convoy"], r["requested_by"])
+              for r in holds.held_by(store, "ledger", BUDGET_HOLD)]
     still = budgets.blocked(scopes, set(exhausted))
     return {s.id: still.get(s.id) for s in scopes}
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from gastown.daemon.vcs import git, refinery, riglock
 from gastown.daemon.alarm import mergequeue
-from gastown.daemon.molecules import MoleculeStore, mode_single
+from gastown.daemon.store import Store
+from gastown.daemon.store.molecules import mode_single
 from gastown.protocol import ErrorCode, RpcError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _step_text(step: dict[str, Any], index: int, total: int) -> str:
     return "\n".join(lines)
 
 
-def prompt_view(store: MoleculeStore, bead: dict[str, Any]) -> dict[str, Any]:
+def prompt_view(store: Store, bead: dict[str, Any]) -> dict[str, Any]:
     """The bead as its polecat's prompt should see it: a step of a beads-mode molecule gets
     its place in the molecule and the summaries of the steps it needs; a single-mode
     molecule gets its step list, what is done (with summaries), and the current step.
@@ -100,7 +101,7 @@ def prompt_view(store: MoleculeStore, bead: dict[str, Any]) -> dict[str, Any]:
     return {**bead, "body": "\n".join([body, "", *extra]).strip() + "\n", "metadata": meta}
 
 
-def next_step_text(store: MoleculeStore, mol_id: str) -> str:
+def next_step_text(store: Store, mol_id: str) -> str:
     mol = store.bead_row(mol_id)
     steps = [store.bead_row(b) for b in mol["metadata"].get("steps", {}).values()]
     current = next((i for i, s in enumerate(steps) if s["status"] != "closed"), None)

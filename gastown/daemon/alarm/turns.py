@@ -126,7 +126,7 @@ class TurnStarter:
               record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Blocking: runs in a worker thread. Returns what the store records on success.
         `record` gets that same dict after the token is minted and BEFORE the runner is
-        spawned (intent before effect: see gastown.daemon.turnlog)."""
+        spawned (intent before effect: see gastown.daemon.store.turnlog)."""
         name = agent["name"]
         # a PR follow-up works on the PR's own branch; everything else on a branch of its own
         branch = str(bead["metadata"]["branch"]) if bead["metadata"].get("followup") else f"gt/{name}/{bead['id']}"

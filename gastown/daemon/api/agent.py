@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from gastown import runner
-from gastown.daemon import finish, integration, prstore, turnlog
+from gastown.daemon.store import finish, integration, prstore, turnlog
 from gastown.daemon.vcs import git, refinery
 from gastown.daemon.alarm import prompts, steps
 from gastown.daemon.town.crashpoints import crash_point
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town
-from gastown.model import Severity, EventType, FailureCode
+from gastown.model import Severity, FailureCode
 from gastown.protocol import ErrorCode, Method, RpcError
 
 ROLE_METHODS: dict[str, frozenset[str]] = {
@@ -92,7 +92,7 @@ async def _stop_turn(ctx: Ctx, town: Town, agent: dict[str, Any]) -> None:
 async def stop(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
     """Stop the agent's turn; it stays stopped (not restarted) until `gt agent reset`, and the
     bead it was working is held (`gt bead release` hands it on)."""
-    from gastown.daemon import holds
+    from gastown.daemon.store import holds
 
     agent = await town.call(town.store.agent_get, name)
     result = await town.call(holds.stop_agent, town.store, name, actor=ctx.conn.actor)
@@ -154,11 +154,11 @@ def _finish_checks(worktree: str, base: str, status: str) -> None:
 @rpc(Method.TOOL_DONE)
 async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done") -> dict[str, Any]:
     """Hand the branch to the merge queue, with evidence: the head SHA and commit count; or
-    (`status` no-change, deferred, escalated) finish without a merge (gastown.daemon.finish).
+    (`status` no-change, deferred, escalated) finish without a merge (gastown.daemon.store.finish).
 
     Idempotent: a repeated `done` of the same turn at the same head (or with the same
     request id: the agent's client retries a call a daemon restart cut) answers with the
-    merge request the first one made (gastown.daemon.turnlog.done_replay)."""
+    merge request the first one made (gastown.daemon.store.turnlog.done_replay)."""
     name = _me(ctx)
     finish.check(status, summary)
     agent = await town.call(town.store.agent_get, name)
@@ -279,13 +279,8 @@ async def review(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
 def _defer_gupp(town: Town, agent: str) -> None:
     from datetime import datetime, timedelta, timezone
 
-    store = town.store
-    state = store.patrol_get(f"gupp:{agent}") or {}
     wait_s = float(town.config("patrol.gupp_minutes")[0]) * 60
-    until = datetime.now(timezone.utc) + timedelta(seconds=wait_s)
-    store.patrol_set(f"gupp:{agent}", {**state, "deferred_until": until.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
-    with store.conn:
-        store._event(None, EventType.GUPP_DEFERRED, actor="triage", new=agent, meta={"until": until.isoformat()})
+    town.store.gupp_defer(agent, datetime.now(timezone.utc) + timedelta(seconds=wait_s))
 
 
 @rpc(Method.TOOL_TRIAGE)

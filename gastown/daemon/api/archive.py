@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gastown.daemon import archive
+from gastown.daemon.store import archive
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town

@@ -28,8 +28,8 @@ def _send_or_redirect(store: Any, to: str, subject: str, body: str, sender: str,
                       redirect: bool) -> list[dict[str, Any]]:
     """An agent's mail to an unknown or stopped agent goes to the mayor with a note instead of
     being lost (a human at a terminal gets the NOT_FOUND error and can fix the name)."""
-    stopped = store._one("SELECT status FROM agents WHERE name = ?", (to.strip(),))
-    gone = stopped is not None and stopped["status"] == "stopped"
+    stopped = store.agent_exists(to.strip()) and store.agent_row(to.strip())["status"] == "stopped"
+    gone = stopped
     if redirect and not gone:
         try:
             return list(store.mail_send(to, subject, body, sender=sender, thread=thread))
@@ -38,7 +38,7 @@ def _send_or_redirect(store: Any, to: str, subject: str, body: str, sender: str,
                 raise
             gone = True
     if redirect and gone:
-        why = "is stopped" if stopped is not None else "is no mailbox in this town"
+        why = "is stopped" if stopped else "is no mailbox in this town"
         note = f"[redirected: {sender} wrote to '{to}', which {why}]\n\n"
         return list(store.mail_send("mayor", subject, note + body, sender=sender, thread=thread))
     return list(store.mail_send(to, subject, body, sender=sender, thread=thread))

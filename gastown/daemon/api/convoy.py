@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import convoys
+from gastown.daemon.store import convoyplan
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town
@@ -23,7 +23,7 @@ async def requester(ctx: Ctx, town: Town, given: str | None) -> str | None:
 @rpc(Method.CONVOY_CREATE)
 async def create(ctx: Ctx, town: Town, *, plan: str, staged: bool = False, rig: str | None = None,
                  requested_by: str | None = None) -> dict[str, Any]:
-    parsed = convoys.parse_plan(plan)
+    parsed = convoyplan.parse_plan(plan)
     if rig and not parsed.get("rig"):
         parsed["rig"] = rig
     who = await requester(ctx, town, requested_by)

@@ -7,30 +7,19 @@ from typing import Any
 
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
-from gastown.daemon.store import Row, TownStore, _decode_event
 from gastown.daemon.town.towns import Town
 from gastown.protocol import ErrorCode, Method, RpcError
 
 FEED_MAX = 2000
 
 
-def feed_rows(store: TownStore, since: str | None, after: int, limit: int) -> list[Row]:
-    """Events after seq `after` and at or after time `since`; the newest `limit` of them,
-    oldest first, with the bead's title."""
-    rows = store._rows(
-        "SELECT * FROM (SELECT e.*, b.title AS title, b.type AS bead_type FROM bead_events e "
-        "LEFT JOIN beads b ON b.id = e.bead_id WHERE e.seq > ? AND e.created_at >= ? "
-        "ORDER BY e.seq DESC LIMIT ?) ORDER BY seq", (after, since or "", limit))
-    return [_decode_event(r) for r in rows]
-
-
 @rpc(Method.TOWN_FEED)
 async def feed(ctx: Ctx, town: Town, *, since: str | None = None, after: int = 0, limit: int = 200) -> dict[str, Any]:
-    """Recent events (see feed_rows) and `seq`, the last one returned (poll with `after=seq`
+    """Recent events (see Store.feed) and `seq`, the last one returned (poll with `after=seq`
     to follow)."""
     if limit < 1 or limit > FEED_MAX:
         raise RpcError(ErrorCode.INVALID_PARAMS, f"limit must be 1-{FEED_MAX}")
-    rows = await town.call(feed_rows, town.store, since, max(0, after), limit)
+    rows = await town.call(town.store.feed, since, max(0, after), limit)
     return {"town": town.name, "events": rows, "seq": rows[-1]["seq"] if rows else max(0, after)}
 
 

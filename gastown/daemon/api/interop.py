@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import interop
+from gastown.daemon.store import interop
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from gastown.daemon.rules import budgets
-from gastown.daemon import ledger
+from gastown.daemon.store import ledger
 from gastown.daemon.alarm import spending
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc

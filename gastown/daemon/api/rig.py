@@ -8,7 +8,7 @@ from typing import Any
 
 from gastown.daemon.town import config
 from gastown.daemon.vcs import gates, git
-from gastown.daemon import holds
+from gastown.daemon.store import holds
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town, check_name
@@ -79,9 +79,7 @@ async def list_(ctx: Ctx, town: Town) -> list[dict[str, Any]]:
 @rpc(Method.RIG_SHOW)
 async def show(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
     rig = await town.call(town.store.rig_get, name)
-    rig["beads"] = await town.call(lambda: {
-        s: n for s, n in town.store.conn.execute(
-            "SELECT status, count(*) FROM beads WHERE rig = ? GROUP BY status", (name,))})
+    rig["beads"] = await town.call(town.store.rig_bead_counts, name)
     return rig
 
 

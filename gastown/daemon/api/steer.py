@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon import holds
+from gastown.daemon.store import holds
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town

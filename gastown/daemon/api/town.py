@@ -8,7 +8,7 @@ from typing import Any
 
 from gastown.daemon.town import agentenv, config
 from gastown.daemon.adapters import agentpick
-from gastown.daemon import holds
+from gastown.daemon.store import holds
 from gastown.daemon.runtime import sandbox
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc

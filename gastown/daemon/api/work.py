@@ -7,7 +7,8 @@ import asyncio
 import re
 from typing import Any
 
-from gastown.daemon import adapters, ids
+from gastown.daemon import adapters
+from gastown.daemon.store import ids
 from gastown.daemon.alarm import library
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
@@ -50,7 +51,7 @@ async def sling(
 
     def sling_in_txn() -> dict[str, Any]:
         nonlocal bead
-        if title is not None and bead is None and store._exists(title.strip().lower()):
+        if title is not None and bead is None and store.bead_exists(title.strip().lower()):
             bead = title.strip().lower()  # `gt sling BEAD_ID`: only an exact, full id counts
         if title is not None and bead is None and looks_like_id(title, store.prefix):
             raise RpcError(ErrorCode.NOT_FOUND, f"no bead '{title.strip()}' in this town (see 'gt bead list'); "

@@ -11,19 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from gastown.daemon.vcs import git
-from gastown.daemon.store import Row, TownStore
+from gastown.daemon.store import Row, Store
 
 DIFF_CAP = 500_000
 
 
-def locate(store: TownStore, key: str) -> dict[str, Any] | None:
+def locate(store: Store, key: str) -> dict[str, Any] | None:
     """Where a bead's work lives (a store read: run it on the town's thread)."""
     bead_id = store.resolve(key)
-    row = store._one("SELECT m.branch, m.target_branch, m.head_sha, m.rig, m.merge_commit FROM merge_requests m "
-                     "JOIN beads b ON b.id = m.bead_id WHERE m.source_bead_id = ? "
-                     "ORDER BY b.created_at DESC LIMIT 1", (bead_id,))
+    row = store.latest_mr_of(bead_id)
     if row is None:
-        agent = store._one("SELECT branch, rig, worktree FROM agents WHERE hook_bead_id = ?", (bead_id,))
+        agent = store.agent_on(bead_id)
         if agent is None or not agent["branch"]:
             return None
         rig = store.rig_get(agent["rig"])

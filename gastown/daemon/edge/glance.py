@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from gastown.daemon import holds
+from gastown.daemon.store import holds
 from gastown.daemon.rules import retries
 from gastown.daemon.store import Row
 

@@ -23,8 +23,7 @@ import tomli_w
 
 from gastown import paths
 from gastown.daemon.town import config
-from gastown.daemon import ids
-from gastown.daemon.molecules import MoleculeStore
+from gastown.daemon.store import Store, ids
 from gastown.protocol import ErrorCode, RpcError
 
 T = TypeVar("T")
@@ -46,12 +45,12 @@ class Town:
         self.root = root
         self.meta = meta
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"town-{name}")
-        self.store: MoleculeStore = self.executor.submit(
-            lambda: MoleculeStore(root / "town.db", meta["prefix"])).result()
+        self.store: Store = self.executor.submit(
+            lambda: Store(root / "town.db", meta["prefix"])).result()
         # A second connection, used only on the event-loop thread for hot single-bead reads
         # (`bead.show`, the agents' tool path): WAL readers see committed data and never
         # wait for the writer, and the read skips the hop onto the writer thread.
-        self.reader = MoleculeStore(root / "town.db", meta["prefix"], read_only=True)
+        self.reader = Store(root / "town.db", meta["prefix"], read_only=True)
         self.rigs_in_flight: set[str] = set()
         self.on_write: Callable[["Town"], None] | None = None  # set by the daemon: wakes subscribers
         self.published_seq = self.store.last_seq
@@ -95,7 +94,7 @@ class Town:
         }
 
     def close(self) -> None:
-        self.reader.conn.close()
+        self.reader.close()
         self.executor.submit(self.store.close).result()
         self.executor.shutdown(wait=True)
 

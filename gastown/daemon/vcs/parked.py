@@ -89,5 +89,4 @@ def sync(rig: dict[str, Any]) -> dict[str, Any]:
 
 def record_sync(store: Any, result: dict[str, Any], actor: str | None) -> None:
     """The town's audit log keeps every sync (a town event, no bead)."""
-    with store.conn:
-        store._event(None, EventType.RIG_SYNCED, actor=actor, new=result["branch"], meta=result)
+    store.town_event(EventType.RIG_SYNCED, actor=actor, new=result["branch"], meta=result)

@@ -22,12 +22,14 @@ These are store functions (each one transaction) kept out of the big store class
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gastown.model import AgentStatus, EventType, FailureCode
+from gastown.daemon.store.agents import agent_list, agent_row, set_agent_status
+from gastown.daemon.store.beads import bead_get
+from gastown.daemon.store.db import Db
+from gastown.daemon.store.turns import give_back
 
-if TYPE_CHECKING:
-    from gastown.daemon.convoys import ConvoyStore
 
 Row = dict[str, Any]
 START_GRACE_S = 15.0
@@ -39,53 +41,53 @@ never started: spawning gives a runner 5 s to write it, then fails the dispatch 
 (runner.spawn_detached); this bounds recovery after a crash between record and spawn."""
 
 
-def turn_recorded(store: "ConvoyStore", agent_name: str, *, turn_dir: str, token_hash: str, worktree: str,
+def turn_recorded(db: Db, agent_name: str, *, turn_dir: str, token_hash: str, worktree: str,
                   branch: str, attempt: int | None = None) -> None:
     """Record the turn about to be spawned; the agent stays `starting` until it runs."""
-    with store.conn:
-        agent = store._agent(agent_name)
-        store.conn.execute(
+    with db.conn:
+        agent = agent_row(db, agent_name)
+        db.conn.execute(
             "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
             "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
-            (turn_dir, store.now(), token_hash, worktree, branch, agent_name))
-        store._event(agent["bead_id"], EventType.TURN_RECORDED, actor="system", new=turn_dir,
-                     meta={"agent": agent_name, "bead": agent["hook_bead_id"], "attempt": attempt})
+            (turn_dir, db.now(), token_hash, worktree, branch, agent_name))
+        db.event(agent["bead_id"], EventType.TURN_RECORDED, actor="system", new=turn_dir,
+                 meta={"agent": agent_name, "bead": agent["hook_bead_id"], "attempt": attempt})
 
 
-def turn_running(store: "ConvoyStore", agent_name: str, turn_dir: str) -> bool:
+def turn_running(db: Db, agent_name: str, turn_dir: str) -> bool:
     """The recorded turn runs: `starting` becomes `working`. False if the turn is no longer
     the agent's current one (released meanwhile)."""
-    with store.conn:
-        agent = store._agent(agent_name)
+    with db.conn:
+        agent = agent_row(db, agent_name)
         current = agent["turn_dir"] == turn_dir and not agent["turn_ended_at"]
         if current and agent["status"] == AgentStatus.STARTING.value:
-            store._set_agent_status(agent, AgentStatus.WORKING)
+            set_agent_status(db, agent, AgentStatus.WORKING)
     return current
 
 
-def release_never_started(store: "ConvoyStore", agent_name: str, reason: str) -> bool:
+def release_never_started(db: Db, agent_name: str, reason: str) -> bool:
     """A turn that never started: the bead goes back to open with the reason (not counted
     as the agent's crash), the token is revoked, the agent idles. False if the agent was
     no longer `starting`/`working` (nothing to release)."""
-    with store.conn:
-        agent = store._agent(agent_name)
+    with db.conn:
+        agent = agent_row(db, agent_name)
         releasable = agent["status"] in (AgentStatus.STARTING.value, AgentStatus.WORKING.value)
         if releasable:
-            _release(store, agent, reason)
+            _release(db, agent, reason)
     return releasable
 
 
-def _release(store: "ConvoyStore", agent: Row, reason: str) -> None:
+def _release(db: Db, agent: Row, reason: str) -> None:
     failure = {"code": FailureCode.NEVER_STARTED, "message": reason, "source": "dispatcher"}
-    store.conn.execute("UPDATE agents SET token_hash = NULL, turn_ended_at = coalesce(turn_ended_at, ?) "
-                       "WHERE name = ?", (store.now(), agent["name"]))
+    db.conn.execute("UPDATE agents SET token_hash = NULL, turn_ended_at = coalesce(turn_ended_at, ?) "
+                    "WHERE name = ?", (db.now(), agent["name"]))
     if agent["hook_bead_id"]:
-        store._unhook_to_open(agent, failure, restart=False)
+        give_back(db, agent, failure, restart=False)
     else:
-        store._set_agent_status(agent, AgentStatus.IDLE, reason=reason)
+        set_agent_status(db, agent, AgentStatus.IDLE, reason=reason)
 
 
-def stranded_agents(store: "ConvoyStore", opened: str | None = None) -> list[Row]:
+def stranded_agents(db: Db, opened: str | None = None) -> list[Row]:
     """Agents `starting` with no recorded turn of their own (the recorded one, if any, is
     from an earlier turn) for longer than the start-up grace: the invariant's suspects. The
     grace covers turns started outside the loop's dispatch (a mayor message, a review, a
@@ -93,26 +95,27 @@ def stranded_agents(store: "ConvoyStore", opened: str | None = None) -> list[Row
     the loop also skips the dispatches it is running right now. An agent that became
     `starting` before this loop opened (`opened`, a store timestamp) was left by a daemon
     that died: nothing of this one is starting it, so no grace applies (fast recovery)."""
-    cutoff = (store.clock() - timedelta(seconds=START_GRACE_S)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cutoff = (db.clock() - timedelta(seconds=START_GRACE_S)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if opened is not None:
         cutoff = max(cutoff, opened)
-    return [a for a in store.agent_list()
+    return [a for a in agent_list(db)
             if a["status"] == AgentStatus.STARTING.value and (not a["turn_dir"] or a["turn_ended_at"])
             and (a["last_activity_at"] or "") < cutoff]
 
 
-def done_replay(store: "ConvoyStore", agent_name: str, turn_dir: str | None, head: str | None,
+def done_replay(db: Db, agent_name: str, turn_dir: str | None, head: str | None,
                 request_id: str | None) -> Row | None:
     """The merge request this turn already handed in at this head (or under this request
     id), if any: a repeated `gt done` gets it back instead of a second one."""
     if not turn_dir:
         return None
-    row = store._one(
+    row = db.one(
         "SELECT id, json_extract(metadata, '$.head_sha') AS head, json_extract(metadata, '$.request_id') AS rid "
         "FROM beads WHERE type = 'merge_request' AND created_by = ? AND json_extract(metadata, '$.turn_dir') = ? "
         "ORDER BY created_at DESC LIMIT 1", (agent_name, turn_dir))
     if row is None:
         return None
     if (head is not None and row["head"] == head) or (request_id and row["rid"] == request_id):
-        return store.bead_get(row["id"])
+        return bead_get(db, row["id"])
     return None
+

@@ -10,14 +10,18 @@ or a human has to step in. Each outcome is one transaction that also releases th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gastown.daemon import holds
+from gastown.daemon.store import holds
 from gastown.model import AgentStatus, BeadStatus, EventType
 from gastown.protocol import ErrorCode, RpcError
+from gastown.daemon.store.agents import agent_row, set_agent_status
+from gastown.daemon.store.beads import bead_get, bead_row
+from gastown.daemon.store.db import Db
+from gastown.daemon.store.escalations import escalation_create
+from gastown.daemon.store.hooks import unhook
+from gastown.daemon.store.statuses import set_status
 
-if TYPE_CHECKING:
-    from gastown.daemon.convoys import ConvoyStore
 
 STATUSES = ("done", "no-change", "deferred", "escalated")
 """`done` (the default) hands commits to the merge queue; the others finish without a merge."""
@@ -30,41 +34,42 @@ def check(status: str, summary: str) -> None:
         raise RpcError(ErrorCode.INVALID_PARAMS, f"'gt done --status {status}' needs --summary saying why")
 
 
-def finish(store: "ConvoyStore", agent_name: str, *, status: str, summary: str) -> dict[str, Any]:
+def finish(db: Db, agent_name: str, *, status: str, summary: str) -> dict[str, Any]:
     check(status, summary)
-    with store.conn:
-        agent = store._agent(agent_name)
+    with db.conn:
+        agent = agent_row(db, agent_name)
         bead_id = agent["hook_bead_id"]
         if not bead_id:
             raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
-        bead = store.bead_row(bead_id)
+        bead = bead_row(db, bead_id)
         escalation = None
-        store._event(bead_id, EventType.AGENT_DONE, actor=agent_name, meta={"status": status, "summary": summary})
+        db.event(bead_id, EventType.AGENT_DONE, actor=agent_name, meta={"status": status, "summary": summary})
         if status == "no-change":
-            store.conn.execute("UPDATE beads SET failure_reason = NULL WHERE id = ?", (bead_id,))
-            store.conn.execute("UPDATE agents SET hook_bead_id = NULL WHERE name = ?", (agent_name,))
-            store._set_status(bead, BeadStatus.CLOSED, actor=agent_name, reason=summary)
-            store._set_agent_status(agent, AgentStatus.IDLE, reason="done: no change")
+            db.conn.execute("UPDATE beads SET failure_reason = NULL WHERE id = ?", (bead_id,))
+            unhook(db, agent, actor=agent_name, reason="done: no change")
+            set_status(db, bead, BeadStatus.CLOSED, actor=agent_name, reason=summary)
+            set_agent_status(db, agent, AgentStatus.IDLE, reason="done: no change")
         else:
             if status == "escalated":
-                escalation = store.escalation_create(f"{agent_name} on {bead_id}: {summary}", severity="medium",
-                                                     source=agent_name, bead_id=bead_id, category="agent_escalated")
-            holds.mark_held(store, bead_id, reason=f"{status} by {agent_name}: {summary}", actor=agent_name)
-            holds._stop_hooked(store, bead_id, {"code": status, "source": "agent",
-                                                "message": f"{status} by {agent_name}: {summary}"})
-    result: dict[str, Any] = {**store.bead_get(bead_id), "done_status": status}
+                escalation = escalation_create(db, f"{agent_name} on {bead_id}: {summary}", severity="medium",
+                                               source=agent_name, bead_id=bead_id, category="agent_escalated")
+            holds.mark_held(db, bead_id, reason=f"{status} by {agent_name}: {summary}", actor=agent_name)
+            holds.stop_hooked(db, bead_id, {"code": status, "source": "agent",
+                                             "message": f"{status} by {agent_name}: {summary}"})
+    result: dict[str, Any] = {**bead_get(db, bead_id), "done_status": status}
     if escalation is not None:
         result["escalation"] = escalation["id"]
     return result
 
 
-def replay(store: "ConvoyStore", agent_name: str, status: str, since: str | None) -> dict[str, Any] | None:
+def replay(db: Db, agent_name: str, status: str, since: str | None) -> dict[str, Any] | None:
     """The answer to a repeated `gt done --status X` of the same turn (the agent's client
     retries a call a daemon restart cut): the bead the first call finished, else None."""
-    row = store._one(
+    row = db.one(
         "SELECT bead_id FROM bead_events WHERE event_type = 'agent_done' AND actor = ? "
         "AND json_extract(metadata, '$.status') = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
         (agent_name, status, since or ""))
     if row is None:
         return None
-    return {**store.bead_get(row["bead_id"]), "done_status": status, "replayed": True}
+    return {**bead_get(db, row["bead_id"]), "done_status": status, "replayed": True}
+
