@@ -265,6 +265,7 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
         vturn = Path(victim["turn_dir"])
         vstatus = wait_for(lambda: runner.read_status(vturn), 30, "victim status")
         assert os.stat(vturn).st_uid > agentuids.BASE and stat.S_IMODE(os.stat(vturn).st_mode) == 0o700
+        assert "each as a uid of its own" in gtj("town", "show")[0]["sandbox"]["reason"]
         targets = {
             "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": str(vturn),
             "victim_worktree": victim["worktree"], "victim_attach": vstatus["attach_socket"],
@@ -296,6 +297,9 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
         assert runtime.is_running(vturn)
         run_gt("agent", "stop", victim["name"], check=True)
         assert bead(victim_bead["id"])["status"] != "closed"
+        attacker = gtj("bead", "show", slung["id"])[0]["assignee"]
+        owners = {os.stat(town_root / "turns" / a).st_uid for a in (victim["name"], attacker)}
+        assert len(owners) == 2 and min(owners) > agentuids.BASE, owners
     finally:
         run_gt("daemon", "stop")
         runtime.remove()

@@ -75,7 +75,14 @@ def _run_probe() -> Probe:
 def state(mode: str, runtime: str = "local") -> dict[str, Any]:
     """What `gt town show` / `gt doctor` say: the mode, whether turns are sandboxed, and why."""
     if runtime != "local":
-        return {"mode": mode, "active": True, "reason": f"agents run in the {runtime} town container"}
+        from gastown.daemon.runtime import agentuids
+
+        if agentuids.available():
+            return {"mode": mode, "active": True,
+                    "reason": f"agents run in the {runtime} town container, each as a uid of its own"}
+        return {"mode": mode, "active": True,
+                "reason": f"agents run in the {runtime} town container, all as one uid (the daemon is not root, so "
+                          "it cannot give each agent its own): they can reach each other's files and processes"}
     if mode == "off":
         return {"mode": mode, "active": False, "reason": "sandbox = off: agents run unconfined as your user"}
     found = probe()
