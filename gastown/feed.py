@@ -70,7 +70,8 @@ SAY: dict[str, Say] = {
     EventType.CLOSED: lambda e, m: f"{e['bead_id']} closed" + (f": {m['reason']}" if m.get("reason") else ""),
     EventType.REOPENED: lambda e, m: f"{e['bead_id']} reopened by {e['actor'] or 'someone'}",
     EventType.HOOKED: lambda e, m: f"{e['new_value']} picked up {e['bead_id']} {_q(e.get('title'))}",
-    EventType.UNHOOKED: lambda e, m: f"{e['old_value']} gave back {e['bead_id']}{_failure(m)}",
+    EventType.UNHOOKED: lambda e, m: f"{e['old_value']} gave back {e['bead_id']}{_failure(m)}" if _failure(m)
+    else f"{e['old_value']} let go of {e['bead_id']}" + (f" ({m['reason']})" if m.get("reason") else ""),
     EventType.TURN_EXITED: lambda e, m: f"{m.get('agent')} finished a turn on {m.get('bead') or e['bead_id']} "
                                 f"(exit {e['new_value']}, {m.get('tokens_in', 0):,} in / {m.get('tokens_out', 0):,} out)",
     EventType.AGENT_DONE: lambda e, m: f"{e['actor']} handed in {e['bead_id']} for merge" + (

@@ -206,7 +206,10 @@ class Board:
                 row["failure_reason"] = None
             changes.columns.add(new)
         elif row is not None and kind in (_E.HOOKED, _E.UNHOOKED):
-            row["assignee"] = ev.get("new_value") if kind == _E.HOOKED else None
+            if kind == _E.HOOKED:
+                row["assignee"] = ev.get("new_value")
+            elif (ev.get("metadata") or {}).get("failure_reason"):  # given back: the store cleared it too
+                row["assignee"] = None
             changes.columns.add(row["status"])
         elif row is not None and kind in (_E.FIELDS_UPDATED, _E.DEPENDENCY_ADDED, _E.DEPENDENCY_REMOVED,
                                           _E.HELD, _E.RELEASED, _E.RETRY):

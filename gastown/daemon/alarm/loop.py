@@ -46,13 +46,9 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
                    exhausted: frozenset[tuple[str, str]] = frozenset()) -> Snapshot:
     """Read what the reconciler needs (runs on the town's writer thread)."""
     store = town.store
-    from gastown.daemon.store import readiness
-
-    ready_ids = readiness.ready_ids(store.conn, limit=500)
     ready = []
     scopes = []
-    for bead_id in ready_ids:
-        b = store.bead_row(bead_id)
+    for b in store.ready(limit=500):
         if not b["rig"]:
             continue
         scopes.append(budgets.BeadScopes(b["id"], b["rig"], b["metadata"].get("convoy"), b["requested_by"]))
