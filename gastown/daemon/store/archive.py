@@ -15,18 +15,15 @@ a call changes nothing more (idempotent).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from gastown.model import BeadStatus, DepType, EventType
-from gastown.protocol import ErrorCode, RpcError
 from gastown.daemon.store.beads import bead_row, resolve
 from gastown.daemon.store.convoys import convoy_get
-from gastown.daemon.store.db import Db
+from gastown.daemon.store.db import Db, Row
 from gastown.daemon.store.links import link
-from gastown.daemon.store.statuses import recount_convoys
+from gastown.daemon.store.statuses import recount_convoy, recount_convoys
+from gastown.model import BeadStatus, DepType, EventType
+from gastown.protocol import ErrorCode, RpcError
 
-
-Row = dict[str, Any]
 SWEEP_BATCH = 2000
 """Most beads one automatic sweep archives (one transaction); the next sweep takes more."""
 
@@ -126,11 +123,7 @@ def convoy_remove(db: Db, key: str, beads: list[str], *, actor: str | None) -> R
             _set_convoy(db, bead, None)
             db.event(convoy["id"], EventType.CONVOY_MEMBER_REMOVED, actor=actor, old=bead["id"],
                      meta={"bead": bead["id"]})
-        db.conn.execute(
-            "UPDATE convoys SET total_beads = (SELECT count(*) FROM bead_dependencies d WHERE d.depends_on = ?1 "
-            "AND d.type = 'tracks'), closed_beads = (SELECT count(*) FROM bead_dependencies d JOIN beads b "
-            "ON b.id = d.bead_id WHERE d.depends_on = ?1 AND d.type = 'tracks' AND b.status = 'closed') "
-            "WHERE bead_id = ?1", (convoy["id"],))
+        recount_convoy(db, convoy["id"])
     return convoy_get(db, convoy["id"])
 
 

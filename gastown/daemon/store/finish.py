@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from gastown.daemon.store import holds
-from gastown.model import AgentStatus, BeadStatus, EventType
-from gastown.protocol import ErrorCode, RpcError
 from gastown.daemon.store.agents import agent_row, set_agent_status
 from gastown.daemon.store.beads import bead_get, bead_row
 from gastown.daemon.store.db import Db
 from gastown.daemon.store.escalations import escalation_create
 from gastown.daemon.store.hooks import unhook
 from gastown.daemon.store.statuses import set_status
+from gastown.model import AgentStatus, BeadStatus, EventType
+from gastown.protocol import ErrorCode, RpcError
 
 
 STATUSES = ("done", "no-change", "deferred", "escalated")
@@ -55,7 +55,7 @@ def finish(db: Db, agent_name: str, *, status: str, summary: str) -> dict[str, A
                                                source=agent_name, bead_id=bead_id, category="agent_escalated")
             holds.mark_held(db, bead_id, reason=f"{status} by {agent_name}: {summary}", actor=agent_name)
             holds.stop_hooked(db, bead_id, {"code": status, "source": "agent",
-                                             "message": f"{status} by {agent_name}: {summary}"})
+                                            "message": f"{status} by {agent_name}: {summary}"})
     result: dict[str, Any] = {**bead_get(db, bead_id), "done_status": status}
     if escalation is not None:
         result["escalation"] = escalation["id"]

@@ -194,7 +194,7 @@ def stop_agent(db: Db, agent_name: str, *, actor: str | None) -> Row:
         if bead_id and bead_row(db, bead_id)["type"] == "issue":
             mark_held(db, bead_id, reason=f"agent {agent_name} was stopped", actor=actor)
             stop_hooked(db, bead_id, {"code": FailureCode.STOPPED, "source": "human",
-                                       "message": f"agent {agent_name} was stopped by {actor or 'a human'}"})
+                                      "message": f"agent {agent_name} was stopped by {actor or 'a human'}"})
             agent = agent_row(db, agent_name)
         result = agent_stop(db, agent_name, actor=actor)
     return {**result, "held": bead_id if bead_id and is_held(db, bead_id) else None}

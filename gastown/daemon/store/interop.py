@@ -17,14 +17,13 @@ from typing import Any
 from gastown import beadsfmt
 from gastown.beadsfmt import BLOCKING, FormatError, Issue
 from gastown.daemon.store import holds, readiness
-from gastown.protocol import ErrorCode, RpcError
-from gastown.model import EventType
 from gastown.daemon.store.beads import add_label, bead_count, bead_get, bead_row, note_created
-from gastown.daemon.store.db import Db
+from gastown.daemon.store.db import Db, Row
 from gastown.daemon.store.rigs import rig_get
 from gastown.daemon.store.statuses import set_status
+from gastown.model import EventType
+from gastown.protocol import ErrorCode, RpcError
 
-Row = dict[str, Any]
 HOLD_BY = "beads import"
 PAGE_BYTES = 512 << 10
 

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from gastown.daemon.rules import budgets as rules
-from gastown.daemon.store.db import Db
-from gastown.pricing import PriceTable
+from gastown.daemon.store.db import Db, Row
 from gastown.model import EventType
+from gastown.pricing import PriceTable
 
-Row = dict[str, Any]
 
 GROUPS = {"human": "requested_by", "rig": "rig", "convoy": "convoy", "agent": "agent", "model": "model",
           "day": "day", "bead": "bead_id", "role": "role", "persona": "persona"}

@@ -14,16 +14,15 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from gastown.daemon.store.db import Row, iso
-from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, EventType, FailureCode
-from gastown.protocol import ErrorCode, RpcError
 from gastown.daemon.store.agents import agent_row, set_agent_status
 from gastown.daemon.store.beads import bead_create, bead_get, bead_row
-from gastown.daemon.store.db import Db
+from gastown.daemon.store.db import Db, Row, iso
 from gastown.daemon.store.hooks import unhook
 from gastown.daemon.store.links import link
 from gastown.daemon.store.merges import mr_get, mr_merged
 from gastown.daemon.store.statuses import set_status
+from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, EventType, FailureCode
+from gastown.protocol import ErrorCode, RpcError
 
 
 BACKOFF_S = (15, 30, 60, 120, 300, 600)
@@ -95,8 +94,8 @@ def followup_create(db: Db, mr_id: str, *, kind: str, title: str, body: str,
                 return None
         source = bead_row(db, mr["source_bead_id"])
         polecat = source["assignee"] or _opener(db, mr)
-        bead = bead_create(db, 
-            title, rig=mr["rig"], body=body, priority=source["priority"], created_by="refinery",
+        bead = bead_create(
+            db, title, rig=mr["rig"], body=body, priority=source["priority"], created_by="refinery",
             requested_by=source["requested_by"], metadata={
                 "followup": kind, "mr": mr_id, "branch": mr["branch"], "target": mr["target_branch"],
                 "pr_url": mr["pr_url"], "pr_number": meta.get("pr_number"), "polecat": polecat,

@@ -68,11 +68,16 @@ def recount_convoys(db: Db, bead_id: str) -> None:
     for (convoy_id,) in list(db.conn.execute(
             "SELECT d.depends_on FROM bead_dependencies d JOIN convoys c ON c.bead_id = d.depends_on "
             "WHERE d.bead_id = ? AND d.type = 'tracks'", (bead_id,))):
-        db.conn.execute(
-            "UPDATE convoys SET total_beads = (SELECT count(*) FROM bead_dependencies d WHERE d.depends_on = ?1 "
-            "AND d.type = 'tracks'), closed_beads = (SELECT count(*) FROM bead_dependencies d JOIN beads b "
-            "ON b.id = d.bead_id WHERE d.depends_on = ?1 AND d.type = 'tracks' AND b.status = 'closed') "
-            "WHERE bead_id = ?1", (convoy_id,))
+        recount_convoy(db, str(convoy_id))
+
+
+def recount_convoy(db: Db, convoy_id: str) -> None:
+    """One convoy's member counts, from its `tracks` edges (also after a member left it)."""
+    db.conn.execute(
+        "UPDATE convoys SET total_beads = (SELECT count(*) FROM bead_dependencies d WHERE d.depends_on = ?1 "
+        "AND d.type = 'tracks'), closed_beads = (SELECT count(*) FROM bead_dependencies d JOIN beads b "
+        "ON b.id = d.bead_id WHERE d.depends_on = ?1 AND d.type = 'tracks' AND b.status = 'closed') "
+        "WHERE bead_id = ?1", (convoy_id,))
 
 
 def _land_convoys(db: Db, bead_id: str) -> None:

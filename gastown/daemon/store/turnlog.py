@@ -16,22 +16,19 @@ The alarm loop checks this every tick (`stranded_agents`): no agent stays `start
 it was handed in at, and a repeated `done` of the same turn (the agent's call was cut by a
 daemon restart and retried) gets the original merge request back (`done_replay`).
 
-These are store functions (each one transaction) kept out of the big store classes.
+These are store functions over `Db`, each one transaction, called as `turnlog.fn(store, ...)`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from gastown.model import AgentStatus, EventType, FailureCode
 from gastown.daemon.store.agents import agent_list, agent_row, set_agent_status
 from gastown.daemon.store.beads import bead_get
-from gastown.daemon.store.db import Db
+from gastown.daemon.store.db import Db, Row
 from gastown.daemon.store.turns import give_back
+from gastown.model import AgentStatus, EventType, FailureCode
 
-
-Row = dict[str, Any]
 START_GRACE_S = 15.0
 """An agent `starting` with no turn recorded for it this long never started (turns started
 outside the dispatcher, such as the mayor's, record theirs only once spawned)."""
