@@ -149,12 +149,19 @@ def share_clone(clone: Path) -> int:
     from gastown.daemon.vcs import git
 
     changed = 0
-    if git._run(["config", "--get", "core.sharedRepository"], clone, ok=(0, 1)).stdout.strip() != SHARED_MODE:
-        git._run(["config", "core.sharedRepository", SHARED_MODE], clone)  # what the daemon writes stays readable
-    for fanout in range(256):  # precreated: a fan-out an agent created would be its alone
-        (clone / "objects" / f"{fanout:02x}").mkdir(exist_ok=True)
+    try:
+        configured = f"sharedRepository = {SHARED_MODE}" in (clone / "config").read_text()
+    except OSError:
+        configured = False
+    if not configured:  # what the daemon writes stays readable (git writes the line this way)
+        git._run(["config", "core.sharedRepository", SHARED_MODE], clone)
+    objects = clone / "objects"
+    present = set(os.listdir(objects)) if objects.is_dir() else set()
+    for fanout in {f"{n:02x}" for n in range(256)} - present:  # precreated: a fan-out an agent made would be its alone
+        (objects / fanout).mkdir(parents=True, exist_ok=True)
+    top = str(clone)
     for dirpath, dirnames, filenames in os.walk(clone):
-        rel_dir = Path(dirpath).relative_to(clone).parts
+        rel_dir = tuple(dirpath[len(top) + 1:].split(os.sep)) if dirpath != top else ()
         if rel_dir == ("worktrees",):
             dirnames[:] = []  # each agent's own
         for name, is_dir in [(None, True), *((n, True) for n in dirnames), *((n, False) for n in filenames)]:
