@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gastown.daemon.runtime import engine  # noqa: E402
+from gastown.host import engine  # noqa: E402
 from gastown.daemon.runtime import LocalRuntime, TurnSpec  # noqa: E402
 from gastown.daemon.runtime.container import ContainerRuntime  # noqa: E402
 

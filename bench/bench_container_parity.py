@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gastown import paths  # noqa: E402
 from gastown.client import Client  # noqa: E402
-from gastown.daemon.runtime import engine, image  # noqa: E402
+from gastown.host import engine, image  # noqa: E402
+from gastown.daemon.runtime import townimage  # noqa: E402
 from gastown.daemon.runtime.container import ContainerRuntime  # noqa: E402
 
 SETUP = ("apt-get update -q && apt-get install -y -q --no-install-recommends python3-pytest "
@@ -123,7 +124,7 @@ def main(name: str = "podman", n: int = 5) -> None:
                         c.call("config.set", town=town, key="container.setup", value=json.dumps([SETUP]), rig="app")
                         c.call("config.set", town=town, key="container.network", value="none")
                         t0 = time.perf_counter()
-                        built = image.build_image(engine.detect(name), spec=image.spec_for_town(paths.town_dir(town)))
+                        built = image.build_image(engine.detect(name), spec=townimage.spec_for_town(paths.town_dir(town)))
                         print(f"{name}: image {built['image']} {'built' if built['built'] else 'cached'} "
                               f"in {time.perf_counter() - t0:.1f} s (not counted)")
                 for runtime, town in towns.items():

@@ -151,6 +151,7 @@ class Method:
     BEAD_ARCHIVE = "bead.archive"
     BEAD_UNARCHIVE = "bead.unarchive"
     MAYOR_HISTORY = "mayor.history"
+    DOCTOR = "system.doctor"
 
     @classmethod
     def all(cls) -> frozenset[str]:

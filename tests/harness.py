@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from gastown import runner
 from gastown.daemon.alarm.loop import TownLoop
-from gastown.daemon.runtime.base import TurnSpec
+from gastown.daemon.runtime.base import TurnSpec, WithoutContainer
 from gastown.daemon.edge.server import Connection, Daemon
 from gastown.daemon.town.towns import Town
 from gastown.protocol import Method, RpcError, request
@@ -52,7 +52,7 @@ class FixedClock:
         self.now += timedelta(seconds=seconds)
 
 
-class FakeRuntime:
+class FakeRuntime(WithoutContainer):
     """The `Runtime` interface, in process: turns are status files the test finishes."""
 
     name = "fake"  # not "local": no sandbox wrapping of an argv that never runs

@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 
 from gastown import paths, runner
-from gastown.daemon.runtime import engine
+from gastown.host import engine
 from gastown.daemon.runtime import TurnSpec, make_runtime
 from gastown.daemon.runtime.container import ContainerRuntime
 

@@ -31,7 +31,7 @@ import pytest
 
 from gastown import paths
 from gastown.daemon import adapters
-from gastown.daemon.runtime import engine
+from gastown.host import engine
 from gastown.daemon.runtime.container import ContainerRuntime
 from gastown.fakellm import FakeLLM
 from gastown.protocol import RpcError

@@ -27,8 +27,9 @@ from typing import Any, Iterator
 import pytest
 
 from gastown import paths
-from gastown.daemon.runtime import engine, image
+from gastown.host import engine, image
 from gastown.daemon.adapters.opencode import OpencodeAdapter
+from gastown.daemon.runtime import townimage
 from gastown.daemon.runtime.container import ContainerRuntime
 from gastown.fakellm import FakeLLM
 from tests.conftest import ARITH, make_repo, run_gt
@@ -143,7 +144,7 @@ def _run_town(engine_name: str, gt_home: Path) -> None:
         gates = mr["gates"]
         assert [g["ran_in"] for g in gates] == [f"container {runtime.container}"]
         assert gates[0]["exit_code"] == 0 and "2 passed" in gates[0]["output_tail"]
-        assert gates[0]["image"] == image.town_image_ref(image.spec_for_town(root))
+        assert gates[0]["image"] == image.town_image_ref(townimage.spec_for_town(root))
         assert "mul" in (repo / "arith.py").read_text()
         # the review agent approved it from inside the container too (`gt review approve`)
         assert mr["metadata"]["review"]["state"] == "approved"

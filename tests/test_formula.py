@@ -10,6 +10,7 @@ import pytest
 
 from gastown import formula, persona
 from gastown.daemon.store import Store
+from gastown.daemon.vcs.gates import Gate
 from gastown.protocol import ErrorCode, RpcError
 from tests.helpers import code_of
 
@@ -199,8 +200,9 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
     directory (mounted into the container); elsewhere the host runner runs it for real."""
     import subprocess
 
-    from gastown.daemon.vcs import refinery
     from gastown.daemon.alarm import steps
+    from gastown.daemon.runtime import LocalRuntime
+    from gastown.daemon.vcs.gates import GateRunner
     from tests.conftest import make_repo
 
     src = make_repo(tmp_path / "src")
@@ -212,8 +214,13 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
     rig = {"name": "app", "repo_path": str(repo), "default_branch": "main"}
     seen: list[tuple[str, Path]] = []
 
-    class ContainerRuntime:
-        def run_gate(self, gate: refinery.Gate, cwd: Path) -> dict[str, object]:
+    class ContainerRuntime(LocalRuntime):  # a town container's runtime, as far as gates go
+        has_container = True
+
+        def gate_runner(self) -> GateRunner | None:
+            return self.run_gate
+
+        def run_gate(self, gate: Gate, cwd: Path) -> dict[str, object]:
             seen.append((gate.cmd, cwd))
             assert (cwd / "README.md").exists()
             return {"name": gate.name, "cmd": gate.cmd, "exit_code": 0, "timed_out": False, "duration_s": 0.0,
@@ -228,16 +235,16 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
 
     town = Town()
     town_root = town.root
-    result = steps.run_on_target(rig, "make check", 5, **steps.gate_runner(town, ContainerRuntime(), "app"))  # type: ignore[arg-type]
+    result = steps.run_on_target(rig, "make check", 5, **steps.gate_runner(town, ContainerRuntime(), "app"))  # type: ignore[arg-type]  # a stand-in Town
     assert result["ran_in"] == "container gt-t" and seen[0][0] == "make check"
     assert seen[0][1].is_relative_to(town_root / "merges") and not seen[0][1].exists()  # removed afterwards
-    host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(town, object(), "app"))  # type: ignore[arg-type]
+    host = steps.run_on_target(rig, "cat README.md; exit 3", 5, **steps.gate_runner(town, LocalRuntime(), "app"))  # type: ignore[arg-type]  # a stand-in Town
     assert host["exit_code"] == 3 and "# sample" in host["output_tail"]
     from gastown.daemon.runtime import sandbox  # the merge gates' runner: inside the agents' sandbox where bwrap works
 
     assert host["ran_in"] == ("host sandbox" if sandbox.enabled("auto") else "host")
     town.settings["sandbox"] = "off"
-    plain = steps.run_on_target(rig, "true", 5, **steps.gate_runner(town, object(), "app"))  # type: ignore[arg-type]
+    plain = steps.run_on_target(rig, "true", 5, **steps.gate_runner(town, LocalRuntime(), "app"))  # type: ignore[arg-type]  # a stand-in Town
     assert plain["ran_in"] == "host" and plain["exit_code"] == 0
 
 

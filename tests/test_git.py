@@ -403,5 +403,5 @@ def test_errors_are_one_line(rig: Path) -> None:
 def test_timeout_kills_process_group(tmp: Path) -> None:
     t0 = time.monotonic()
     with pytest.raises(g.GitError, match=r"timed out after 0.5s"):
-        g._run(["-c", "alias.slow=!sleep 30", "slow"], tmp, what="git slow", timeout=0.5)
+        g.run(["-c", "alias.slow=!sleep 30", "slow"], tmp, what="git slow", timeout=0.5)
     assert time.monotonic() - t0 < 5

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from gastown.daemon.runtime import engine, image, pysite
+from gastown.daemon.runtime import townimage
+from gastown.host import engine, image, pysite
 from gastown.protocol import ErrorCode, RpcError
 
 
@@ -55,7 +56,7 @@ def test_spec_merges_town_and_rig_setup_and_the_tag_follows_it(tmp_path: Path) -
     root = _town(tmp_path, {"container": {"setup": ["apt-get install -y jq"], "network": "host"}},
                  {"b": {"container": {"setup": ["pip install b", "apt-get install -y jq"]}},
                   "a": {"container": {"setup": ["pip install a"]}}})
-    spec = image.spec_for_town(root)
+    spec = townimage.spec_for_town(root)
     assert spec.setup == ("apt-get install -y jq", "pip install a", "pip install b")  # rigs by name, once each
     assert spec.base == ""
     plain = image.town_image_ref()

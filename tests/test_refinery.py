@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gastown.daemon.vcs import git, refinery
-from gastown.daemon.vcs.refinery import Gate
+from gastown.daemon.runtime.hostgates import host_gate
+from gastown.daemon.vcs.gates import TAIL, Gate
 from tests.conftest import make_repo
 
 BRANCH = "gt/toast/x-1"
@@ -67,7 +68,7 @@ def rig(tmp_path: Path) -> tuple[Path, Path]:
 def process(clone: Path, source: Path | str, branch: str = BRANCH, *, mode: str = "merge",
             gates: list[Gate] | None = None, expect_head: str | None = None) -> refinery.MergeResult:
     return refinery.process(str(clone), str(source), branch, "main", mode=mode, gates=gates or [],
-                            identity=HUMAN, expect_head=expect_head)
+                            identity=HUMAN, expect_head=expect_head, gate_runner=host_gate)
 
 
 def worktrees(clone: Path) -> list[git.WorktreeInfo]:
@@ -178,7 +179,7 @@ def test_gate_output_tail_is_bounded(rig: tuple[Path, Path], tmp_path: Path) -> 
     polecat_commit(clone, tmp_path / "wt", BRANCH, {"feature.txt": "feature\n"})
     res = process(clone, source, gates=[Gate("noisy", "seq 1 20000; echo LAST; exit 1")])
     tail = res.gates[0]["output_tail"]
-    assert len(tail) <= refinery.TAIL and tail.rstrip().endswith("LAST")
+    assert len(tail) <= TAIL and tail.rstrip().endswith("LAST")
 
 
 def test_gate_timeout_is_quick(rig: tuple[Path, Path], tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gastown.cli.render import bead_text, retry_line
+from gastown.cli.render import bead_text
+from gastown.timetext import retry_line
 from gastown.daemon.rules.retries import retry_state
 from tests.conftest import run_gt
 from tests.helpers import bead, gtj, wait_for

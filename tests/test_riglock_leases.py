@@ -17,7 +17,8 @@ import pytest
 
 from gastown.daemon.alarm import library, steps, witness
 from gastown.daemon.vcs import git, refinery, riglock
-from gastown.daemon.vcs.refinery import Gate
+from gastown.daemon.runtime import hostgates
+from gastown.daemon.vcs.gates import Gate, GateRunner
 from tests.conftest import make_repo
 
 BRANCH = "gt/toast/x-1"
@@ -48,8 +49,8 @@ def rig(tmp_path: Path) -> tuple[Path, Path]:
     return remote, clone
 
 
-def paused(gate_runner: refinery.GateRunner, at_gate: threading.Event,
-           go_on: threading.Event) -> refinery.GateRunner:
+def paused(gate_runner: GateRunner, at_gate: threading.Event,
+           go_on: threading.Event) -> GateRunner:
     """A gate runner that says where it is and waits for the test before running the gate."""
     def run(gate: Gate, cwd: Path) -> dict[str, Any]:
         at_gate.set()
@@ -72,7 +73,7 @@ def test_sweep_during_a_merge_keeps_its_worktree_and_the_merge_lands_once(rig: t
     town = SimpleNamespace(root=tmp_path / "town")
     rigs = [{"repo_path": str(clone), "default_branch": "main"}]
     at_gate, go_on = threading.Event(), threading.Event()
-    runner = paused(refinery.host_gate, at_gate, go_on)
+    runner = paused(hostgates.host_gate, at_gate, go_on)
     t, out = in_thread(lambda: refinery.process(
         str(clone), str(remote), BRANCH, "main", mode="rebase", identity=HUMAN, expect_head=head,
         gates=[Gate("sees the work", "test -f feature.txt && git status --short")], gate_runner=runner))
@@ -126,7 +127,7 @@ def test_sweep_during_a_run_step_keeps_its_worktree(rig: tuple[Path, Path], tmp_
     town = SimpleNamespace(root=tmp_path / "town")
     rigs = [{"repo_path": str(clone), "default_branch": "main", "name": "app"}]
     at_gate, go_on = threading.Event(), threading.Event()
-    runner = paused(refinery.host_gate, at_gate, go_on)
+    runner = paused(hostgates.host_gate, at_gate, go_on)
     t, out = in_thread(lambda: steps.run_on_target(rigs[0], "test -f README.md && echo checked", 60,
                                                    runner=runner, workdir=town.root / "merges"))
     try:
@@ -145,7 +146,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """Every git command that writes the clone's shared metadata, with whether the calling
     thread held the rig's lock while it ran."""
     seen: list[tuple[str, bool]] = []
-    real = git._run
+    real = git.run
 
     def run(args: Any, cwd: Any = None, **kw: Any) -> subprocess.CompletedProcess[str]:
         if args and (args[0] == "fetch" or args[:2] in (["worktree", "add"], ["worktree", "remove"])
@@ -153,7 +154,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
             seen.append((" ".join(args[:2]), any(riglock.held(r) for r in REPOS)))
         return real(args, cwd, **kw)
 
-    monkeypatch.setattr(git, "_run", run)
+    monkeypatch.setattr(git, "run", run)
     return seen
 
 

@@ -7,7 +7,7 @@ TYPE_CHECKING = False  # typing costs ~3 ms at start-up; mypy reads these names
 if TYPE_CHECKING:
     from typing import Any
 
-from gastown.cli.render import local_time, retry_line
+from gastown.timetext import local_time, retry_line
 
 
 def glance_text(g: dict[str, Any]) -> str:

@@ -6,16 +6,30 @@ per phase and step otherwise, nothing with `--quiet`. The build runs in the CLI 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gastown.cli.common import err
+from gastown.protocol import ErrorCode, RpcError
+
+if TYPE_CHECKING:
+    from gastown.host.image import ImageSpec
+
+
+def spec_of(info: dict[str, Any]) -> ImageSpec:
+    """A town's image spec as the daemon read it from the town's settings (`town.show`'s `image`)."""
+    from gastown.host.image import ImageSpec
+
+    image = info.get("image") or {}
+    if "problem" in image:
+        raise RpcError(ErrorCode.INVALID_STATE, str(image["problem"]))
+    return ImageSpec(base=str(image.get("base") or ""), setup=tuple(str(c) for c in image.get("setup") or ()))
 
 
 def build(eng: Any, *, quiet: bool = False, **kwargs: Any) -> dict[str, Any]:
     """image.build_image(eng, **kwargs) reporting progress on stderr."""
-    from gastown.daemon.runtime import image
+    from gastown.host import image
 
     if quiet:
         return image.build_image(eng, **kwargs)

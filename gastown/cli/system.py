@@ -1,4 +1,7 @@
-"""`gt doctor` and `gt image build`: host checks that run in the CLI process itself."""
+"""`gt doctor` and `gt image build`. The container engine is probed and the image built in the CLI
+process itself (`gastown.host`, shared with the daemon), so the build's progress streams to the
+user; what the daemon runs turns with (agent CLIs, the sandbox) and a town's settings come from
+the daemon."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import typer
 
 from gastown.cli.common import JsonOpt, err, fail, out
 from gastown.cli.render import emit_json
-from gastown.protocol import ErrorCode, RpcError
+from gastown.protocol import RpcError
 
 image = typer.Typer(help="Build the town container image.", no_args_is_help=True)
 
@@ -28,17 +31,14 @@ def image_build(
 ) -> None:
     """Build (or reuse) the town image: git, python3, gastown with its dependencies, the town's
     setup; cached by the content of all of them. Shows the build's steps as it goes."""
-    from gastown import paths
     from gastown.cli import imagebuild
-    from gastown.daemon.runtime import engine, image
+    from gastown.cli.common import call
+    from gastown.host import engine, image
+    from gastown.protocol import Method
 
     try:
-        spec = image.ImageSpec()
-        if town:
-            root = paths.town_dir(town)
-            if not (root / "config.toml").exists():
-                fail(f"no town '{town}'", ErrorCode.NOT_FOUND)
-            spec = image.spec_for_town(root)
+        # a town's settings are the daemon's to read; the build runs here, with its progress
+        spec = imagebuild.spec_of(call(Method.TOWN_SHOW, town)) if town else image.ImageSpec()
         eng = engine.detect(engine_name)
         eng.verify()
         kwargs: dict[str, Any] = {"base": base, "force": force, "spec": spec}
@@ -52,21 +52,6 @@ def image_build(
     else:
         out.print(f"{result['image']} ({'built' if result['built'] else 'cached'}, base {result['base']}, "
                   f"{result['seconds']:.1f} s)", markup=False)
-
-
-def _agent_clis() -> list[dict[str, Any]]:
-    from gastown.daemon import adapters
-
-    rows = []
-    for name in sorted(adapters.ADAPTERS):
-        adapter = adapters.get(name)
-        if adapter.binary is None:
-            continue
-        try:
-            rows.append({"check": f"agent CLI {name}", "ok": True, "detail": adapter.resolve_binary()})
-        except RpcError as exc:
-            rows.append({"check": f"agent CLI {name}", "ok": False, "detail": exc.message})
-    return rows
 
 
 def _town_configs() -> list[dict[str, Any]]:
@@ -104,24 +89,22 @@ def _forge_rows() -> list[dict[str, Any]]:
 def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Check only podman or docker."),
            as_json: JsonOpt = False) -> None:
     """Check this host: git, the container engine (and what was configured for it, and why), the town
-    image, the agent CLIs, and the daemon. Explains how to get what is missing."""
+    image, the agent CLIs and the sandbox as the daemon finds them (it is started if needed), the towns'
+    settings and forges. Explains how to get what is missing."""
     from gastown.client import Client
-    from gastown.daemon.runtime import engine
+    from gastown.host import engine
+    from gastown.protocol import Method
 
     git = shutil.which("git")
     rows: list[dict[str, Any]] = [{"check": "git", "ok": bool(git), "detail": subprocess.run(
         ["git", "--version"], capture_output=True, text=True).stdout.strip() if git else "not installed: apt-get install git"}]
     rows += engine.doctor(engine_name)
-    rows += _agent_clis()
-    from gastown.daemon.runtime import sandbox
-
-    box = sandbox.probe(fresh=True)
-    rows.append({"check": "sandbox (bwrap)", "ok": box.ok,
-                 "detail": box.reason + ("" if box.ok else "; local towns with sandbox=auto run agents unconfined, "
-                                                            "sandbox=required refuses to start turns")})
     try:
-        with Client(autostart=False, timeout=5) as client:
-            status = client.call("system.status", _town=False)
+        # started if needed, as by every gt command: agent CLIs and the sandbox are checked by the
+        # daemon, in its own environment, because that is where turns find and run them
+        with Client(timeout=60) as client:
+            status = client.call(Method.STATUS, _town=False)
+            rows += client.call(Method.DOCTOR, _town=False)
         rows.append({"check": "daemon", "ok": True, "detail": f"pid {status['pid']}, {status['socket']}"})
         rows += _town_configs()
         rows += _forge_rows()
@@ -129,10 +112,10 @@ def doctor(engine_name: Optional[str] = typer.Option(None, "--engine", help="Che
         rows.append({"check": "agent environment", "ok": True,
                      "detail": "agents receive only: " + ", ".join(names) + " + agent.env + gastown's GT_* "
                                "and model settings (gt town show lists them per town)"})
-    except RpcError as exc:
-        rows.append({"check": "daemon", "ok": exc.code == ErrorCode.UNAVAILABLE,
-                     "detail": "not running (gt starts it on demand)" if exc.code == ErrorCode.UNAVAILABLE
-                     else exc.message})
+    except (RpcError, OSError) as exc:
+        rows.append({"check": "daemon", "ok": False,
+                     "detail": f"cannot start or reach it ({getattr(exc, 'message', exc)}): agent CLIs and the "
+                               "sandbox are checked by the daemon; see `gt daemon status` and its log"})
     for i, row in enumerate(rows):
         row.setdefault("id", row["check"])
         row.setdefault("status", "ok" if row["ok"] else "problem")

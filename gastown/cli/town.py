@@ -47,15 +47,13 @@ def create(
 
 def _build_image(info: dict[str, Any], quiet: bool) -> None:
     """The container town's image now, with progress, rather than silently at the first turn."""
-    from pathlib import Path
-
     from gastown.cli import imagebuild
-    from gastown.daemon.runtime import engine, image
+    from gastown.host import engine
     from gastown.protocol import RpcError
 
     try:
         eng = engine.detect(info["runtime"])
-        result = imagebuild.build(eng, quiet=quiet, spec=image.spec_for_town(Path(info["path"])))
+        result = imagebuild.build(eng, quiet=quiet, spec=imagebuild.spec_of(info))
     except RpcError as exc:
         fail(f"town {info['name']} was created, but its image could not be built: {exc.message} "
              "(retry with `gt image build`)", exc.code)

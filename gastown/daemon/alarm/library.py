@@ -26,13 +26,13 @@ def _rig_texts(rig: dict[str, Any], kind: str) -> Callable[[], dict[str, str]]:
     def load() -> dict[str, str]:
         repo, ref = rig["repo_path"], f"origin/{rig['default_branch']}"
         try:
-            names = git._git_out(["ls-tree", "--name-only", f"{ref}:.gastown/{kind}"], repo, ok=(0, 128))
+            names = git.output(["ls-tree", "--name-only", f"{ref}:.gastown/{kind}"], repo, ok=(0, 128))
         except git.GitError:
             return {}
         out = {}
         for name in names.splitlines():
             if name.endswith(".toml"):
-                out[name[:-5]] = git._run(["show", f"{ref}:.gastown/{kind}/{name}"], repo).stdout
+                out[name[:-5]] = git.run(["show", f"{ref}:.gastown/{kind}/{name}"], repo).stdout
         return out
     return load
 

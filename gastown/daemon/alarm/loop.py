@@ -11,7 +11,7 @@ import asyncio
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from gastown import persona, runner
 from gastown import transcript as tr
@@ -30,10 +30,15 @@ from gastown.daemon.runtime import Runtime, make_runtime
 from gastown.model import EventType, FailureCode
 
 if TYPE_CHECKING:
-    from gastown.daemon.edge.hub import Hub
     from gastown.daemon.town.towns import Town
 
 log = logging.getLogger("gastown.daemon.alarm.loop")
+
+
+class Subscribers(Protocol):
+    """Who hears about the loop's writes (the edge's event hub): the loop pokes, never imports it."""
+    def poke(self, town: "Town") -> None: ...
+
 ACTIVE_S, IDLE_S = 1.0, 30.0
 SAID_S = 5.0  # how often a running agent's status is read from its output
 
@@ -43,7 +48,8 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
-                   exhausted: frozenset[tuple[str, str]] = frozenset()) -> Snapshot:
+                   exhausted: frozenset[tuple[str, str]] = frozenset(), dispatch_stopped: bool = False,
+                   looked_at: dict[str, datetime] | None = None) -> Snapshot:
     """Read what the reconciler needs (runs on the town's writer thread)."""
     store = town.store
     ready = []
@@ -58,7 +64,7 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
                                prefer=b["metadata"].get("polecat") if b["metadata"].get("followup") else None))
     agents = tuple(
         AgentSnap(name=a["name"], role=a["role"], rig=a["rig"], hook=a["hook_bead_id"],
-                  last_bead_id=a["last_bead_id"], status=_effective_status(a))
+                  last_bead_id=a["last_bead_id"], status=reconciler.effective_status(a))
         for a in store.agent_list())
     rigs = {}
     for r in store.rig_list():
@@ -72,11 +78,12 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
     mrs = tuple(
         MRSnap(id=m["bead_id"], rig=m["rig"], target=m["target_branch"], status=m["status"], priority=m["priority"],
                created_at=m["created_at"], source_status=m["source_status"], pr=bool(m["pr_url"]),
-               not_before=_dt(m["retry_at"]))
+               not_before=_dt(m["retry_at"]), looked_at=(looked_at or {}).get(m["bead_id"]))
         for m in store.merge_requests(active=True))
     return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging,
                     paused=store.patrol_get(holds.PAUSED_KEY) is not None,
-                    budget_held=budgets.blocked(scopes, set(exhausted)))
+                    budget_held=budgets.blocked(scopes, set(exhausted)), dispatch_stopped=dispatch_stopped,
+                    pr_poll_s=float(town.config("refinery.pr_poll_seconds")[0]))
 
 
 def _utcnow() -> datetime:
@@ -93,15 +100,8 @@ def _predecessors(store: Any, bead: dict[str, Any]) -> tuple[str, ...]:
     return tuple(store.convoy_predecessors(bead))
 
 
-def _effective_status(agent: dict[str, Any]) -> str:
-    """An idle agent whose last turn has not ended yet is not free for new work."""
-    if agent["status"] == "idle" and agent["turn_dir"] and not agent["turn_ended_at"]:
-        return "working"
-    return str(agent["status"])
-
-
 class TownLoop:
-    def __init__(self, town: "Town", hub: "Hub", runtime: Runtime | None = None,
+    def __init__(self, town: "Town", hub: Subscribers, runtime: Runtime | None = None,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.town = town
         self.clock = clock  # the scheduling rules' `now` (tests pass a fixed, advanceable one)
@@ -124,7 +124,7 @@ class TownLoop:
         self.merging: set[str] = set()
         self.steps_running: set[str] = set()  # molecule run steps being executed now
         self.tasks: set[asyncio.Task[None]] = set()
-        self.last_poll: dict[str, float] = {}
+        self.looked_at: dict[str, datetime] = {}  # merge request -> when this daemon last took it up
         self.last_sweep = 0.0
         self.stranded: list[tuple[str, datetime]] = []
         self.dispatching: set[str] = self.starter.starting  # agents this daemon is starting a turn for right now
@@ -171,25 +171,20 @@ class TownLoop:
         now = self.clock()
         # the patrol first: an agent it quarantines or resets must not be dispatched this tick
         psnap = await town.call(witness.build, town, self.stranded)
-        p_actions = patrol.patrol(psnap, now)
-        if await town.call(town.store.patrol_get, holds.PAUSED_KEY) is not None:
-            p_actions = [a for a in p_actions if not isinstance(a, patrol.NudgeTurn)]  # paused: no turns
+        paused = await town.call(town.store.patrol_get, holds.PAUSED_KEY) is not None
+        p_actions = patrol.while_paused(patrol.patrol(psnap, now), paused)
         for p_action in p_actions:
             try:
                 await witness.apply(self, p_action)
             except Exception:
                 log.exception("patrol action %s failed", p_action)
         exhausted = await self.budgets.check(self)
-        snap = await town.call(build_snapshot, town, frozenset(self.merging), exhausted)
+        snap = await town.call(build_snapshot, town, frozenset(self.merging), exhausted,
+                               patrol.dispatch_stopped(psnap, p_actions, now), dict(self.looked_at))
         await self.budgets.note_held(self, snap.budget_held)
         actions = reconciler.reconcile(snap, now)
-        if patrol.breaker_open(psnap, now) or any(isinstance(a, patrol.TripBreaker) for a in p_actions):
-            actions = [a for a in actions if not isinstance(a, Dispatch)]
         await asyncio.gather(*(self.apply(a) for a in actions))
-        dispatched = {a.bead_id for a in actions if isinstance(a, Dispatch)}
-        self.stranded = [(b.id, b.since) for b in snap.ready
-                         if b.id not in dispatched and b.since and b.rig in snap.rigs
-                         and reconciler.backoff_due(b, snap.rigs[b.rig or ""], now)]
+        self.stranded = reconciler.stranded(snap, actions, now)
         await steps.run_ready_steps(self)
         await self.housekeeping()
         busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging) or bool(self.steps_running)
@@ -217,8 +212,7 @@ class TownLoop:
             log.info("town %s: runtime %s -> %s", self.town.name, self.runtime_name, name)
             self.runtime_name, self.runtime = name, make_runtime(name, self.town.root)
             self.starter.runtime = self.runtime
-        stop = getattr(self.runtime, "stop_container", None)
-        if stop is None:
+        if not self.runtime.has_container:
             return
         now = asyncio.get_running_loop().time()
         if busy:
@@ -227,10 +221,9 @@ class TownLoop:
         self.idle_since = self.idle_since or now
         limit = float(self.town.config("container.sleep_after_minutes")[0]) * 60
         if not self.asleep and now - self.idle_since >= limit:
-            alive = getattr(self.runtime, "container_alive", lambda: False)
-            if await asyncio.to_thread(alive):
+            if await asyncio.to_thread(self.runtime.container_alive):
                 log.info("town %s: container idle for %.0f s, stopping it", self.town.name, now - self.idle_since)
-                await asyncio.to_thread(stop)
+                await asyncio.to_thread(self.runtime.stop_container)
             self.asleep = True
 
     async def housekeeping(self) -> None:
@@ -321,11 +314,11 @@ class TownLoop:
         which starts the container again."""
         town = self.town
         agents = await town.call(town.store.agent_list)
-        alive = getattr(self.runtime, "container_alive", None)
-        if alive is not None and not self.asleep and any(a["turn_dir"] and not a["turn_ended_at"] for a in agents):
-            if not await asyncio.to_thread(alive):
+        running = any(a["turn_dir"] and not a["turn_ended_at"] for a in agents)
+        if self.runtime.has_container and not self.asleep and running:
+            if not await asyncio.to_thread(self.runtime.container_alive):
                 await town.call(town.store.inbox_add, "container_status", payload={
-                    "alive": False, "restarts": getattr(self.runtime, "restart_count", 0)})
+                    "alive": False, "restarts": self.runtime.restart_count})
         for agent in agents:
             turn_dir = agent["turn_dir"]
             if not turn_dir or agent["turn_ended_at"] or turn_dir in self.reported:
@@ -433,11 +426,7 @@ class TownLoop:
         elif isinstance(action, CloseMR):
             await town.call(town.store.transition, action.mr_id, "closed", actor="refinery", reason=action.reason)
         elif isinstance(action, (ProcessMR, PollPR)):
-            now = asyncio.get_running_loop().time()
-            every = float(town.config("refinery.pr_poll_seconds")[0])
-            if isinstance(action, PollPR) and now - self.last_poll.get(action.mr_id, -1e9) < every:
-                return
-            self.last_poll[action.mr_id] = now
+            self.looked_at[action.mr_id] = self.clock()  # the next poll waits refinery.pr_poll_seconds
             self.merging.add(action.mr_id)
             task = asyncio.get_running_loop().create_task(self.merge(action.mr_id))
             self.tasks.add(task)

@@ -15,6 +15,9 @@ from gastown import persona
 from gastown.daemon.town import agentenv
 from gastown.daemon.store import integration
 from gastown.daemon.alarm import library, pullrequests, turns
+from gastown.daemon.runtime import Runtime
+from gastown.daemon.runtime import hostgates
+from gastown.daemon.vcs.gates import GateRunner
 from gastown.daemon.vcs import refinery
 from gastown.daemon.town.crashpoints import crash_point
 from gastown.model import FailureCode
@@ -26,15 +29,15 @@ log = logging.getLogger("gastown.daemon.alarm.mergequeue")
 MAX_REQUEUES = 5  # "not the branch's fault" retries (the target moved) before it counts as a failure
 
 
-def gate_runner(town: "Town", runtime: object, rig: str) -> tuple[refinery.GateRunner, Path | None]:
+def gate_runner(town: "Town", runtime: Runtime | None, rig: str) -> tuple[GateRunner, Path | None]:
     """Where a rig's gates run (and a molecule's run steps, which are gates too): the town
     container, in a worktree under the town directory it mounts; else the host, inside the
     agents' sandbox (`sandbox` setting) with the allow-listed environment plus `agent.env`."""
-    in_container = getattr(runtime, "run_gate", None)
+    in_container = runtime.gate_runner() if runtime is not None else None
     if in_container is not None:
         return in_container, town.root / "merges"
     cfg = town.config
-    return refinery.host_gates(agentenv.spec_of(cfg("agent.env", rig)[0]), str(cfg("sandbox")[0])), None
+    return hostgates.host_gates(agentenv.spec_of(cfg("agent.env", rig)[0]), str(cfg("sandbox")[0])), None
 
 
 async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> None:

@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gastown import forge as fg
+from gastown.daemon.runtime import hostgates
 from gastown.daemon.vcs import git, refinery
 from gastown.daemon.store import prstore
 from gastown.daemon.alarm import turns
@@ -102,13 +103,13 @@ async def open_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], start
         if bool(cfg("refinery.code_review", rig["name"])[0]) and not await review_gate(town, mr, rig, starter):
             return
         human = turns.human_identity(mr["requested_by"])
-        in_container = getattr(starter.runtime, "run_gate", None)  # a container town: gates run in its container
+        in_container = starter.runtime.gate_runner()  # a container town: gates run in its container
         result = await asyncio.to_thread(
             refinery.process, rig["repo_path"], rig["source"], branch, target,
             mode=str(cfg("refinery.merge_mode", rig["name"])[0]),
             gates=refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0])),
             identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"], land_it=False,
-            gate_runner=in_container or refinery.host_gate, workdir=town.root / "merges" if in_container else None)
+            gate_runner=in_container or hostgates.host_gate, workdir=town.root / "merges" if in_container else None)
         if not result.ok:
             if result.retry and mr["retry_count"] < MAX_REQUEUES:
                 await town.call(store.mr_requeue, mr["id"], result.message)

@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gastown.daemon.runtime import Runtime
+from gastown.daemon.runtime import hostgates
+from gastown.daemon.vcs.gates import Gate, GateRunner
 from gastown.daemon.vcs import git, refinery, riglock
 from gastown.daemon.alarm import mergequeue
 from gastown.daemon.store import Store
@@ -111,7 +114,7 @@ def next_step_text(store: Store, mol_id: str) -> str:
 
 
 # -------------------------------------------------------------------- run steps
-def gate_runner(town: "Town", runtime: object, rig: str) -> dict[str, Any]:
+def gate_runner(town: "Town", runtime: Runtime | None, rig: str) -> dict[str, Any]:
     """The merge queue's gate runner for the rig (container, or host sandbox), as keyword
     arguments of run_on_target."""
     runner, workdir = mergequeue.gate_runner(town, runtime, rig)
@@ -119,7 +122,7 @@ def gate_runner(town: "Town", runtime: object, rig: str) -> dict[str, Any]:
 
 
 def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None = None, *,
-                  runner: refinery.GateRunner = refinery.host_gate, workdir: Path | None = None) -> dict[str, Any]:
+                  runner: GateRunner = hostgates.host_gate, workdir: Path | None = None) -> dict[str, Any]:
     """A detached worktree of `ref` (default: the rig's target branch, fetched first),
     removed afterwards: the check sees exactly the committed work and leaves nothing behind
     (no caches or build output in a polecat's worktree). Blocking."""
@@ -136,13 +139,13 @@ def run_on_target(rig: dict[str, Any], cmd: str, timeout: float, ref: str | None
     with riglock.lease(wt):  # sweeps keep it while the check runs (gastown.daemon.vcs.riglock)
         try:
             with riglock.rig_git(repo):  # registering a worktree writes the clone's shared metadata
-                git._run(["worktree", "add", "--no-checkout", "--detach", str(wt),
+                git.run(["worktree", "add", "--no-checkout", "--detach", str(wt),
                           ref or f"origin/{rig['default_branch']}"], repo, what="git worktree add")
-            git._run(["reset", "--hard", "-q"], wt, what="git checkout")  # the new tree's own: outside the lock
-            return runner(refinery.Gate(name="step", cmd=cmd, timeout=timeout), wt)
+            git.run(["reset", "--hard", "-q"], wt, what="git checkout")  # the new tree's own: outside the lock
+            return runner(Gate(name="step", cmd=cmd, timeout=timeout), wt)
         finally:
             with riglock.rig_git(repo):
-                git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
+                git.run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -182,7 +185,7 @@ async def _run_step(loop: "TownLoop", step: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------ single-mode advance
-async def advance(town: "Town", runtime: object, agent_name: str, summary: str,
+async def advance(town: "Town", runtime: Runtime | None, agent_name: str, summary: str,
                   request_id: str | None = None) -> dict[str, Any]:
     """`gt step done`: close the current step, run the run steps that follow in the agent's
     worktree, stop at an approval, and say what comes next."""

@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import secrets
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -55,11 +54,6 @@ def human_identity(requested_by: str | None) -> tuple[str, str]:
     return "gastown user", "user@localhost"
 
 
-def gt_bin_dir() -> str:
-    """The directory of the `gt` script that belongs to this interpreter."""
-    return str(Path(sys.executable).parent)
-
-
 class TurnStarter:
     def __init__(self, town: "Town", runtime: Runtime) -> None:
         self.town = town
@@ -89,22 +83,22 @@ class TurnStarter:
                     git.switch_worktree(path, branch, base)
             return base
         path.parent.mkdir(parents=True, exist_ok=True)
-        git._check_branch_name(branch)
+        git.check_branch_name(branch)
         new_branch = not git.branch_exists(repo, branch)
-        if new_branch and not git._rev_exists(repo, base):
+        if new_branch and not git.rev_exists(repo, base):
             raise git.GitError(f"base {base} not found in {repo} (fetch first?)", "", -1)
         args = ["worktree", "add", "--no-checkout", "--no-track", "-b", branch, "--", str(path), base] if new_branch \
             else ["worktree", "add", "--no-checkout", "--", str(path), branch]
         with riglock.rig_git(repo):  # one git process under the lock...
-            git._run(args, repo, what="git worktree add")
-        git._run(["reset", "--hard", "-q"], path, what="git checkout")  # ...the checkout is the worktree's own
+            git.run(args, repo, what="git worktree add")
+        git.run(["reset", "--hard", "-q"], path, what="git checkout")  # ...the checkout is the worktree's own
         return base
 
     @staticmethod
     def _maintain(repo: str) -> None:
         """Exclusive, coalesced clone upkeep before worktrees are added: stale worktree
         metadata pruned, the trailer hook in place."""
-        git._run(["worktree", "prune"], repo, ok=(0, 128))
+        git.run(["worktree", "prune"], repo, ok=(0, 128))
         git.install_trailer_hook(repo)
 
     def prior_work(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any] | None:
@@ -112,7 +106,7 @@ class TurnStarter:
         on the target: work a crashed or failed attempt left, to be continued, not redone."""
         repo, base = rig["repo_path"], f"origin/{rig['default_branch']}"
         try:
-            refs = git._git_out(["for-each-ref", "--sort=-committerdate", "--format=%(refname:short)",
+            refs = git.output(["for-each-ref", "--sort=-committerdate", "--format=%(refname:short)",
                                  f"refs/heads/gt/*/{bead['id']}"], repo).split()
             for ref in refs:
                 commits = git.log(repo, f"{base}..{ref}", 20)
@@ -156,11 +150,11 @@ class TurnStarter:
         worktree = self.worktree_path(rig["name"], agent["name"])
         repo = rig["repo_path"]
         if worktree.exists() and any(worktree.iterdir()):
-            git._run(["checkout", "-q", "--detach", mr["branch"]], worktree)
+            git.run(["checkout", "-q", "--detach", mr["branch"]], worktree)
         else:
             worktree.parent.mkdir(parents=True, exist_ok=True)
             with riglock.rig_git(repo):
-                git._run(["worktree", "add", "--detach", str(worktree), mr["branch"]], repo)
+                git.run(["worktree", "add", "--detach", str(worktree), mr["branch"]], repo)
         diff = git.diff(repo, f"origin/{mr['target_branch']}", mr["branch"])
         prompt = prompts.refinery(agent=agent["name"], town=self.town.name, mr=mr, bead=source, diff=diff)
         if mr["metadata"].get("persona_instructions"):
@@ -212,7 +206,7 @@ class TurnStarter:
             **adapter.env(ctx),
             "GT_TOWN": self.town.name, "GT_AGENT": name, "GT_ROLE": agent["role"], "GT_BEAD_ID": bead["id"],
             "GT_AGENT_TOKEN": token, "GT_AGENT_SOCKET": str(agent_socket(self.town.name)),
-            "GT_BIN": str(Path(gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": requested_by or "",
+            "GT_BIN": str(Path(agentenv.gt_bin_dir()) / "gt"), "GT_REQUESTED_BY": requested_by or "",
             "GT_PREVIOUS_FAILURE": (bead.get("failure_reason") or {}).get("code"),
             "GT_PR_THREADS": " ".join(sorted({str(c["thread"]) for c in bead["metadata"].get("comments", [])}))
             if bead["metadata"].get("followup") == "pr_feedback" else None,
@@ -220,7 +214,7 @@ class TurnStarter:
             "GT_CO_AUTHOR": co_author(name, agent["adapter"], ctx.model, self.town.name),
             "GIT_COMMITTER_NAME": f"{name} (gastown {agent['role']})",
             "GIT_COMMITTER_EMAIL": f"{name}@{self.town.name}.gastown",
-            "PATH": gt_bin_dir() + os.pathsep + os.environ.get("PATH", agentenv.DEFAULT_PATH),
+            "PATH": agentenv.gt_path(),
         }
         # never the daemon's environment: the allow-list, agent.env, then the turn's own
         env: dict[str, str | None] = dict(agentenv.build(overlay, agentenv.spec_of(cfg("agent.env", rig_name)[0])))

@@ -197,7 +197,7 @@ def _sweep_rig(town: "Town", repo: str, base: str, known: set[str]) -> list[str]
                     shutil.rmtree(wt.path.parent, ignore_errors=True)  # a step's temp dir holds only its tree
         except git.GitError as exc:
             log.info("sweep kept %s: %s", wt.path, exc)
-    git._run(["worktree", "prune"], repo, ok=(0, 128))
+    git.run(["worktree", "prune"], repo, ok=(0, 128))
     return removed
 
 

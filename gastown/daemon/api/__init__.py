@@ -9,3 +9,4 @@ from gastown.daemon.api import ledger  # noqa: F401
 from gastown.daemon.api import notices  # noqa: F401,E402
 from gastown.daemon.api import interop  # noqa: F401,E402
 from gastown.daemon.api import archive  # noqa: F401,E402
+from gastown.daemon.api import doctor  # noqa: F401,E402

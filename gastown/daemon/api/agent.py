@@ -201,7 +201,7 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
 async def _followup_done(ctx: Ctx, town: Town, agent: dict[str, Any], head: str, summary: str) -> dict[str, Any]:
     branch = str(agent["hook"]["metadata"]["branch"])
     try:
-        await asyncio.to_thread(git._run, ["push", "origin", f"HEAD:refs/heads/{branch}"], agent["worktree"],
+        await asyncio.to_thread(git.run, ["push", "origin", f"HEAD:refs/heads/{branch}"], agent["worktree"],
                                 what="git push", timeout=git.NETWORK_TIMEOUT)
     except git.GitError as exc:
         raise RpcError(ErrorCode.EXTERNAL, f"pushing {branch} failed (merge origin/<target> first if it moved): "

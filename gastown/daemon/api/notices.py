@@ -50,13 +50,13 @@ async def files(ctx: Ctx, town: Town, *, name: str, path: str = "") -> dict[str,
         ref = refinery.landing_base(rig["repo_path"], rig["default_branch"])
         spec = f"{ref}:{clean}" if clean else f"{ref}:"
         try:
-            kind = git._git_out(["cat-file", "-t", spec], rig["repo_path"])
+            kind = git.output(["cat-file", "-t", spec], rig["repo_path"])
         except git.GitError:
             raise RpcError(ErrorCode.NOT_FOUND, f"no '{clean}' in rig {name} at {ref}") from None
         if kind == "tree":
-            entries = git._git_out(["ls-tree", "--name-only", spec], rig["repo_path"]).splitlines()
+            entries = git.output(["ls-tree", "--name-only", spec], rig["repo_path"]).splitlines()
             return {"id": name, "ref": ref, "path": clean, "kind": "dir", "entries": entries}
-        text = git._git_out(["show", spec], rig["repo_path"])
+        text = git.output(["show", spec], rig["repo_path"])
         return {"id": name, "ref": ref, "path": clean, "kind": "file", "text": text[:MAX_FILE],
                 "truncated": len(text) > MAX_FILE}
 

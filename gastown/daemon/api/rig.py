@@ -94,9 +94,9 @@ def unsaved_work(town: Town, rig: dict[str, Any]) -> list[str]:
                 state = git.worktree_state(wt.path, base)
                 if state.dirty:
                     lost.append(f"{wt.path} has {len(state.dirty_files)} uncommitted file(s)")
-        refs = git._git_out(["for-each-ref", "--format=%(refname:short)", "refs/heads/"], repo).split()
+        refs = git.output(["for-each-ref", "--format=%(refname:short)", "refs/heads/"], repo).split()
         for branch in refs:
-            ahead = int(git._git_out(["rev-list", "--count", branch, "--not", "--remotes"], repo) or 0)
+            ahead = int(git.output(["rev-list", "--count", branch, "--not", "--remotes"], repo) or 0)
             if ahead:
                 lost.append(f"branch {branch} has {ahead} unpushed commit(s)")
     except git.GitError as exc:

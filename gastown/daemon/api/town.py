@@ -9,7 +9,7 @@ from typing import Any
 from gastown.daemon.town import agentenv, config
 from gastown.daemon.adapters import agentpick
 from gastown.daemon.store import holds
-from gastown.daemon.runtime import sandbox
+from gastown.daemon.runtime import sandbox, townimage
 from gastown.daemon.edge.context import Ctx
 from gastown.daemon.edge.rpc import rpc
 from gastown.daemon.town.towns import Town
@@ -21,7 +21,7 @@ def choose_runtime(wanted: str | None) -> tuple[str, str]:
     podman, then docker, then local: the first that works on this host."""
     import os
 
-    from gastown.daemon.runtime import engine
+    from gastown.host import engine
 
     wanted = wanted or os.environ.get("GT_RUNTIME") or None
     if wanted == "local":
@@ -49,7 +49,8 @@ async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str
     town = ctx.daemon.towns.create(name, prefix=prefix, runtime=chosen, agent=adapter or None)
     await ctx.daemon.open_town(name)
     state = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), chosen)
-    return {**town.info(), "runtime_reason": why, "sandbox": state, "agent": adapter, "agent_reason": agent_why}
+    return {**town.info(), "runtime_reason": why, "sandbox": state, "agent": adapter, "agent_reason": agent_why,
+            "image": image_spec(town)}
 
 
 @rpc(Method.TOWN_LIST, town=False)
@@ -65,7 +66,19 @@ async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
     info.update(await town.call(holds.town_state, town.store))  # paused, parked_rigs
     info["sandbox"] = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), info["runtime"])
     info["agent_env"] = agentenv.summary(agentenv.spec_of(town.config("agent.env")[0]))
+    info["image"] = await asyncio.to_thread(image_spec, town)
     return info
+
+
+def image_spec(town: Town) -> dict[str, Any]:
+    """What the town adds to its container image (`container.base`, every `container.setup`),
+    for the CLI that builds it (`gt image build --town`, `gt town create`); a settings file
+    that does not parse is reported here rather than failing `town.show`."""
+    try:
+        spec = townimage.spec_for_town(town.root)
+    except RpcError as exc:
+        return {"problem": exc.message}
+    return {"base": spec.base, "setup": list(spec.setup)}
 
 
 @rpc(Method.TOWN_DELETE, town=False)
@@ -77,9 +90,7 @@ async def delete(ctx: Ctx, *, name: str) -> dict[str, Any]:
         for agent in await town.call(town.store.agent_list):
             if agent["turn_dir"] and not agent["turn_ended_at"]:
                 await asyncio.to_thread(loop.runtime.stop_turn, Path(agent["turn_dir"]), 2.0)
-        remove = getattr(loop.runtime, "remove", None)
-        if remove is not None:  # the container and everything running in it
-            await asyncio.to_thread(remove)
+        await asyncio.to_thread(loop.runtime.remove)  # the container and everything running in it
     await ctx.daemon.close_town(name)
     return ctx.daemon.towns.delete(name)
 

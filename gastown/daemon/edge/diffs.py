@@ -35,13 +35,13 @@ def locate(store: Store, key: str) -> dict[str, Any] | None:
 def _range(where: dict[str, Any]) -> tuple[str, str, str, str]:
     """(state, base rev, head rev, commits range)."""
     repo, head, merged = where["repo"], where["head"], where.get("merge_commit")
-    if merged and git._rev_exists(repo, f"{merged}^1"):
+    if merged and git.rev_exists(repo, f"{merged}^1"):
         first = f"{merged}^1"
-        if git._rev_exists(repo, head):  # the branch's own commits, even after a squash
-            fork = git._git_out(["merge-base", first, head], repo)
+        if git.rev_exists(repo, head):  # the branch's own commits, even after a squash
+            fork = git.output(["merge-base", first, head], repo)
             return "merged", first, merged, f"{fork}..{head}" if fork != git.head_sha(repo, head) else f"{first}..{merged}"
         return "merged", first, merged, f"{first}..{merged}"
-    fork = git._git_out(["merge-base", f"origin/{where['target']}", head], repo)
+    fork = git.output(["merge-base", f"origin/{where['target']}", head], repo)
     return "in_progress", fork, head, f"{fork}..{head}"
 
 
@@ -51,9 +51,9 @@ def bead_diff(where: dict[str, Any], max_bytes: int = 200_000, text: bool = True
     try:
         state, base, head, commits_range = _range(where)
         commits = git.log(repo, commits_range, 200)
-        stat = git._git_out(["diff", "--stat", base, head], repo)
-        numstat = git._git_out(["diff", "--numstat", base, head], repo)
-        body = git._git_out(["diff", "--no-color", "--no-ext-diff", base, head], repo) if text else ""
+        stat = git.output(["diff", "--stat", base, head], repo)
+        numstat = git.output(["diff", "--numstat", base, head], repo)
+        body = git.output(["diff", "--no-color", "--no-ext-diff", base, head], repo) if text else ""
     except git.GitError as exc:
         return {"id": where["id"], "available": False, "reason": str(exc)}
     cap = max(1, min(max_bytes, DIFF_CAP))

@@ -109,6 +109,16 @@ def breaker_open(snap: PatrolSnapshot, now: datetime) -> bool:
     return snap.breaker_until is not None and now < snap.breaker_until
 
 
+def dispatch_stopped(snap: PatrolSnapshot, actions: list[PatrolAction], now: datetime) -> bool:
+    """No new turns this tick while the crash-loop breaker is open or trips now."""
+    return breaker_open(snap, now) or any(isinstance(a, TripBreaker) for a in actions)
+
+
+def while_paused(actions: list[PatrolAction], paused: bool) -> list[PatrolAction]:
+    """A paused town starts no turn, not even a nudge's: nudges wait for `gt town resume`."""
+    return [a for a in actions if not isinstance(a, NudgeTurn)] if paused else actions
+
+
 def patrol(snap: PatrolSnapshot, now: datetime) -> list[PatrolAction]:
     out: list[PatrolAction] = []
     for rule in (crash_loops, gupp, zombies, breaker, stranded, reescalation, nudge_turns):

@@ -67,6 +67,7 @@ class MRSnap:
     source_status: str
     pr: bool = False  # pushed for a pull request: poll instead of merging
     not_before: datetime | None = None  # a forge refused or rate-limited it: retry after this
+    looked_at: datetime | None = None  # when this daemon last took it up (a merge step or a PR poll)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class Snapshot:
     merging: frozenset[str] = frozenset()  # MRs whose merge is running in this daemon now
     paused: bool = False  # `gt town pause`: nothing is dispatched or merged until resume
     budget_held: dict[str, str] = field(default_factory=dict)  # ready bead -> the exhausted budget holding it
+    dispatch_stopped: bool = False  # the patrol's crash-loop breaker is open: no new turns
+    pr_poll_s: float = 0.0  # `refinery.pr_poll_seconds`: between two looks at one open pull request
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,25 @@ def reconcile(snap: Snapshot, now: datetime) -> list[Action]:
     actions: list[Action] = []
     if snap.paused:
         return actions
-    actions += dispatch(snap, now)
+    actions += [a for a in dispatch(snap, now) if not (snap.dispatch_stopped and isinstance(a, Dispatch))]
     actions += merge_queue(snap, now)
     return actions
+
+
+def effective_status(agent: dict[str, Any]) -> str:
+    """An idle agent whose last turn has not ended yet is not free for new work."""
+    if agent["status"] == "idle" and agent["turn_dir"] and not agent["turn_ended_at"]:
+        return "working"
+    return str(agent["status"])
+
+
+def stranded(snap: Snapshot, actions: list[Action], now: datetime) -> list[tuple[str, datetime]]:
+    """Ready beads that could start now (known rig, backoff over) but got no polecat this tick,
+    with the time they became ready: the patrol reports those that wait too long."""
+    dispatched = {a.bead_id for a in actions if isinstance(a, Dispatch)}
+    return [(b.id, b.since) for b in snap.ready
+            if b.id not in dispatched and b.since and b.rig in snap.rigs
+            and backoff_due(b, snap.rigs[b.rig or ""], now)]
 
 
 def merge_queue(snap: Snapshot, now: datetime | None = None) -> list[Action]:
@@ -147,7 +166,8 @@ def merge_queue(snap: Snapshot, now: datetime | None = None) -> list[Action]:
         if rig is not None and rig.parked:
             continue  # a parked rig merges nothing, not even a merge the daemon was in the middle of
         for m in lane:
-            if m.status == "in_progress" and m.pr and m.id not in snap.merging and _due(m, now):
+            if m.status == "in_progress" and m.pr and m.id not in snap.merging and _due(m, now) \
+                    and _poll_due(m, snap.pr_poll_s, now):
                 out.append(PollPR(m.id))
         busy = [m for m in lane if m.status == "in_progress" and not m.pr]
         if busy:
@@ -163,6 +183,11 @@ def merge_queue(snap: Snapshot, now: datetime | None = None) -> list[Action]:
 
 def _due(mr: MRSnap, now: datetime | None) -> bool:
     return mr.not_before is None or now is None or now >= mr.not_before
+
+
+def _poll_due(mr: MRSnap, every_s: float, now: datetime | None) -> bool:
+    """An open pull request is looked at again `pr_poll_s` after this daemon last took it up."""
+    return mr.looked_at is None or now is None or (now - mr.looked_at).total_seconds() >= every_s
 
 
 def dispatch(snap: Snapshot, now: datetime) -> list[Action]:

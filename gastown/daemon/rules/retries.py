@@ -55,5 +55,5 @@ def annotate(bead: dict[str, Any], config: Any, now: datetime | None = None) -> 
 
 def describe(state: dict[str, Any]) -> str:
     """One line for people (times in the daemon's local time)."""
-    from gastown.cli.render import retry_line  # stdlib-only renderer shared with the CLI
+    from gastown.timetext import retry_line  # stdlib-only, shared with the CLI and the dashboard
     return retry_line(state)

@@ -154,7 +154,7 @@ def share_clone(clone: Path) -> int:
     except OSError:
         configured = False
     if not configured:  # what the daemon writes stays readable (git writes the line this way)
-        git._run(["config", "core.sharedRepository", SHARED_MODE], clone)
+        git.run(["config", "core.sharedRepository", SHARED_MODE], clone)
     objects = clone / "objects"
     present = set(os.listdir(objects)) if objects.is_dir() else set()
     for fanout in {f"{n:02x}" for n in range(256)} - present:  # precreated: a fan-out an agent made would be its alone

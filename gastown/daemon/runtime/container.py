@@ -22,17 +22,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gastown import paths, runner
-from gastown.daemon.runtime import engine as engines
-from gastown.daemon.runtime import image as images
-from gastown.daemon.runtime import agentuids
+from gastown.host import engine as engines
+from gastown.host import image as images
+from gastown.daemon.runtime import agentuids, townimage
 from gastown.daemon.runtime.base import TurnSpec
+from gastown.daemon.vcs.gates import TAIL, Gate, GateRunner
 from gastown.protocol import ErrorCode, RpcError
-
-if TYPE_CHECKING:
-    from gastown.daemon.vcs.refinery import Gate
 
 NETWORKS = ("bridge", "none", "host")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -72,6 +70,8 @@ def _town_network(town_root: Path) -> str:
 class ContainerRuntime:
     """Runtime for one town. Engine problems surface as RpcError(EXTERNAL) from `check()`
     and from any call that needs the engine; constructing one never touches the engine."""
+
+    has_container = True
 
     def __init__(self, engine: str = "podman", town_root: Path | str | None = None, *,
                  town: str | None = None, network: str | None = None, image: str | None = None,
@@ -134,7 +134,7 @@ class ContainerRuntime:
                 whose = f"town directory {owner}" if owner else "someone else (no gastown label)"
                 raise RpcError(ErrorCode.CONFLICT, f"container {self.container} belongs to {whose}; "
                                                    f"remove it (`{self.name} rm -f {self.container}`) or rename the town")
-            image = self.image or images.ensure_image(self.engine, images.spec_for_town(self.town_root))
+            image = self.image or images.ensure_image(self.engine, townimage.spec_for_town(self.town_root))
             running = bool(info and info.get("State", {}).get("Status") == "running")
             if running and ((labels.get(f"{LABEL}.image") == image and labels.get(f"{LABEL}.hardening") == self._protection_label())
                             or self._busy()):
@@ -334,11 +334,13 @@ class ContainerRuntime:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
         raise RuntimeError(f"turn runner wrote no status in {self.container}: {tail[0] if tail else 'no output'}")
 
-    def run_gate(self, gate: "Gate", cwd: Path) -> dict[str, Any]:
+    def gate_runner(self) -> GateRunner | None:
+        return self.run_gate  # gates run in the town container, like the agents' turns
+
+    def run_gate(self, gate: Gate, cwd: Path) -> dict[str, Any]:
         """A refinery gate inside the town container (where the rig's toolchain is), in `cwd`
         (a merge worktree under the town directory), with the image's environment minus
         gastown's PYTHONPATH. The gate's timeout is enforced inside (`timeout`: exit 124)."""
-        from gastown.daemon.vcs.refinery import TAIL
 
         user, env_flags, gate_user = self._exec_user(), [], None
         if self.agent_uids():  # the gates' own uid, a fresh home: no agent's files, nothing left from the last gate

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from gastown import runner
-from gastown.daemon.runtime.base import TurnSpec
+from gastown.daemon.runtime.base import TurnSpec, WithoutContainer
 
 
-class LocalRuntime:
+class LocalRuntime(WithoutContainer):
     name = "local"
 
     def check(self) -> None:

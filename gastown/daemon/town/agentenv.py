@@ -15,11 +15,23 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 BASIC = ("PATH", "LANG", "TERM", "TZ")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def gt_bin_dir() -> str:
+    """The directory of the `gt` script that belongs to this interpreter."""
+    return os.path.dirname(sys.executable)
+
+
+def gt_path() -> str:
+    """PATH for what the daemon runs (turns, gates): this interpreter's `gt` first, then the
+    daemon's PATH (the allow-listed default when it has none)."""
+    return gt_bin_dir() + os.pathsep + os.environ.get("PATH", DEFAULT_PATH)
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names whose values are never shown (gt config, gt doctor, gt town show).
 SECRET_WORDS = frozenset({"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL",

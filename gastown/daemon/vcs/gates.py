@@ -1,4 +1,6 @@
-"""A rig's quality gate, proposed at `gt rig add` from what the repository holds.
+"""A rig's quality gate: what one is (`Gate`), what runs it (`GateRunner`: the host runners in
+`runtime.hostgates`, a town container's `Runtime.gate_runner`), and the one proposed at
+`gt rig add` from what the repository holds.
 
 Work that merges untested into the user's branch is the trap; so the test command is
 detected from the rig's files (pytest, npm test, cargo test, go test, make test, in that
@@ -10,10 +12,28 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gastown.daemon.vcs import git
+
+TAIL = 4000  # characters of a gate's output kept (its end: where the failure is)
+
+
+@dataclass
+class Gate:
+    """A command a runtime runs in a worktree and reports on: one of a rig's gates (the refinery)
+    or a molecule's `run` step."""
+    name: str
+    cmd: str
+    timeout: float = 600.0
+
+
+class GateRunner(Protocol):
+    """Where gates run: the host (`runtime.hostgates`) or the town container (`Runtime.gate_runner`)."""
+    def __call__(self, gate: Gate, cwd: Path) -> dict[str, Any]: ...
+
 
 PY_MARKERS = ("pytest.ini", "conftest.py", "tox.ini")
 NPM_DEFAULT_TEST = "no test specified"
@@ -21,7 +41,7 @@ NPM_DEFAULT_TEST = "no test specified"
 
 def _show(repo: str, ref: str, path: str) -> str:
     try:
-        return git._git_out(["show", f"{ref}:{path}"], repo)
+        return git.output(["show", f"{ref}:{path}"], repo)
     except git.GitError:
         return ""
 
@@ -30,7 +50,7 @@ def detect(repo: str, branch: str) -> str | None:
     """The test command of the repository at `origin/<branch>`, or None."""
     ref = f"origin/{branch}"
     try:
-        files = git._git_out(["ls-tree", "-r", "--name-only", ref], repo).splitlines()
+        files = git.output(["ls-tree", "-r", "--name-only", ref], repo).splitlines()
     except git.GitError:
         return None
     names = {Path(f).name for f in files}

@@ -6,7 +6,7 @@ the safety checks that guard against losing work must agree with what `git statu
 `git rev-list` say. A git subprocess costs a few milliseconds, which the reconciler can
 afford; dulwich stays available for hot in-process reads if profiling ever asks for it.
 
-Every call goes through `_run`, which:
+Every call goes through `run`, which:
   - runs `git -C <dir> ...` with a timeout, in its own process group so that a timeout
     also kills ssh / pack-objects children (otherwise a lingering child holds the pipes
     open and the caller hangs);
@@ -217,7 +217,7 @@ def _first_error_line(stderr: str) -> str:
     return lines[-1]
 
 
-def _run(
+def run(
     args: Sequence[str],
     cwd: Path | str | None = None,
     *,
@@ -268,7 +268,7 @@ def _run(
 def scrub_config(repo: Path | str) -> list[str]:
     """Remove from the clone's own config (and worktree configs) every key that makes git run a
     program; returns the keys removed (the daemon logs them: someone planted them)."""
-    common = Path(_git_out(["rev-parse", "--git-common-dir"], _resolve(repo)))
+    common = Path(output(["rev-parse", "--git-common-dir"], _resolve(repo)))
     if not common.is_absolute():
         common = _resolve(repo) / common
     files = [common / "config", *sorted((common / "worktrees").glob("*/config.worktree"))]
@@ -276,16 +276,16 @@ def scrub_config(repo: Path | str) -> list[str]:
     for path in files:
         if not path.is_file():
             continue
-        names = _run(["config", "--file", str(path), "--name-only", "--list"], ok=(0, 1)).stdout.split()
+        names = run(["config", "--file", str(path), "--name-only", "--list"], ok=(0, 1)).stdout.split()
         for name in dict.fromkeys(names):
             if _PROGRAM_KEYS.match(name):
-                _run(["config", "--file", str(path), "--unset-all", name], ok=(0, 5))
+                run(["config", "--file", str(path), "--unset-all", name], ok=(0, 5))
                 removed.append(f"{path.name}:{name}")
     return removed
 
 
-def _git_out(args: Sequence[str], cwd: Path | str | None = None, **kw: Any) -> str:
-    return _run(args, cwd, **kw).stdout.strip()
+def output(args: Sequence[str], cwd: Path | str | None = None, **kw: Any) -> str:
+    return run(args, cwd, **kw).stdout.strip()
 
 
 def _check_rev(rev: str, what: str = "revision") -> None:
@@ -294,10 +294,10 @@ def _check_rev(rev: str, what: str = "revision") -> None:
         raise GitError(f"invalid {what}: {rev!r}", "", -1)
 
 
-def _check_branch_name(branch: str) -> None:
+def check_branch_name(branch: str) -> None:
     _check_rev(branch, "branch name")
     try:
-        _run(["check-ref-format", "--branch", branch], what="git check-ref-format")
+        run(["check-ref-format", "--branch", branch], what="git check-ref-format")
     except GitError as exc:
         raise GitError(f"invalid branch name: {branch!r}", exc.stderr, exc.returncode) from None
 
@@ -306,9 +306,9 @@ def _resolve(path: Path | str) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def _rev_exists(cwd: Path | str, rev: str) -> bool:
+def rev_exists(cwd: Path | str, rev: str) -> bool:
     _check_rev(rev)
-    r = _run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd, ok=(0, 1, 128))
+    r = run(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd, ok=(0, 1, 128))
     return r.returncode == 0
 
 
@@ -337,7 +337,7 @@ def _local_repo_check(path: Path) -> None:
         raise GitError(f"not a directory: {path}", "", -1)
     ceiling = {"GIT_CEILING_DIRECTORIES": str(path.parent)}
     try:
-        r = _run(["rev-parse", "--is-bare-repository", "--absolute-git-dir"], path, env=ceiling, ok=(0, 128))
+        r = run(["rev-parse", "--is-bare-repository", "--absolute-git-dir"], path, env=ceiling, ok=(0, 128))
     except GitError as exc:
         raise GitError(f"not a git repository: {path}", exc.stderr, exc.returncode) from None
     if r.returncode != 0:
@@ -346,7 +346,7 @@ def _local_repo_check(path: Path) -> None:
     if lines[0].strip() == "true":
         top = lines[1].strip() if len(lines) > 1 else ""
     else:
-        t = _run(["rev-parse", "--show-toplevel"], path, env=ceiling, ok=(0, 128))
+        t = run(["rev-parse", "--show-toplevel"], path, env=ceiling, ok=(0, 128))
         if t.returncode != 0:  # e.g. the .git directory of a non-bare repository
             raise GitError(f"not a git repository: {path}", t.stderr, t.returncode)
         top = t.stdout.strip()
@@ -371,7 +371,7 @@ def validate_source(path_or_url: str) -> str:
         raise GitError("empty repository path or URL", "", -1)
     if is_url(src):
         try:
-            r = _run(["ls-remote", "--", src], what="git ls-remote", timeout=LS_REMOTE_TIMEOUT)
+            r = run(["ls-remote", "--", src], what="git ls-remote", timeout=LS_REMOTE_TIMEOUT)
         except GitError as exc:
             raise GitError(
                 f"cannot read repository {src}: {_first_error_line(exc.stderr)}"
@@ -385,7 +385,7 @@ def validate_source(path_or_url: str) -> str:
         return src
     path = _resolve(src)
     _local_repo_check(path)
-    heads = _git_out(["for-each-ref", "--count=1", "--format=%(objectname)", "refs/heads/"], path)
+    heads = output(["for-each-ref", "--count=1", "--format=%(objectname)", "refs/heads/"], path)
     if not heads:
         raise GitError(f"repository has no commits: {path}", "", 0)
     return str(path)
@@ -395,7 +395,7 @@ def default_branch(source: str) -> str:
     """The branch the source's HEAD points at: what a rig tracks when no --branch is given."""
     src = source.strip()
     if is_url(src):
-        r = _run(
+        r = run(
             ["ls-remote", "--symref", "--", src, "HEAD"],
             what="git ls-remote",
             timeout=LS_REMOTE_TIMEOUT,
@@ -408,7 +408,7 @@ def default_branch(source: str) -> str:
         raise GitError(f"cannot tell the default branch of {src}; pass --branch", r.stdout, 0)
     path = _resolve(src)
     _local_repo_check(path)
-    r = _run(["symbolic-ref", "--quiet", "HEAD"], path, ok=(0, 1))
+    r = run(["symbolic-ref", "--quiet", "HEAD"], path, ok=(0, 1))
     ref = r.stdout.strip()
     if r.returncode != 0 or not ref.startswith("refs/heads/"):
         raise GitError(f"HEAD is detached in {path}; pass --branch", r.stderr, r.returncode)
@@ -434,7 +434,7 @@ def clone_rig(source: str, dest: Path, branch: str | None = None) -> str:
     src = source.strip()
     dest = Path(dest).expanduser().absolute()
     if branch is not None:
-        _check_branch_name(branch)
+        check_branch_name(branch)
     created = False
     if dest.exists():
         if not dest.is_dir() or any(dest.iterdir()):
@@ -443,7 +443,7 @@ def clone_rig(source: str, dest: Path, branch: str | None = None) -> str:
         created = True
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        _run(
+        run(
             # --no-hardlinks: objects hardlinked to the user's repository would share its
             # modes and be one chmod away from an agent (who may write the clone's objects)
             ["clone", "--bare", "--quiet", "--no-hardlinks", "--", src, str(dest)],
@@ -453,25 +453,25 @@ def clone_rig(source: str, dest: Path, branch: str | None = None) -> str:
         from gastown.daemon.town.private import tighten
 
         tighten(dest)  # copied files keep the source's modes: owner-only here
-        _run(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], dest)
+        run(["config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"], dest)
         # Bare repos keep no reflogs by default; turn them on so a lost branch is recoverable.
-        _run(["config", "core.logAllRefUpdates", "true"], dest)
-        _run(["fetch", "--prune", "--quiet", "origin"], dest, what="git fetch", timeout=NETWORK_TIMEOUT)
+        run(["config", "core.logAllRefUpdates", "true"], dest)
+        run(["fetch", "--prune", "--quiet", "origin"], dest, what="git fetch", timeout=NETWORK_TIMEOUT)
         if branch is None:
-            r = _run(["symbolic-ref", "--quiet", "HEAD"], dest, ok=(0, 1))
+            r = run(["symbolic-ref", "--quiet", "HEAD"], dest, ok=(0, 1))
             ref = r.stdout.strip()
             branch = ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else None
             if branch is None:
                 branch = default_branch(src)
         # Drop the refs/heads/* copies made by `clone --bare` (see docstring).
-        heads = _git_out(["for-each-ref", "--format=%(refname)", "refs/heads/"], dest)
+        heads = output(["for-each-ref", "--format=%(refname)", "refs/heads/"], dest)
         if heads:
             script = "".join(f"delete {ref}\n" for ref in heads.splitlines())
-            _run(["update-ref", "--stdin"], dest, input=script)
-        if not _rev_exists(dest, f"refs/remotes/origin/{branch}"):
+            run(["update-ref", "--stdin"], dest, input=script)
+        if not rev_exists(dest, f"refs/remotes/origin/{branch}"):
             raise GitError(f"branch {branch} not found in {src}", "", -1)
-        _run(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], dest)
-        _run(["symbolic-ref", "refs/remotes/origin/HEAD", f"refs/remotes/origin/{branch}"], dest)
+        run(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], dest)
+        run(["symbolic-ref", "refs/remotes/origin/HEAD", f"refs/remotes/origin/{branch}"], dest)
     except BaseException:
         if created:
             shutil.rmtree(dest, ignore_errors=True)
@@ -496,7 +496,7 @@ def fetch(repo: Path | str, timeout: float = NETWORK_TIMEOUT) -> None:
     if planted:
         logging.getLogger("gastown.daemon.vcs.git").warning("removed planted config from %s: %s", repo,
                                                           ", ".join(planted))
-    _run(["fetch", "--prune", "--quiet", "origin"], _resolve(repo), what="git fetch", timeout=timeout)
+    run(["fetch", "--prune", "--quiet", "origin"], _resolve(repo), what="git fetch", timeout=timeout)
 
 
 # --------------------------------------------------------------------------- worktrees
@@ -507,7 +507,7 @@ def list_worktrees(repo: Path | str) -> list[WorktreeInfo]:
 
     Lets the daemon reconcile its records with what is on disk after a crash or restart.
     """
-    out = _run(["worktree", "list", "--porcelain"], _resolve(repo)).stdout
+    out = run(["worktree", "list", "--porcelain"], _resolve(repo)).stdout
     result: list[WorktreeInfo] = []
     for block in out.strip().split("\n\n"):
         if not block.strip():
@@ -553,8 +553,8 @@ def add_worktree(repo: Path | str, path: Path | str, branch: str, base: str) -> 
     """
     repo_p = _resolve(repo)
     path_p = _resolve(path)
-    _check_branch_name(branch)
-    _run(["worktree", "prune"], repo_p)
+    check_branch_name(branch)
+    run(["worktree", "prune"], repo_p)
     existing = _find_worktree(repo_p, path_p)
     if existing is not None:
         if existing.branch == branch and path_p.exists():
@@ -568,22 +568,22 @@ def add_worktree(repo: Path | str, path: Path | str, branch: str, base: str) -> 
         raise GitError(f"worktree path already exists and is not empty: {path_p}", "", -1)
     path_p.parent.mkdir(parents=True, exist_ok=True)
     if branch_exists(repo_p, branch):
-        _run(["worktree", "add", "--", str(path_p), branch], repo_p, what="git worktree add")
+        run(["worktree", "add", "--", str(path_p), branch], repo_p, what="git worktree add")
     else:
         _check_rev(base, "base")
-        if not _rev_exists(repo_p, base):
+        if not rev_exists(repo_p, base):
             raise GitError(f"base {base} not found in {repo_p} (fetch first?)", "", -1)
-        _run(
+        run(
             ["worktree", "add", "--no-track", "-b", branch, "--", str(path_p), base],
             repo_p,
             what="git worktree add",
         )
 
 
-def _dirty_files(path: Path) -> list[str]:
+def dirty_files(path: Path) -> list[str]:
     # GIT_OPTIONAL_LOCKS=0: a status refresh must not take index.lock under a working agent
     # (its next `git add` would fail with "index.lock exists").
-    out = _run(
+    out = run(
         ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignore-submodules=none"],
         path,
         env={"GIT_OPTIONAL_LOCKS": "0"},
@@ -605,7 +605,7 @@ def _dirty_files(path: Path) -> list[str]:
 def _is_worktree(path: Path) -> bool:
     if not path.is_dir():
         return False
-    r = _run(
+    r = run(
         ["rev-parse", "--is-inside-work-tree", "--show-toplevel"],
         path,
         env={"GIT_CEILING_DIRECTORIES": str(path.parent)},
@@ -625,15 +625,15 @@ def worktree_state(path: Path | str, base: str) -> WorktreeState:
     if not _is_worktree(path_p):
         raise GitError(f"not a git worktree: {path_p}", "", -1)
     _check_rev(base, "base")
-    if not _rev_exists(path_p, base):
+    if not rev_exists(path_p, base):
         raise GitError(f"base {base} not found in {path_p}", "", -1)
     head = head_sha(path_p)
-    r = _run(["symbolic-ref", "--quiet", "--short", "HEAD"], path_p, ok=(0, 1))
+    r = run(["symbolic-ref", "--quiet", "--short", "HEAD"], path_p, ok=(0, 1))
     branch = r.stdout.strip() if r.returncode == 0 else None
-    files = _dirty_files(path_p)
+    files = dirty_files(path_p)
     ahead = commits_ahead(path_p, base, "HEAD")
     unpushed = int(
-        _git_out(["rev-list", "--count", "HEAD", "--not", base, "--remotes=origin"], path_p) or "0"
+        output(["rev-list", "--count", "HEAD", "--not", base, "--remotes=origin"], path_p) or "0"
     )
     return WorktreeState(
         path=path_p,
@@ -664,7 +664,7 @@ def remove_worktree(repo: Path | str, path: Path | str, base: str, force: bool =
     if registered is None and path_p.exists():
         raise GitError(f"{path_p} is not a worktree of {repo_p}", "", -1)
     if registered is None or not path_p.exists():
-        _run(["worktree", "prune"], repo_p)  # already gone: drop git's stale metadata
+        run(["worktree", "prune"], repo_p)  # already gone: drop git's stale metadata
         return
     if not force:
         state = worktree_state(path_p, base)
@@ -683,14 +683,14 @@ def remove_worktree(repo: Path | str, path: Path | str, base: str, force: bool =
                 "",
                 -1,
             )
-        _run(["worktree", "remove", "--", str(path_p)], repo_p, what="git worktree remove")
+        run(["worktree", "remove", "--", str(path_p)], repo_p, what="git worktree remove")
     else:
-        _run(
+        run(
             ["worktree", "remove", "--force", "--force", "--", str(path_p)],
             repo_p,
             what="git worktree remove",
         )
-    _run(["worktree", "prune"], repo_p)
+    run(["worktree", "prune"], repo_p)
 
 
 # --------------------------------------------------------------------------- commits
@@ -729,8 +729,8 @@ def commit_all(
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", key) or "\n" in value or not value.strip():
             raise GitError(f"invalid trailer {key!r}: {value!r}", "", -1)
         trailer_args += ["--trailer", f"{key}: {value.strip()}"]
-    _run(["add", "-A"], wt, what="git add")
-    staged = _run(["diff", "--cached", "--quiet", "--ignore-submodules=none"], wt, ok=(0, 1))
+    run(["add", "-A"], wt, what="git add")
+    staged = run(["diff", "--cached", "--quiet", "--ignore-submodules=none"], wt, ok=(0, 1))
     if staged.returncode == 0:
         return None
     env = {
@@ -739,7 +739,7 @@ def commit_all(
         "GIT_COMMITTER_NAME": committer_name.strip(),
         "GIT_COMMITTER_EMAIL": committer_email.strip(),
     }
-    _run(
+    run(
         ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-F", "-"]
         + trailer_args,
         wt,
@@ -757,7 +757,7 @@ def commits_ahead(repo_or_worktree: Path | str, base: str, head: str) -> int:
     """Number of commits in `head` not in `base` (`git rev-list --count base..head`)."""
     _check_rev(base, "base")
     _check_rev(head, "revision")
-    out = _git_out(["rev-list", "--count", head, "--not", base], _resolve(repo_or_worktree))
+    out = output(["rev-list", "--count", head, "--not", base], _resolve(repo_or_worktree))
     return int(out or "0")
 
 
@@ -765,7 +765,7 @@ def head_sha(path: Path | str, ref: str = "HEAD") -> str:
     """Full sha of the commit `ref` names (errors clearly when it does not exist)."""
     _check_rev(ref)
     p = _resolve(path)
-    r = _run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], p, ok=(0, 1, 128))
+    r = run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], p, ok=(0, 1, 128))
     if r.returncode != 0:
         raise GitError(f"unknown revision {ref} in {p}", r.stderr, r.returncode)
     return r.stdout.strip()
@@ -774,7 +774,7 @@ def head_sha(path: Path | str, ref: str = "HEAD") -> str:
 def branch_exists(repo: Path | str, branch: str) -> bool:
     """Whether local branch `refs/heads/<branch>` exists."""
     _check_rev(branch, "branch name")
-    r = _run(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], _resolve(repo), ok=(0, 1))
+    r = run(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], _resolve(repo), ok=(0, 1))
     return r.returncode == 0
 
 
@@ -792,7 +792,7 @@ def delete_branch(repo: Path | str, branch: str, force: bool = False) -> bool:
         return False
     if not force:
         n = int(
-            _git_out(["rev-list", "--count", f"refs/heads/{branch}", "--not", "--remotes=origin"], p)
+            output(["rev-list", "--count", f"refs/heads/{branch}", "--not", "--remotes=origin"], p)
             or "0"
         )
         if n:
@@ -802,7 +802,7 @@ def delete_branch(repo: Path | str, branch: str, force: bool = False) -> bool:
                 "",
                 -1,
             )
-    _run(["branch", "-D", "--", branch], p, what="git branch -D")
+    run(["branch", "-D", "--", branch], p, what="git branch -D")
     return True
 
 
@@ -820,7 +820,7 @@ def log(repo: Path | str, ref: str = "HEAD", n: int = 20) -> list[dict[str, Any]
     subject, and trailers as a dict (a repeated key's values joined with ", ").
     """
     _check_rev(ref)
-    out = _run(
+    out = run(
         ["log", f"--max-count={int(n)}", f"--format={_LOG_FORMAT}", ref, "--"],
         _resolve(repo),
         what="git log",
@@ -856,7 +856,7 @@ def diff(repo: Path | str, base: str, head: str) -> str:
     """
     _check_rev(base, "base")
     _check_rev(head, "revision")
-    return _run(
+    return run(
         ["diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}", "--"],
         _resolve(repo),
         what="git diff",
@@ -869,17 +869,17 @@ def switch_worktree(path: Path | str, branch: str, base: str) -> None:
     Refuses a dirty worktree: switching would carry or clash with uncommitted work.
     """
     path_p = _resolve(path)
-    _check_branch_name(branch)
-    dirty = _dirty_files(path_p)
+    check_branch_name(branch)
+    dirty = dirty_files(path_p)
     if dirty:
         raise UnsafeWorktreeError(
             f"worktree {path_p} holds {len(dirty)} uncommitted file(s) ({', '.join(dirty[:3])}); not switching",
             "", -1)
     if branch_exists(path_p, branch):
-        _run(["switch", "--", branch], path_p, what="git switch")
+        run(["switch", "--", branch], path_p, what="git switch")
     else:
         _check_rev(base, "base")
-        _run(["switch", "--no-track", "-c", branch, base], path_p, what="git switch")
+        run(["switch", "--no-track", "-c", branch, base], path_p, what="git switch")
 
 
 TRAILER_HOOK = """#!/bin/sh
@@ -899,7 +899,7 @@ exit 0
 def install_trailer_hook(repo: Path | str) -> None:
     """A commit-msg hook in the rig clone (shared by its worktrees) adding the trailers,
     so commits made by any agent CLI's own `git commit` carry them."""
-    hooks = Path(_git_out(["rev-parse", "--git-common-dir"], _resolve(repo)))
+    hooks = Path(output(["rev-parse", "--git-common-dir"], _resolve(repo)))
     if not hooks.is_absolute():
         hooks = _resolve(repo) / hooks
     hook = hooks / "hooks" / "commit-msg"

@@ -10,31 +10,20 @@ checked out is updated only when its working tree is clean, otherwise the result
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from gastown.daemon.vcs.gates import Gate, GateRunner
 from gastown.daemon.vcs import git, riglock
 from gastown.daemon.town.crashpoints import crash_point
 from gastown.model import FailureCode
-from gastown.protocol import RpcError
 
 log = logging.getLogger("gastown.daemon.refinery")
-
-TAIL = 4000
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
-
-
-@dataclass
-class Gate:
-    name: str
-    cmd: str
-    timeout: float = 600.0
 
 
 @dataclass
@@ -83,78 +72,14 @@ def parse_gates(raw: list[Any]) -> list[Gate]:
     return out
 
 
-class GateRunner(Protocol):
-    """Where gates run: the host (`run_gate`) or the town container (ContainerRuntime.run_gate)."""
-    def __call__(self, gate: Gate, cwd: Path) -> dict[str, Any]: ...
-
-
-def host_gate(gate: Gate, cwd: Path) -> dict[str, Any]:
-    """A gate on the host, unconfined, with the allow-listed environment (no agent.env)."""
-    return host_gates([], "off")(gate, cwd)
-
-
-def host_gates(env_spec: list[str], sandbox_mode: str) -> GateRunner:
-    """Gates of a local town: the repository's code, run on purpose (like CI), with the
-    allow-listed environment plus `agent.env`, inside the same bubblewrap sandbox as agents
-    unless the town's sandbox mode is off (or auto and bwrap does not work here). With
-    `required` and no working bwrap, the gate fails with the cause."""
-    from gastown.daemon.runtime import sandbox
-
-    def run(gate: Gate, cwd: Path) -> dict[str, Any]:
-        try:
-            sandboxed = sandbox.enabled(sandbox_mode)
-        except RpcError as exc:
-            return {"name": gate.name, "cmd": gate.cmd, "exit_code": 126, "timed_out": False, "duration_s": 0.0,
-                    "output_tail": exc.message, "ran_in": "nowhere"}
-        home = Path(tempfile.mkdtemp(prefix="gt-gate-home-"))
-        try:
-            result = run_gate(gate, cwd, _gate_env(env_spec, home), sandboxed, home)
-        finally:
-            shutil.rmtree(home, ignore_errors=True)
-        return {**result, "ran_in": "host sandbox" if sandboxed else "host"}
-    return run
-
-
-def run_gate(gate: Gate, cwd: Path, env: dict[str, str], sandboxed: bool = False,
-             home: Path | None = None) -> dict[str, Any]:
-    from gastown.daemon.runtime import sandbox
-
-    start = time.monotonic()
-    argv = sandbox.gate_argv(gate.cmd, cwd=cwd, home=home) if sandboxed else ["/bin/sh", "-c", gate.cmd]
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        timed_out = False
-        try:
-            code = proc.wait(timeout=gate.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, 9)
-            code = proc.wait()
-        out.seek(0)
-        text = out.read().decode("utf-8", "replace")
-    return {"name": gate.name, "cmd": gate.cmd, "exit_code": 124 if timed_out else code,
-            "timed_out": timed_out, "duration_s": round(time.monotonic() - start, 3), "output_tail": text[-TAIL:]}
-
-
-def _gate_env(env_spec: list[str], home: Path | None = None) -> dict[str, str]:
-    """The allow-list (never the daemon's environment), `agent.env`, a throwaway HOME."""
-    from gastown.daemon.town import agentenv
-    from gastown.daemon.alarm.turns import gt_bin_dir
-
-    path = gt_bin_dir() + os.pathsep + os.environ.get("PATH", agentenv.DEFAULT_PATH)
-    overlay = {"PATH": path, **({"HOME": str(home)} if home else {})}
-    return agentenv.build(overlay, env_spec)
-
-
 def _conflicted(wt: Path) -> list[str]:
-    out = git._git_out(["diff", "--name-only", "--diff-filter=U"], wt)
+    out = git.output(["diff", "--name-only", "--diff-filter=U"], wt)
     return [f for f in out.splitlines() if f]
 
 
 def _markers(wt: Path, base: str) -> list[str]:
     """Files whose added lines carry conflict markers (committed by a careless agent)."""
-    diff = git._git_out(["diff", "--unified=0", base, "HEAD"], wt)
+    diff = git.output(["diff", "--unified=0", base, "HEAD"], wt)
     files, current = [], ""
     for line in diff.splitlines():
         if line.startswith("+++ b/"):
@@ -176,22 +101,22 @@ def combine(wt: Path, mode: str, branch: str, base: str, identity: dict[str, str
            "GIT_COMMITTER_NAME": "gastown refinery", "GIT_COMMITTER_EMAIL": "refinery@gastown"}
     try:
         if mode == "merge":
-            git._run(["merge", "--no-ff", "--no-edit", "-m", f"Merge {name} into {target}", branch], wt, env=env)
+            git.run(["merge", "--no-ff", "--no-edit", "-m", f"Merge {name} into {target}", branch], wt, env=env)
         elif mode == "squash":
-            git._run(["merge", "--squash", branch], wt, env=env)
-            msg = git._git_out(["log", "-1", "--format=%B", branch], wt)
-            git._run(["commit", "--no-verify", "-m", msg], wt, env=env)
+            git.run(["merge", "--squash", branch], wt, env=env)
+            msg = git.output(["log", "-1", "--format=%B", branch], wt)
+            git.run(["commit", "--no-verify", "-m", msg], wt, env=env)
         elif mode == "rebase":
-            committer = git._git_out(["log", "-1", "--format=%cn%x00%ce", branch], wt).split("\0")
-            git._run(["checkout", "-q", "--detach", branch], wt)
-            git._run(["rebase", base], wt,
+            committer = git.output(["log", "-1", "--format=%cn%x00%ce", branch], wt).split("\0")
+            git.run(["checkout", "-q", "--detach", branch], wt)
+            git.run(["rebase", base], wt,
                      env={"GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1]})
         else:
             return MergeResult(False, FailureCode.INFRA, f"unknown refinery.merge_mode '{mode}'")
     except git.GitError as exc:
         files = _conflicted(wt)
         for abort in (["merge", "--abort"], ["rebase", "--abort"]):
-            git._run(abort, wt, ok=(0, 1, 128))
+            git.run(abort, wt, ok=(0, 1, 128))
         if files:
             return MergeResult(False, FailureCode.CONFLICT, f"{name} conflicts with {target} in {', '.join(files)}",
                                files=files, target=target)
@@ -209,10 +134,10 @@ def destination(source: str, target: str) -> tuple[str, list[str]]:
     dest = target
     receive_pack: list[str] = []
     if not git.is_url(source) and Path(source, ".git").exists():
-        checked_out = git._run(["symbolic-ref", "--quiet", "--short", "HEAD"], source,
+        checked_out = git.run(["symbolic-ref", "--quiet", "--short", "HEAD"], source,
                                ok=(0, 1, 128)).stdout.strip()
         if checked_out == target:
-            dirty = git._run(["status", "--porcelain"], source, ok=(0, 128)).stdout.strip()
+            dirty = git.run(["status", "--porcelain"], source, ok=(0, 128)).stdout.strip()
             if dirty:
                 dest = f"gastown/{target}"
             else:  # the user's clean checkout follows the branch (git refuses if that changes)
@@ -225,18 +150,18 @@ def land(repo: str, wt: Path, source: str, target: str, sha: str) -> MergeResult
     dest, receive_pack = destination(source, target)
     crash_point("merge.before_push")
     try:
-        git._run(["push", *receive_pack, "origin", f"{sha}:refs/heads/{dest}"], wt, what="git push",
+        git.run(["push", *receive_pack, "origin", f"{sha}:refs/heads/{dest}"], wt, what="git push",
                  timeout=git.NETWORK_TIMEOUT)
     except git.GitError as exc:
         text = exc.stderr.lower()
         moved = "non-fast-forward" in text or "fetch first" in text or "rejected" in text
         return MergeResult(False, FailureCode.PUSH_REJECTED if moved else FailureCode.INFRA, str(exc), retry=True)
-    remote = git._git_out(["ls-remote", "origin", f"refs/heads/{dest}"], wt).split()
+    remote = git.output(["ls-remote", "origin", f"refs/heads/{dest}"], wt).split()
     if not remote or remote[0] != sha:
         return MergeResult(False, FailureCode.PUSH_UNVERIFIED, f"origin/{dest} is not at {sha[:12]} after the push", retry=True)
     crash_point("merge.pushed")
     with riglock.rig_git(repo):
-        git._run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
+        git.run(["fetch", "origin", f"+refs/heads/{dest}:refs/remotes/origin/{dest}"], repo)
     note = "" if dest == target else f" (target checkout has uncommitted changes: landed on {dest} instead)"
     return MergeResult(True, merge_commit=sha, landed_on=dest, message=f"merged into {dest}{note}")
 
@@ -261,11 +186,11 @@ def _sweep(repo: str, removed: list[str]) -> None:
         path = Path(wt.path)
         if wt.bare or not path.name.startswith(MERGE_PREFIX) or riglock.leased(path):
             continue
-        git._run(["worktree", "remove", "--force", "--force", str(path)], repo, ok=(0, 128))
+        git.run(["worktree", "remove", "--force", "--force", str(path)], repo, ok=(0, 128))
         shutil.rmtree(path, ignore_errors=True)
         removed.append(str(path))
     if removed:
-        git._run(["worktree", "prune"], repo, ok=(0, 128))
+        git.run(["worktree", "prune"], repo, ok=(0, 128))
 
 
 def _fetch(repo: str) -> None:
@@ -278,9 +203,9 @@ def landing_base(repo: str, target: str) -> str:
     """Where a merge starts: origin/<target>, or origin/gastown/<target> when earlier results
     were parked there (the user's checkout was dirty) and it still contains the target."""
     parked = f"origin/gastown/{target}"
-    if git._run(["rev-parse", "--verify", "--quiet", parked], repo, ok=(0, 1)).returncode != 0:
+    if git.run(["rev-parse", "--verify", "--quiet", parked], repo, ok=(0, 1)).returncode != 0:
         return f"origin/{target}"
-    contains = git._run(["merge-base", "--is-ancestor", f"origin/{target}", parked], repo, ok=(0, 1, 128))
+    contains = git.run(["merge-base", "--is-ancestor", f"origin/{target}", parked], repo, ok=(0, 1, 128))
     return parked if contains.returncode == 0 else f"origin/{target}"
 
 
@@ -292,14 +217,14 @@ def verified_base(repo: str, target: str) -> str:
     head, so the push is refused and the merge retried after the next fetch."""
     base = landing_base(repo, target)
     name = base.removeprefix("origin/")
-    out = git._git_out(["ls-remote", "origin", f"refs/heads/{name}", f"refs/heads/{target}"], repo,
+    out = git.output(["ls-remote", "origin", f"refs/heads/{name}", f"refs/heads/{target}"], repo,
                        timeout=git.NETWORK_TIMEOUT)
     heads = {ref.removeprefix("refs/heads/"): sha for sha, ref in (ln.split() for ln in out.splitlines() if ln.strip())}
     sha = heads.get(name) or heads.get(target)
     if not sha:
         raise git.GitError(f"the origin has no branch {target}", "", -1)
-    local = git._run(["rev-parse", "--verify", "--quiet", base], repo, ok=(0, 1)).stdout.strip()
-    if git._run(["cat-file", "-e", f"{sha}^{{commit}}"], repo, ok=(0, 1, 128)).returncode != 0:
+    local = git.run(["rev-parse", "--verify", "--quiet", base], repo, ok=(0, 1)).stdout.strip()
+    if git.run(["cat-file", "-e", f"{sha}^{{commit}}"], repo, ok=(0, 1, 128)).returncode != 0:
         return local or sha
     if local != sha:
         log.warning("%s in %s is %s, not the origin's %s: merging onto the origin's", base, repo, local[:12], sha[:12])
@@ -307,7 +232,7 @@ def verified_base(repo: str, target: str) -> str:
 
 
 def process(repo: str, source: str, branch: str, target: str, *, mode: str, gates: list[Gate],
-            identity: dict[str, str], expect_head: str | None = None, gate_runner: GateRunner = host_gate,
+            identity: dict[str, str], expect_head: str | None = None, gate_runner: GateRunner,
             workdir: Path | None = None, land_it: bool = True) -> MergeResult:
     """The whole recipe for one merge request. `workdir`: where the temporary merge worktree
     goes (a container town's gates need it inside the bind-mounted town directory). With
@@ -318,9 +243,9 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     except git.GitError as exc:
         return MergeResult(False, FailureCode.INFRA, f"fetch failed: {exc}", retry=True)
     if not git.branch_exists(repo, branch) and branch.startswith("gastown/convoy/") and \
-            git._run(["rev-parse", "--verify", "--quiet", f"origin/{branch}"], repo, ok=(0, 1)).returncode == 0:
+            git.run(["rev-parse", "--verify", "--quiet", f"origin/{branch}"], repo, ok=(0, 1)).returncode == 0:
         with riglock.rig_git(repo):  # a convoy landing: its integration branch, a ref of the shared clone
-            git._run(["branch", "-f", branch, f"origin/{branch}"], repo)
+            git.run(["branch", "-f", branch, f"origin/{branch}"], repo)
     if not git.branch_exists(repo, branch):
         return MergeResult(False, FailureCode.INFRA, f"branch {branch} no longer exists")
     head = git.head_sha(repo, branch)
@@ -337,14 +262,14 @@ def process(repo: str, source: str, branch: str, target: str, *, mode: str, gate
     with riglock.lease(wt):  # the witness's sweep leaves this worktree alone until it is removed below
         try:
             with riglock.rig_git(repo):
-                git._run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
+                git.run(["worktree", "add", "--detach", str(wt), base], repo, what="git worktree add")
             return _merge_in(repo, wt, source, branch, target, base, mode=mode, gates=gates, identity=identity,
                              gate_runner=gate_runner, land_it=land_it, head=head)
         finally:
             with riglock.rig_git(repo):
-                git._run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
+                git.run(["worktree", "remove", "--force", "--force", str(wt)], repo, ok=(0, 128))
                 shutil.rmtree(wt, ignore_errors=True)
-                git._run(["worktree", "prune"], repo, ok=(0, 128))
+                git.run(["worktree", "prune"], repo, ok=(0, 128))
 
 
 def _merge_in(repo: str, wt: Path, source: str, branch: str, target: str, base: str, *, mode: str,
@@ -382,7 +307,7 @@ def _github_repo(source: str) -> str | None:
 def open_pr(repo: str, source: str, branch: str, target: str, title: str, body: str) -> str | None:
     """Push the branch; open a pull request with `gh` when it is installed and the origin
     is on GitHub. Returns the PR URL, or None when only the branch was pushed."""
-    git._run(["push", "--force", "origin", f"refs/heads/{branch}:refs/heads/{branch}"], repo, what="git push",
+    git.run(["push", "--force", "origin", f"refs/heads/{branch}:refs/heads/{branch}"], repo, what="git push",
              timeout=git.NETWORK_TIMEOUT)
     gh, slug = shutil.which("gh"), _github_repo(source)
     if not gh or not slug:
@@ -411,16 +336,16 @@ def conflict_files(repo: str, branch: str, target: str) -> list[str]:
 def ensure_branch(repo: str, branch: str, base: str) -> None:
     """A convoy's integration branch exists on the origin (cut from `base`) before the first
     member merges into it."""
-    if git._git_out(["ls-remote", "origin", f"refs/heads/{branch}"], repo, timeout=git.NETWORK_TIMEOUT):
+    if git.output(["ls-remote", "origin", f"refs/heads/{branch}"], repo, timeout=git.NETWORK_TIMEOUT):
         return
     _fetch(repo)
-    git._run(["push", "origin", f"{git.head_sha(repo, base)}:refs/heads/{branch}"], repo, what="git push",
+    git.run(["push", "origin", f"{git.head_sha(repo, base)}:refs/heads/{branch}"], repo, what="git push",
              timeout=git.NETWORK_TIMEOUT)
     _fetch(repo)
 
 
 def push_branch(repo: str, branch: str) -> None:
-    git._run(["push", "--force", "origin", f"refs/heads/{branch}:refs/heads/{branch}"], repo, what="git push",
+    git.run(["push", "--force", "origin", f"refs/heads/{branch}:refs/heads/{branch}"], repo, what="git push",
              timeout=git.NETWORK_TIMEOUT)
 
 
@@ -429,7 +354,7 @@ def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) 
     when the PR was closed unmerged or the branch vanished unmerged; else ('waiting', None)."""
     _fetch(repo)
     target_sha = git.head_sha(repo, f"origin/{target}")
-    merged = git._run(["merge-base", "--is-ancestor", head, target_sha], repo, ok=(0, 1, 128)).returncode == 0
+    merged = git.run(["merge-base", "--is-ancestor", head, target_sha], repo, ok=(0, 1, 128)).returncode == 0
     if merged:
         return "merged", target_sha
     gh = shutil.which("gh")
@@ -441,7 +366,7 @@ def poll_pr(repo: str, branch: str, target: str, head: str, pr_url: str | None) 
             return "merged", target_sha
         if state == "CLOSED":
             return "closed", None
-    if not git._git_out(["ls-remote", "origin", f"refs/heads/{branch}"], repo):
+    if not git.output(["ls-remote", "origin", f"refs/heads/{branch}"], repo):
         return "closed", None
     return "waiting", None
 
@@ -452,15 +377,15 @@ def retire_branch(repo: str, branch: str, *, remote: bool) -> None:
     with riglock.rig_git(repo):
         retired = _retire(repo, branch)
     if retired and remote:
-        git._run(["push", "origin", "--delete", branch], repo, ok=(0, 1), timeout=git.NETWORK_TIMEOUT)
+        git.run(["push", "origin", "--delete", branch], repo, ok=(0, 1), timeout=git.NETWORK_TIMEOUT)
 
 
 def _retire(repo: str, branch: str) -> bool:
     for wt in git.list_worktrees(repo):
         if wt.branch == branch and wt.path.exists():
-            if git._dirty_files(wt.path):
+            if git.dirty_files(wt.path):
                 return False
-            git._run(["switch", "--detach"], wt.path)
+            git.run(["switch", "--detach"], wt.path)
     if git.branch_exists(repo, branch):
         git.delete_branch(repo, branch, force=True)
     return True

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from gastown.cli.render import retry_line
+from gastown.timetext import retry_line
 from gastown.protocol import Method, RpcError
 from gastown.tui import messages as m
 from gastown.tui.acting import bindings

@@ -1,5 +1,5 @@
 """Container engines: detection (podman first, then docker), the generated `containers.conf`,
-and the base of the town image (the town image itself: gastown.daemon.runtime.image).
+and the base of the town image (the town image itself: gastown.host.image).
 
 Host facts that shape this (docs/containers.md): rootful podman refuses ulimits above the
 host's hard limits, crun fails on cgroup v1/hybrid hosts (runc works), and where no image
@@ -254,23 +254,23 @@ def doctor(name: str | None = None) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- the town image
-# (built in gastown.daemon.runtime.image; these names stay here for callers that only know the engine)
+# (built in gastown.host.image; these names stay here for callers that only know the engine)
 def town_image_ref() -> str:
-    from gastown.daemon.runtime import image
+    from gastown.host import image
 
     return image.town_image_ref()
 
 
 def ensure_image(eng: Engine, log: Log | None = None) -> str:
     """The current default town image, built when missing."""
-    from gastown.daemon.runtime import image
+    from gastown.host import image
 
     return image.ensure_image(eng, log=log)
 
 
 def build_image(eng: Engine, base: str = "auto", base_image: str = BASE_REGISTRY, force: bool = False,
                 log: Log | None = None) -> dict[str, Any]:
-    from gastown.daemon.runtime import image
+    from gastown.host import image
 
     return image.build_image(eng, base=base, base_image=base_image, force=force, log=log)
 

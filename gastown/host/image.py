@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gastown.daemon.runtime import engine as engines
-from gastown.daemon.runtime import pysite
-from gastown.daemon.runtime.engine import Engine, external
+from gastown.host import engine as engines
+from gastown.host import pysite
+from gastown.host.engine import Engine, external
 from gastown.protocol import ErrorCode, RpcError
 
 TOWN_IMAGE = "localhost/gastown-town"
@@ -62,21 +62,6 @@ class ImageSpec:
         if f is not None:
             h.update(f.read_bytes())
         return "default" if not self.base and not self.setup else h.hexdigest()[:10]
-
-
-def spec_for_town(root: Path) -> ImageSpec:
-    """The town's `container.base` and `container.setup`, plus each rig's `container.setup`
-    (rigs in name order; a command given twice runs once): one container serves all rigs."""
-    from gastown.daemon.town import config
-
-    town_cfg = config.load(root / "config.toml")
-    base = str(config.get_dotted(town_cfg, "container.base") or "")
-    setup: list[str] = [str(c) for c in config.get_dotted(town_cfg, "container.setup") or []]
-    for rig_cfg in sorted((root / "rigs").glob("*/config.toml")):
-        for cmd in config.get_dotted(config.load(rig_cfg), "container.setup") or []:
-            if str(cmd) not in setup:
-                setup.append(str(cmd))
-    return ImageSpec(base=base, setup=tuple(setup))
 
 
 # ----------------------------------------------------------------------------- the tag
