@@ -1,0 +1,38 @@
+"""The per-agent uid layout of a container town's rig clone (pure parts; the real thing runs
+in tests/test_trust.py::test_hostile_agent_in_a_container_town)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from gastown.daemon.runtime import agentuids
+from gastown.daemon.runtime.agentuids import _clone_mode
+
+
+def test_clone_modes_let_agents_commit_but_not_forge_origin() -> None:
+    d = lambda *rel: _clone_mode(rel, True, 0o40700)  # noqa: E731
+    f = lambda *rel: _clone_mode(rel, False, 0o100600)  # noqa: E731
+    assert d() == 0o2750 and d("refs") == 0o2750  # the clone's top: no new files (packed-refs, gc) from agents
+    assert d("objects") == d("objects", "ab") == d("objects", "pack") == 0o3770  # writable, sticky
+    assert d("refs", "heads") == d("refs", "heads", "gt", "toast") == 0o2770  # commits move branches
+    assert d("refs", "remotes") == d("refs", "remotes", "origin") == d("refs", "tags") == 0o2750
+    assert d("logs", "refs", "heads") == 0o2770 and d("logs", "refs", "remotes") == 0o2750
+    assert d("hooks") == d("worktrees") == 0o2750
+    assert f("packed-refs") == f("config") == f("HEAD") == f("refs", "remotes", "origin", "main") == 0o640
+    assert f("logs", "refs", "heads", "gt", "toast", "x") == 0o660  # a reflog is appended to
+    assert _clone_mode(("hooks", "prepare-commit-msg"), False, 0o100700) == 0o750  # runnable, not writable
+    assert _clone_mode(("objects", "ab", "cd"), False, 0o100400) == 0o440
+
+
+def test_clone_of_reads_the_worktree_gitfile(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(src)], check=True)
+    subprocess.run(["git", "-C", str(src), "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-q",
+                    "--allow-empty", "-m", "x"], check=True)
+    clone = tmp_path / "rigs" / "app" / "repo.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(src), str(clone)], check=True)
+    wt = tmp_path / "worktrees" / "app" / "toast"
+    subprocess.run(["git", "-C", str(clone), "worktree", "add", "-q", "-b", "w", str(wt)], check=True)
+    assert agentuids.clone_of(wt) == (clone, clone / "worktrees" / "toast")
+    assert agentuids.clone_of(tmp_path) is None  # the mayor's workspace: no git worktree
