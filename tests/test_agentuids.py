@@ -11,8 +11,12 @@ from gastown.daemon.runtime.agentuids import _clone_mode
 
 
 def test_clone_modes_let_agents_commit_but_not_forge_origin() -> None:
-    d = lambda *rel: _clone_mode(rel, True, 0o40700)  # noqa: E731
-    f = lambda *rel: _clone_mode(rel, False, 0o100600)  # noqa: E731
+    def d(*rel: str) -> int:
+        return _clone_mode(rel, True, 0o40700)
+
+    def f(*rel: str) -> int:
+        return _clone_mode(rel, False, 0o100600)
+
     assert d() == 0o2750 and d("refs") == 0o2750  # the clone's top: no new files (packed-refs, gc) from agents
     assert d("objects") == d("objects", "ab") == d("objects", "pack") == 0o3770  # writable, sticky
     assert d("refs", "heads") == d("refs", "heads", "gt", "toast") == 0o2770  # commits move branches
