@@ -32,6 +32,7 @@ from typing import Any, cast
 from gastown import runner
 from gastown.daemon.alarm.loop import TownLoop
 from gastown.daemon.runtime.base import TurnSpec, WithoutContainer
+from gastown.daemon.edge.rpc import REGISTRY
 from gastown.daemon.edge.server import Connection, Daemon
 from gastown.daemon.town.towns import Town
 from gastown.protocol import Method, RpcError, request
@@ -174,7 +175,7 @@ class Harness:
             agent = await self.town.call(self.town.store.agent_get, as_agent)
             conn.agent_town, conn.agent, conn.role, conn.actor = self.town.name, as_agent, agent["role"], as_agent
             conn.token_hash = agent["token_hash"]  # what its hello would have proven (checked on every call)
-        elif method not in (Method.TOWN_CREATE, Method.TOWN_LIST):
+        elif REGISTRY[method].town:  # town-scoped methods get this town unless told otherwise
             params.setdefault("town", self.town.name)
         self._ids += 1
         frame = await self.daemon.handle(conn, request(self._ids, method, params))

@@ -17,7 +17,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, ParamSpec, TypeVar
 
 import tomli_w
 
@@ -27,6 +27,7 @@ from gastown.daemon.store import Store, ids
 from gastown.protocol import ErrorCode, RpcError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -55,9 +56,10 @@ class Town:
         self.on_write: Callable[["Town"], None] | None = None  # set by the daemon: wakes subscribers
         self.published_seq = self.store.last_seq
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store method on this town's writer thread; anything it wrote reaches event
-        subscribers at once (whoever made the call: a client, the loop, the refinery)."""
+        subscribers at once (whoever made the call: a client, the loop, the refinery). Typed
+        with the function's own parameters, so mypy checks every call site's arguments."""
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
         if self.on_write is not None and self.store.last_seq != self.published_seq:
