@@ -42,12 +42,6 @@ ROLE_METHODS: dict[str, frozenset[str]] = {
 tools are unavailable to polecats)."""
 
 
-def _me(ctx: Ctx) -> str:
-    if not ctx.conn.agent:
-        raise RpcError(ErrorCode.FORBIDDEN, "this is an agent tool: run it from an agent turn (no agent token)")
-    return ctx.conn.agent
-
-
 @rpc(Method.AGENT_LIST)
 async def list_(ctx: Ctx, town: Town, *, rig: str | None = None, role: str | None = None) -> list[dict[str, Any]]:
     return await town.call(town.store.agent_list, rig=rig, role=role)
@@ -111,7 +105,7 @@ async def reset(ctx: Ctx, town: Town, *, name: str) -> dict[str, Any]:
 
 @rpc(Method.TOOL_PRIME)
 async def prime(ctx: Ctx, town: Town) -> dict[str, Any]:
-    agent = await town.call(town.store.agent_get, _me(ctx))
+    agent = await town.call(town.store.agent_get, ctx.agent())
     bead = agent["hook"]
     text = "Nothing is on your hook. Wait for work or run `gt done` if you just finished."
     if bead and agent["role"] == "refinery":
@@ -159,7 +153,7 @@ async def done(ctx: Ctx, town: Town, *, summary: str = "", status: str = "done")
     Idempotent: a repeated `done` of the same turn at the same head (or with the same
     request id: the agent's client retries a call a daemon restart cut) answers with the
     merge request the first one made (gastown.daemon.store.turnlog.done_replay)."""
-    name = _me(ctx)
+    name = ctx.agent()
     finish.check(status, summary)
     agent = await town.call(town.store.agent_get, name)
     request_id = ctx.extra.get("request_id")
@@ -217,7 +211,7 @@ async def pr_reply(ctx: Ctx, town: Town, *, thread: str, body: str) -> dict[str,
     from gastown.daemon.alarm import pullrequests
     from gastown.forge import ForgeError
 
-    name = _me(ctx)
+    name = ctx.agent()
     if not body.strip():
         raise RpcError(ErrorCode.INVALID_PARAMS, "the reply is empty")
     bead = await town.call(prstore.followup_of, town.store, name)
@@ -248,14 +242,14 @@ def _head_or_none(worktree: str | None) -> str | None:
 
 @rpc(Method.TOOL_STATUS)
 async def status(ctx: Ctx, town: Town, *, message: str) -> dict[str, Any]:
-    name = _me(ctx)
+    name = ctx.agent()
     await town.call(town.store.agent_status_message, name, message[:500])
     return {"id": name, "status_message": message[:500]}
 
 
 @rpc(Method.TOOL_ESCALATE)
 async def escalate(ctx: Ctx, town: Town, *, message: str, severity: str = "medium") -> dict[str, Any]:
-    name = _me(ctx)
+    name = ctx.agent()
     if severity not in [s.value for s in Severity]:
         raise RpcError(ErrorCode.INVALID_PARAMS, f"severity must be low, medium, high or critical, not '{severity}'")
     agent = await town.call(town.store.agent_get, name)
@@ -266,7 +260,7 @@ async def escalate(ctx: Ctx, town: Town, *, message: str, severity: str = "mediu
 @rpc(Method.TOOL_REVIEW)
 async def review(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dict[str, Any]:
     """The refinery agent's verdict on the merge request on its hook; it gates the merge."""
-    name = _me(ctx)
+    name = ctx.agent()
     if verdict not in ("approve", "request_changes"):
         raise RpcError(ErrorCode.INVALID_PARAMS, "verdict must be approve or request_changes")
     if verdict == "request_changes" and not reason.strip():
@@ -286,7 +280,7 @@ def _defer_gupp(town: Town, agent: str) -> None:
 @rpc(Method.TOOL_TRIAGE)
 async def triage(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dict[str, Any]:
     """The triage agent's verdict on its case: wait, restart the stuck agent, or escalate."""
-    _me(ctx)
+    ctx.agent()
     if verdict not in ("wait", "restart", "escalate"):
         raise RpcError(ErrorCode.INVALID_PARAMS, "verdict must be wait, restart or escalate")
     case = await town.call(town.store.triage_verdict, verdict, reason)

@@ -131,10 +131,8 @@ async def persona_show(ctx: Ctx, town: Town, *, name: str, rig: str | None = Non
 @rpc(Method.TOOL_STEP_DONE)
 async def step_done(ctx: Ctx, town: Town, *, summary: str = "") -> dict[str, Any]:
     """Single mode: close the current step, run the checks that follow, say what is next."""
-    from gastown.daemon.api.agent import _me
-
     loop = ctx.daemon.loops.get(town.name)
-    result = await steps.advance(town, loop.runtime if loop else None, _me(ctx), summary.strip()[:2000],
+    result = await steps.advance(town, loop.runtime if loop else None, ctx.agent(), summary.strip()[:2000],
                                  ctx.extra.get("request_id"))
     ctx.daemon.wake(town)
     return result

@@ -22,7 +22,7 @@ from gastown.daemon.vcs import git, riglock
 from gastown.daemon.town.crashpoints import crash_point
 from gastown.model import FailureCode
 
-log = logging.getLogger("gastown.daemon.refinery")
+log = logging.getLogger("gastown.daemon.vcs.refinery")
 CONFLICT_MARKERS = ("<<<<<<< ", ">>>>>>> ")
 
 
