@@ -10,6 +10,14 @@ Agent tools are timed as an agent calls them (GT_AGENT_TOKEN and GT_AGENT_SOCKET
 take the stdlib fast path) but with a token no turn holds, so the daemon may refuse them
 (exit 8): the process still pays everything a real call pays up to the answer (start-up,
 imports, connect, hello, a round trip, printing the result or the refusal).
+
+Bytecode: gastown's modules are compiled first (`compileall`, as `pip install` and the town
+image do), so both sides run from cached bytecode. Without that, under
+PYTHONDONTWRITEBYTECODE=1 an editable tree is compiled from source at every start (~1.5 ms
+per agent-path module, more for Typer's), which is a property of the checkout, not of `gt`.
+The bare interpreter here is the venv's own: its site hook for the editable install already
+imports pathlib, re, enum and friends (about half of `python -c pass`), so `gt` gets those
+for free; a plain install has no such hook and a faster bare interpreter.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ ROUNDS = int(os.environ.get("GT_BENCH_ROUNDS", "25"))
 BEFORE = os.environ.get("GT_BENCH_BEFORE")
 """Optional: the source tree of an older gastown (e.g. `git archive REV | tar -x -C DIR`); its
 `gt` is timed too, in the same rounds, through the same venv (PYTHONPATH first)."""
+COMPILE = os.environ.get("GT_BENCH_COMPILE", "1") != "0"
+"""GT_BENCH_COMPILE=0 times the tree as it is: with no __pycache__ and PYTHONDONTWRITEBYTECODE=1
+(how issue 14 was first measured) every gastown module is compiled from source on each start."""
 HUMAN_TARGET, AGENT_TARGET = 4.0, 1.5
 
 
@@ -37,6 +48,11 @@ def run(argv: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] 
     if res.returncode not in ok:
         raise SystemExit(f"bench: {' '.join(argv[1:])} exited {res.returncode}: {res.stderr.decode().strip()}")
     return elapsed
+
+
+def compile_bytecode(dirs: list[str]) -> None:
+    """Write gastown's bytecode (a no-op when it is current), whatever PYTHONDONTWRITEBYTECODE says."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], check=True, stdout=subprocess.DEVNULL)
 
 
 def make_repo() -> Path:
@@ -92,6 +108,13 @@ def main() -> None:
             mail = c.call("mail.send", to="human", subject="benchmark mail", body="hello")[0]["id"]
         gt = str(VENV_BIN / "gt")
         cmds = commands(bead, mail)
+        if COMPILE:
+            compile_bytecode([str(Path(__file__).resolve().parent.parent / "gastown"), *([BEFORE] if BEFORE else [])])
+        for _, label, argv, env, ok in cmds:  # one untimed round: file caches warm, bytecode checked
+            run([gt, *argv], env=env, ok=ok)
+            if BEFORE:
+                run([gt, *argv], env={**(env or os.environ), "PYTHONPATH": BEFORE}, ok=ok)
+        load_before = os.getloadavg()[0]
         bare: list[float] = []
         times: dict[str, list[float]] = {label: [] for _, label, _, _, _ in cmds}
         before: dict[str, list[float]] = {label: [] for _, label, _, _, _ in cmds}
@@ -103,7 +126,8 @@ def main() -> None:
                     before[label].append(run([gt, *argv], env={**(env or os.environ), "PYTHONPATH": BEFORE}, ok=ok))
     load = os.getloadavg()[0]
     b = median_ms(bare)
-    print(f"gt start-up, {ROUNDS} interleaved rounds, load average {load:.1f} ({os.cpu_count()} cpus)")
+    print(f"gt start-up, {ROUNDS} interleaved rounds, load average {load_before:.1f} -> {load:.1f} ({os.cpu_count()} cpus), "
+          f"gastown bytecode {'compiled' if COMPILE else 'as found'}")
     print(f"{'python -c pass':<22} median {b:7.1f} ms  ({sys.executable})")
     worst: dict[str, float] = {}
     for kind, label, _, _, _ in cmds:
