@@ -27,8 +27,10 @@ MAX_DEPTH = 64
 MAX_INT = (1 << 63) - 1
 """Integer params must fit SQLite's signed 64 bits (checked by the daemon's registry)."""
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = rb"\\u[dD][89a-fA-F]"
+_SURROGATE = "[\ud800-\udfff]"
+"""Patterns the daemon checks frames with, compiled on first use and kept by re's own cache: a
+`gt` process never decodes a request, and compiling them costs it ~0.2 ms at every start."""
 
 
 class Method:
@@ -286,7 +288,7 @@ def _shape_error(value: Any) -> str | None:
         if depth > MAX_DEPTH:
             return f"nesting deeper than {MAX_DEPTH} levels"
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if re.search(_SURROGATE, item):
                 return "text holds a lone UTF-16 surrogate"
         elif isinstance(item, dict):
             stack.extend((k, depth + 1) for k in item)
@@ -301,7 +303,7 @@ def _valid_id(req_id: Any) -> bool:
         return True
     if isinstance(req_id, int) and not isinstance(req_id, bool):
         return True
-    return isinstance(req_id, str) and len(req_id) <= 200 and not _SURROGATE.search(req_id)
+    return isinstance(req_id, str) and len(req_id) <= 200 and not re.search(_SURROGATE, req_id)
 
 
 def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
@@ -312,7 +314,7 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     strict JSON: NaN/Infinity, over-deep nesting and lone surrogates are refused here.
     """
     obj = _loads(line)
-    suspicious = line.count(b"[") + line.count(b"{") > MAX_DEPTH or _SURROGATE_ESCAPE.search(line)
+    suspicious = line.count(b"[") + line.count(b"{") > MAX_DEPTH or re.search(_SURROGATE_ESCAPE, line)
     if not isinstance(obj, dict):
         if suspicious and _shape_error(obj):
             raise RpcError(ErrorCode.PARSE_ERROR, str(_shape_error(obj)))
@@ -324,7 +326,7 @@ def decode_request(line: bytes) -> tuple[Any, str, dict[str, Any]]:
     if obj.get("jsonrpc") != "2.0":
         raise RpcError(ErrorCode.INVALID_REQUEST, 'missing "jsonrpc": "2.0"', ident)
     method = obj.get("method")
-    if not isinstance(method, str) or not method or len(method) > 100 or _SURROGATE.search(method):
+    if not isinstance(method, str) or not method or len(method) > 100 or re.search(_SURROGATE, method):
         raise RpcError(ErrorCode.INVALID_REQUEST, '"method" must be a non-empty string of up to 100 characters',
                        ident)
     params = obj.get("params", {})
