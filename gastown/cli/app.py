@@ -234,7 +234,8 @@ COMMANDS = [  # commands first, then groups: the order `gt --help` lists them in
         "turn.", _nudge),
     Row("tui", "Open the live dashboard: overview, bead board, merge queue, agent terminals.", _tui),
     Row("doctor", "Check this host: git, the container engine (and what was configured for it, and why), the "
-        "town image, the agent CLIs, and the daemon. Explains how to get what is missing.", _doctor),
+        "town image, the agent CLIs and the sandbox as the daemon finds them (it is started if needed), the "
+        "towns' settings and forges. Explains how to get what is missing.", _doctor),
     Row("costs", "Tokens and dollars per bead, convoy, agent, human, rig, model, day or turn.", _costs),
     Row("stats", "Is work flowing: merges per hour, sling -> merged time, first-try gate pass rate, rework and "
         "failure rates, agent utilisation, queue depth, spend per model.", _stats),
