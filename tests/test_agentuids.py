@@ -19,12 +19,15 @@ def test_clone_modes_let_agents_commit_but_not_forge_origin() -> None:
 
     assert d() == 0o2750 and d("refs") == 0o2750  # the clone's top: no new files (packed-refs, gc) from agents
     assert d("objects") == d("objects", "ab") == d("objects", "pack") == 0o3770  # writable, sticky
-    assert d("refs", "heads") == d("refs", "heads", "gt", "toast") == 0o2770  # commits move branches
+    # branches: a new one may be created anywhere, none moved but by its owner (sticky); gt/<agent>/ is the agent's
+    assert d("refs", "heads") == d("refs", "heads", "gt") == d("refs", "heads", "feature") == 0o3770
+    assert d("refs", "heads", "gt", "toast") == d("logs", "refs", "heads", "gt", "toast") == 0o2750
     assert d("refs", "remotes") == d("refs", "remotes", "origin") == d("refs", "tags") == 0o2750
-    assert d("logs", "refs", "heads") == 0o2770 and d("logs", "refs", "remotes") == 0o2750
+    assert d("logs", "refs", "heads") == 0o3770 and d("logs", "refs", "remotes") == d("logs") == 0o2750
     assert d("hooks") == d("worktrees") == 0o2750
     assert f("packed-refs") == f("config") == f("HEAD") == f("refs", "remotes", "origin", "main") == 0o640
-    assert f("logs", "refs", "heads", "gt", "toast", "x") == 0o660  # a reflog is appended to
+    assert f("logs", "refs", "heads", "feature") == 0o660  # a shared branch's reflog is appended to
+    assert f("logs", "refs", "heads", "gt", "toast", "x") == 0o640  # toast's: only by toast
     assert _clone_mode(("hooks", "prepare-commit-msg"), False, 0o100700) == 0o750  # runnable, not writable
     assert _clone_mode(("objects", "ab", "cd"), False, 0o100400) == 0o440
 

@@ -74,7 +74,7 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
         "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": str(vturn),
         "victim_worktree": victim["worktree"], "victim_attach": vstatus["attach_socket"],
         "victim_pid": vstatus["child_pid"], "victim_runner_pid": vstatus["runner_pid"],
-        "human_socket": str(paths.socket_path()),
+        "victim_branch": victim["branch"], "human_socket": str(paths.socket_path()),
         "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
         "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
     }
@@ -92,9 +92,11 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     assert (repo / "honest.txt").read_text() == "honest\n"  # the work landed on the user's checkout
     results = json.loads((repo / "attacks.json").read_text())
     token = results.pop("my_token")
-    assert token and len(results) == 21
+    assert token and len(results) == 22
     # the clone's refs are writable in the local sandbox (commits need them): a forged
-    # origin/<target> must not reach what lands (the refinery builds on what the origin says)
+    # origin/<target> must not reach what lands (the refinery builds on what the origin says),
+    # a moved branch is refused at merge time (head_moved: tests/test_refinery.py)
+    results.pop("move_other_branch")
     forged = results.pop("forge_origin_ref")
     assert "forged base" not in _log(repo), forged
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
@@ -270,7 +272,7 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
             "gt_home": str(gt_home), "town_root": str(town_root), "victim_turn": str(vturn),
             "victim_worktree": victim["worktree"], "victim_attach": vstatus["attach_socket"],
             "victim_pid": vstatus["child_pid"], "victim_runner_pid": vstatus["runner_pid"],
-            "human_socket": str(paths.socket_path()),
+            "victim_branch": victim["branch"], "human_socket": str(paths.socket_path()),
             "other_town_socket": str(paths.runtime_dir() / "towns" / "u" / "gt.sock"),
             "repo_git": str(town_root / "rigs" / "app" / "repo.git"),
         }
@@ -286,7 +288,7 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
         gates = gtj("mq", "show", mr["id"])[0]["gates"]
         assert [g["exit_code"] for g in gates] == [0], gates
         results = json.loads((repo / "attacks.json").read_text())
-        assert results.pop("my_token") and len(results) == 21
+        assert results.pop("my_token") and len(results) == 22
         opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
         assert opened == {}, opened
         assert "forged base" not in _log(repo)
@@ -337,6 +339,7 @@ def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_
     results = json.loads((repo / "attacks.json").read_text())
     results.pop("my_token")
     results.pop("forge_origin_ref")  # harmless here (see test_hostile_agent_in_the_sandbox)
+    results.pop("move_other_branch")
     assert "forged base" not in _log(repo)
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened

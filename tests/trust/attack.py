@@ -133,6 +133,8 @@ def main() -> int:
         "read_daemon_log": attempt(read(t["gt_home"] + "/logs/daemon.log")),
         "privileges": attempt(privileges),
         "forge_origin_ref": attempt(forge_origin(t.get("target", "main"))),
+        "move_other_branch": attempt(run(["git", "update-ref", f"refs/heads/{t.get('victim_branch', 'main')}",
+                                          "HEAD"])),
     }
     # my own token, to check it dies with this turn (revocation is asserted by the test)
     results["my_token"] = os.environ.get("GT_AGENT_TOKEN", "")

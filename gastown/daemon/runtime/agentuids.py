@@ -127,19 +127,33 @@ def clone_of(worktree: Path) -> tuple[Path, Path] | None:
     return admin.parent.parent, admin
 
 
+def _branch_part(rel: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The part below `refs/heads` (or its reflogs, `logs/refs/heads`); None elsewhere."""
+    if rel[:2] == ("refs", "heads"):
+        return rel[2:]
+    if rel[:3] == ("logs", "refs", "heads"):
+        return rel[3:]
+    return None
+
+
 def _clone_mode(rel: tuple[str, ...], is_dir: bool, mode: int) -> int:
-    """The mode an entry of the rig clone gets (relative path parts; () is the clone itself)."""
+    """The mode an entry of the rig clone gets (relative path parts; () is the clone itself).
+
+    Branches: `gt/<agent>/` is that agent's directory (prepare_turn hands it over; 2750:
+    nobody else moves its branches); every other branch directory is group-writable and
+    sticky, so an agent may create a branch there but never move, rename or delete one it
+    does not own (a PR follow-up's branch is handed to the agent working on it)."""
     top = rel[0] if rel else ""
+    branch = _branch_part(rel)
     if is_dir:
         if top == "objects":
             return 0o3770  # agents add objects; sticky: none removes another's
-        if (top == "refs" and rel[1:2] == ("heads",)) or (top == "logs" and rel[1:3] != ("refs", "remotes")
-                                                           and len(rel) > 1):
-            return 0o2770  # local branches and their reflogs: commits update them
+        if branch is not None:
+            return 0o2750 if branch[:1] == ("gt",) and len(branch) >= 2 else 0o3770
         return 0o2750
     group = (mode & 0o500) >> 3  # the owner's read/execute, never write
-    if top == "logs" and rel[1:3] != ("refs", "remotes"):
-        group |= 0o020  # reflogs are appended to by whoever moves the branch
+    if branch is not None and top == "logs" and not (branch[:1] == ("gt",) and len(branch) >= 3):
+        group |= 0o020  # a shared branch's reflog is appended to by whoever moves it
     return stat.S_IMODE(mode) & 0o7700 | group
 
 
@@ -155,6 +169,8 @@ def share_clone(clone: Path) -> int:
         configured = False
     if not configured:  # what the daemon writes stays readable (git writes the line this way)
         git.run(["config", "core.sharedRepository", SHARED_MODE], clone)
+    for d in ("refs/heads/gt", "logs/refs/heads/gt"):
+        (clone / d).mkdir(parents=True, exist_ok=True)
     objects = clone / "objects"
     present = set(os.listdir(objects)) if objects.is_dir() else set()
     for fanout in {f"{n:02x}" for n in range(256)} - present:  # precreated: a fan-out an agent made would be its alone
@@ -202,10 +218,29 @@ def prepare_turn(town_root: Path, name: str, *, turn_dir: Path, home: Path | Non
         share_clone(clone)
         mine.append(admin)
         passable(clone, town_root)
+        _own_branches(clone, admin, name, uid)
     for path in mine:
         own(path, uid)
         passable(path, town_root)
     return uid
+
+
+def _own_branches(clone: Path, admin: Path, name: str, uid: int) -> None:
+    """The agent's branch directory `gt/<name>/` (and its reflogs) is its own; a branch it
+    works on elsewhere (a PR follow-up's) gets its loose ref and reflog handed over."""
+    for d in (clone / "refs" / "heads" / "gt" / name, clone / "logs" / "refs" / "heads" / "gt" / name):
+        d.mkdir(parents=True, exist_ok=True)
+        own(d, uid)
+        os.chmod(d, 0o2750)
+    try:
+        head = (admin / "HEAD").read_text().strip()
+    except OSError:
+        return
+    if head.startswith("ref: refs/heads/") and not head.startswith(f"ref: refs/heads/gt/{name}/"):
+        ref = head.removeprefix("ref: ")
+        for path in (clone / ref, clone / "logs" / ref):
+            if path.is_file() and ".." not in ref:
+                os.lchown(path, uid, BASE)
 
 
 def prepare_gate(town_root: Path, cwd: Path) -> tuple[int, Path]:
