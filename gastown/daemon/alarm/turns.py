@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from gastown import paths, runner
 from gastown.daemon import adapters
 from gastown.daemon.town import agentenv
-from gastown.daemon.vcs import git, riglock
+from gastown.daemon.vcs import git, riglock, worktreemeta
 from gastown.daemon.alarm import prompts, transcripts
 from gastown.daemon.runtime import sandbox as sandboxing
 from gastown.daemon.adapters import TurnContext
@@ -68,7 +68,8 @@ class TurnStarter:
         from where merges land now (`origin/gastown/<target>` while merged work is parked
         there, so the bead builds on it instead of conflicting with it). Returns that base.
         Git work on the shared clone holds the rig's lock (gastown.daemon.vcs.riglock): fetch
-        and prune coalesced, one git process per worktree add, the checkout outside it."""
+        and prune coalesced, a worktree's registration and branch switches; reading a
+        worktree's state and checking it out run outside it."""
         from gastown.daemon.vcs.refinery import landing_base
         try:
             riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
@@ -77,9 +78,11 @@ class TurnStarter:
         base = start_from or landing_base(repo, target)
         riglock.coalesced(repo, "prune", lambda: self._maintain(repo))
         if path.exists() and any(path.iterdir()):
-            with riglock.rig_git(repo):  # moves a branch of the shared clone
-                state = git.worktree_state(path, base)
-                if state.branch != branch:
+            if not worktreemeta.checked_out(path):  # registered, then a crash before its checkout
+                git.run(["reset", "--hard", "-q"], path, what="git checkout")
+            state = git.worktree_state(path, base)  # the idle polecat's own tree: read without the lock
+            if state.branch != branch:
+                with riglock.rig_git(repo):  # moves a branch of the shared clone
                     git.switch_worktree(path, branch, base)
             return base
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,12 +90,25 @@ class TurnStarter:
         new_branch = not git.branch_exists(repo, branch)
         if new_branch and not git.rev_exists(repo, base):
             raise git.GitError(f"base {base} not found in {repo} (fetch first?)", "", -1)
-        args = ["worktree", "add", "--no-checkout", "--no-track", "-b", branch, "--", str(path), base] if new_branch \
-            else ["worktree", "add", "--no-checkout", "--", str(path), branch]
-        with riglock.rig_git(repo):  # one git process under the lock...
-            git.run(args, repo, what="git worktree add")
-        git.run(["reset", "--hard", "-q"], path, what="git checkout")  # ...the checkout is the worktree's own
+        self._add_worktree(repo, path, branch, base if new_branch else None)
+        git.run(["reset", "--hard", "-q"], path, what="git checkout")  # the checkout is the worktree's own
         return base
+
+    @staticmethod
+    def _add_worktree(repo: str, path: Path, branch: str, base: str | None) -> None:
+        """Register `path` on `branch` (new from `base`, or existing when base is None),
+        nothing checked out. A new branch is created atomically outside the lock and its
+        worktree registered under it in microseconds (gastown.daemon.vcs.worktreemeta);
+        an existing one goes through `git worktree add`, which refuses a branch checked out
+        elsewhere."""
+        if base is not None and worktreemeta.create_branch(repo, branch, base):
+            with riglock.rig_git(repo):
+                if worktreemeta.register(repo, path, branch):
+                    return
+                git.run(["worktree", "add", "--no-checkout", "--", str(path), branch], repo, what="git worktree add")
+            return
+        with riglock.rig_git(repo):  # one git process under the lock
+            git.run(["worktree", "add", "--no-checkout", "--", str(path), branch], repo, what="git worktree add")
 
     @staticmethod
     def _maintain(repo: str) -> None:

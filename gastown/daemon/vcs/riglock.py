@@ -5,12 +5,14 @@ all worktrees share. Two `git worktree add`s, a prune or a `fetch --prune` racin
 other fail with "failed to read worktrees/x/commondir" or "could not open
 'worktrees/y/locked'" (`worktree add` reads every other worktree's metadata to refuse a
 branch checked out twice). So:
-- under the lock (`rig_git`): fetch, worktree add/prune/remove, branch deletion, sweeps;
-  kept to one git process each (`worktree add --no-checkout`: the checkout itself is
-  local to the new worktree and runs outside the lock);
+- under the lock (`rig_git`): fetch, worktree add/prune/remove, branch moves and deletion,
+  sweeps; kept to one git process each (`worktree add --no-checkout`: the checkout itself
+  is local to the new worktree and runs outside the lock), and a new polecat branch's
+  worktree is registered without one (gastown.daemon.vcs.worktreemeta: microseconds);
 - no lock: everything local to one worktree (an agent's commits, a new worktree's
-  checkout, a merge and its gates in the refinery's temp worktree). Different rigs never
-  wait for each other.
+  checkout, a merge and its gates in the refinery's temp worktree), reading an idle
+  polecat's worktree state, and creating a new branch with a create-only `update-ref`
+  (git's own ref lock makes that atomic). Different rigs never wait for each other.
 Fetches and prunes are coalesced: a caller that waited while another one ran after it
 asked uses that result. The lock is per process (threads): one daemon owns a town's clones.
 
