@@ -90,8 +90,10 @@ async def test_a_restarted_loop_adopts_a_turn_its_predecessor_spawned(hx: Harnes
     old.hold_start = release = threading.Event()
     tick = asyncio.get_running_loop().create_task(hx.loop.tick())
     assert await asyncio.to_thread(old.started.wait, 10)
-    tick.cancel()  # the daemon is gone before turn_running
-    await asyncio.gather(tick, return_exceptions=True)
+    dying = [tick, *hx.loop.tasks]  # the tick and the dispatch it started in the background
+    for task in dying:
+        task.cancel()  # the daemon is gone before turn_running
+    await asyncio.gather(*dying, return_exceptions=True)
     release.set()  # let the spawning thread return (its result has no one to go to)
     (agent,) = [a for a in await hx.town.call(hx.town.store.agent_list) if a["hook_bead_id"] == bead["id"]]
     assert agent["status"] == "starting" and agent["turn_dir"], agent
@@ -132,3 +134,31 @@ async def test_a_turn_whose_runner_never_wrote_its_status_is_released_after_the_
     assert released["hook_bead_id"] is None and released["status"] == "idle", released
     back = await hx.bead(bead["id"])
     assert back["status"] == "open" and back["assignee"] is None, back
+
+
+async def test_a_bead_slung_during_a_slow_start_does_not_wait_for_it(hx: Harness) -> None:
+    """Dispatches run in the background like merges: a tick does not wait for the turns it
+    starts, so work slung meanwhile is dispatched at the next tick, not after the slowest
+    start of the previous batch (a 200-bead sling waited for a whole first batch)."""
+    first = await hx.call(Method.SLING, rig="app", title="slow to start")
+    hx.runtime.hold_start = hold = threading.Event()
+    await hx.loop.tick()  # returns with the first start still blocked in the runtime
+    assert await asyncio.to_thread(hx.runtime.started.wait, 10)
+    hx.runtime.hold_start = None  # only the first start is slow
+    second = await hx.call(Method.SLING, rig="app", title="slung meanwhile")
+    await hx.loop.tick()
+
+    async def hooked(bead_id: str) -> dict[str, Any] | None:
+        agents = [a for a in await hx.working() if a["hook_bead_id"] == bead_id and a["status"] == "working"]
+        return agents[0] if agents else None
+
+    for _ in range(2000):  # the second turn starts while the first is still held
+        if await hooked(second["id"]):
+            break
+        await asyncio.sleep(0.01)
+    assert await hooked(second["id"]) and not await hooked(first["id"])
+    slow = [a for a in await hx.town.call(hx.town.store.agent_list) if a["hook_bead_id"] == first["id"]]
+    assert [a["status"] for a in slow] == ["starting"]
+    hold.set()
+    await hx.settle()
+    assert await hooked(first["id"]) and len(hx.runtime.specs) == 2

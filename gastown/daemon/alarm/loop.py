@@ -8,6 +8,7 @@ tick repairs; it never kills the loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,6 +129,7 @@ class TownLoop:
         self.last_sweep = 0.0
         self.stranded: list[tuple[str, datetime]] = []
         self.dispatching: set[str] = self.starter.starting  # agents this daemon is starting a turn for right now
+        self.dispatch_pending: dict[str, str | None] = {}  # bead -> chosen agent of dispatches under way
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"loop-{self.town.name}")
@@ -182,12 +184,14 @@ class TownLoop:
         snap = await town.call(build_snapshot, town, frozenset(self.merging), exhausted,
                                patrol.dispatch_stopped(psnap, p_actions, now), dict(self.looked_at))
         await self.budgets.note_held(self, snap.budget_held)
-        actions = reconciler.reconcile(snap, now)
+        planned = reconciler.reconcile(snap, now)
+        actions = [a for a in planned if not self.dispatch_under_way(a)]
         await asyncio.gather(*(self.apply(a) for a in actions))
-        self.stranded = reconciler.stranded(snap, actions, now)
+        self.stranded = reconciler.stranded(snap, planned, now)  # a dispatch under way is not stranded
         await steps.run_ready_steps(self)
         await self.housekeeping()
-        busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging) or bool(self.steps_running)
+        busy = any(a.status in reconciler.BUSY for a in snap.agents) or bool(self.merging) or \
+            bool(self.steps_running) or bool(self.dispatch_pending)
         self.active = busy or bool(actions) or any(m.status == "in_progress" for m in snap.mrs)
         await self.container_care(busy or bool(actions))
         self.hub.poke(town)
@@ -421,8 +425,12 @@ class TownLoop:
         town = self.town
         if isinstance(action, FailBead):
             await town.call(town.store.fail_bead, action.bead_id, action.failure)
-        elif isinstance(action, Dispatch):
-            await self.dispatch(action)
+        elif isinstance(action, Dispatch):  # in the background like merges: beads slung meanwhile need not wait
+            self.dispatch_pending[action.bead_id] = action.agent  # for the slowest start of this batch
+            task = asyncio.get_running_loop().create_task(self.dispatch(action))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            task.add_done_callback(functools.partial(self._dispatched, action.bead_id))
         elif isinstance(action, CloseMR):
             await town.call(town.store.transition, action.mr_id, "closed", actor="refinery", reason=action.reason)
         elif isinstance(action, (ProcessMR, PollPR)):
@@ -431,6 +439,17 @@ class TownLoop:
             task = asyncio.get_running_loop().create_task(self.merge(action.mr_id))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
+
+    def _dispatched(self, bead_id: str, _task: "asyncio.Task[None]") -> None:
+        self.dispatch_pending.pop(bead_id, None)
+
+    def dispatch_under_way(self, action: reconciler.Action) -> bool:
+        """A dispatch of this bead, or to this agent, started by an earlier tick and still
+        running: the snapshot may not show it yet, so it is not issued twice."""
+        if not isinstance(action, Dispatch):
+            return False
+        agents = {a for a in self.dispatch_pending.values() if a} | self.dispatching
+        return action.bead_id in self.dispatch_pending or action.agent in agents
 
     async def merge(self, mr_id: str) -> None:
         """One merge request through the refinery, off the loop; results land in the store."""
