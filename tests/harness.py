@@ -193,7 +193,7 @@ class Harness:
 
     # ------------------------------------------------------------------ the loop
     async def tick(self, n: int = 1) -> None:
-        """`n` loop passes, each followed by the merges it started."""
+        """`n` loop passes, each followed by the dispatches and merges it started."""
         for _ in range(n):
             await self.loop.tick()
             await self.settle()
