@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import sys
 
-from gastown.timetext import retry_line
-
 TYPE_CHECKING = False  # typing costs ~3 ms at start-up; mypy reads these names
 if TYPE_CHECKING:
     from typing import Any, Iterable
@@ -46,6 +44,8 @@ def bead_text(b: dict[str, Any]) -> str:
     lines += [f"  {k:<13}{v}" for k, v in fields if v not in (None, "")]
     failure = b.get("failure_reason")
     if b.get("retry"):  # the latest failure, as the retry it is waiting for
+        from gastown.timetext import retry_line  # only a bead waiting for a retry needs it
+
         lines.append(f"  RETRY: {retry_line(b['retry'])}")
     elif failure and b.get("status") in ("open", "failed"):  # resolved failures stay in the events
         lines.append(f"  FAILED: [{failure.get('code', '?')}] {failure.get('message', '')}")
