@@ -52,7 +52,23 @@ def actor() -> str:
     name = os.environ.get("GT_ACTOR")
     if name:
         return name
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # a removed working directory: git runs (and fails) there as before
+        cwd = None
+    key = (cwd, *sorted((k, v) for k, v in os.environ.items()
+                        if k.startswith("GIT_") or k in ("HOME", "XDG_CONFIG_HOME")))
+    if key not in _IDENTITY:
+        _IDENTITY[key] = _git_identity()
+    return _IDENTITY[key] or login()
 
+
+_IDENTITY: dict[tuple[object, ...], str | None] = {}
+"""The git identity per directory and git environment, read once per process: `gt sling` asks
+twice (hello, requested_by) and each read is a git process (~2 ms)."""
+
+
+def _git_identity() -> str | None:
     import subprocess
 
     try:  # one git process, not two: `--get` answers a key's last value, so the last line wins here
@@ -62,7 +78,7 @@ def actor() -> str:
         lines = []
     found = dict(line.partition(" ")[::2] for line in lines)
     user, email = found.get("user.name", "").strip(), found.get("user.email", "").strip()
-    return f"{user} <{email}>" if user and email else login()
+    return f"{user} <{email}>" if user and email else None
 
 
 def start_daemon(timeout: float = START_TIMEOUT) -> None:

@@ -125,3 +125,30 @@ def test_an_agent_tool_call_imports_only_what_it_uses(gt_home: Path) -> None:
         ours = {m for m in mods if m.startswith("gastown.")}
         assert not {m for m in ours if m.startswith(("gastown.daemon", "gastown.tui"))}, (argv, sorted(ours))
         assert not ours & {"gastown.cli.app", "gastown.cli.common", "gastown.model"}, (argv, sorted(ours))
+
+
+def test_the_git_identity_is_read_once_per_directory_and_git_environment(
+        gt_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gt sling` needs the actor twice (hello, requested_by): one git process, not two. Another
+    git environment (or directory) reads again; GT_ACTOR still wins at once."""
+    from gastown import client
+
+    reads: list[str] = []
+    real = client._git_identity
+
+    def counted() -> str | None:
+        reads.append(os.getcwd())
+        return real()
+
+    monkeypatch.setattr(client, "_IDENTITY", {})
+    monkeypatch.setattr(client, "_git_identity", counted)
+    monkeypatch.delenv("GT_ACTOR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert client.actor() == client.actor() == "Test Human <human@example.com>"  # conftest's GIT_CONFIG_GLOBAL
+    assert len(reads) == 1
+    other = tmp_path / "other.gitconfig"
+    other.write_text("[user]\n\tname = Other\n\temail = o@example.com\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(other))
+    assert client.actor() == "Other <o@example.com>" and len(reads) == 2
+    monkeypatch.setenv("GT_ACTOR", "Bot <b@example.com>")
+    assert client.actor() == "Bot <b@example.com>" and len(reads) == 2
