@@ -17,7 +17,8 @@ def test_clone_modes_let_agents_commit_but_not_forge_origin() -> None:
     def f(*rel: str) -> int:
         return _clone_mode(rel, False, 0o100600)
 
-    assert d() == 0o2750 and d("refs") == 0o2750  # the clone's top: no new files (packed-refs, gc) from agents
+    assert d() == 0o2750  # the clone's top: no new files (packed-refs, gc) from agents
+    assert d("refs") == d("logs", "refs") == 0o3770  # a ref of its own (refs/stash), nobody else's moved
     assert d("objects") == d("objects", "ab") == d("objects", "pack") == 0o3770  # writable, sticky
     # branches: a new one may be created anywhere, none moved but by its owner (sticky); gt/<agent>/ is the agent's
     assert d("refs", "heads") == d("refs", "heads", "gt") == d("refs", "heads", "feature") == 0o3770

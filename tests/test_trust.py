@@ -279,11 +279,14 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
         _commit(repo, "targets.json", json.dumps(targets))
         gate = f'test -f honest.txt && ! ls {victim["worktree"]} && ! cat {vturn}/prompt.md && test "$(id -u)" != 0'
         run_gt("config", "set", "refinery.gates", json.dumps([gate]), "--rig", "app", check=True)
-        slung = gtj("sling", "attack and honest work", "--rig", "app",
-                    "--script", "python3 attack.py targets.json", "--script", "echo honest > honest.txt")[0]
+        honest_git = ("echo wip > wip.txt && git add wip.txt && git stash -q && git stash drop -q "
+                      "&& git checkout -q -b scratch && git checkout -q - && echo ok > git-works.txt")
+        slung = gtj("sling", "attack and honest work", "--rig", "app", "--script", "python3 attack.py targets.json",
+                    "--script", honest_git, "--script", "echo honest > honest.txt")[0]
         wait_for(lambda: bead(slung["id"])["status"] in ("closed", "failed"), 300, "the attacker's work merged")
         assert bead(slung["id"])["status"] == "closed", bead(slung["id"]).get("failure_reason")
         assert (repo / "honest.txt").read_text() == "honest\n"
+        assert (repo / "git-works.txt").read_text() == "ok\n"  # stash and a branch of its own still work
         mr = [m for m in gtj("mq", "list") if m["source_bead_id"] == slung["id"]][0]
         gates = gtj("mq", "show", mr["id"])[0]["gates"]
         assert [g["exit_code"] for g in gates] == [0], gates

@@ -150,6 +150,8 @@ def _clone_mode(rel: tuple[str, ...], is_dir: bool, mode: int) -> int:
             return 0o3770  # agents add objects; sticky: none removes another's
         if branch is not None:
             return 0o2750 if branch[:1] == ("gt",) and len(branch) >= 2 else 0o3770
+        if rel in (("refs",), ("logs", "refs")):
+            return 0o3770  # new refs of its own (`git stash`: refs/stash); remotes and tags stay the daemon's
         return 0o2750
     group = (mode & 0o500) >> 3  # the owner's read/execute, never write
     if branch is not None and top == "logs" and not (branch[:1] == ("gt",) and len(branch) >= 3):
