@@ -101,10 +101,10 @@ def _bare_modules() -> set[str]:
     return set(res.stderr.split()[1:])
 
 
-TOOL_STDLIB = {"json", "json.decoder", "json.scanner", "json.encoder", "_json", "_socket", "select"}
+TOOL_STDLIB = {"json", "json.decoder", "json.scanner", "json.encoder", "_json", "_socket", "select", "gc"}
 """All an agent's tool call may load beyond the bare interpreter, gastown's own stdlib-only
-modules aside (the venv's site hook already loads pathlib, re, enum and friends; a plain
-install would not, and the tool path does without them)."""
+modules aside (gc is built in; the venv's site hook already loads pathlib, re, enum and
+friends; a plain install would not, and the tool path does without them)."""
 
 
 @pytest.mark.slow
@@ -152,3 +152,15 @@ def test_the_git_identity_is_read_once_per_directory_and_git_environment(
     assert client.actor() == "Other <o@example.com>" and len(reads) == 2
     monkeypatch.setenv("GT_ACTOR", "Bot <b@example.com>")
     assert client.actor() == "Bot <b@example.com>" and len(reads) == 2
+
+
+def test_commands_run_with_the_collector_on() -> None:
+    """entry.main turns the collector off only while Typer is imported: a command that runs on
+    (the dashboard, `-f`) still collects what it makes."""
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: sys.stderr.write(f'\\nGC {gc.isenabled()} {gc.get_freeze_count() > 0}\\n'))\n"
+             "sys.argv = ['gt', '--version']\n"
+             "from gastown.cli.entry import main\nmain()\n")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("gt ")
+    assert res.stderr.splitlines()[-1] == "GC True True"

@@ -7,6 +7,7 @@ costs more than the whole round trip to the daemon.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 
@@ -80,7 +81,20 @@ FAST[("mail", "read")] = _fast_mail_read
 
 
 def main() -> None:
-    args = sys.argv[1:]
+    """Collector settings pay for a short process: what start-up made (interpreter, imports)
+    lives until exit, so it is frozen out of every collection (`gc.freeze`), and exit skips a
+    last collection over everything. Importing Typer runs with the collector off (it allocates
+    enough to trigger full collections that find nothing). Together ~10 ms of a Typer command's
+    CPU and ~2 ms of a tool call's; commands that run on (`-f`, the dashboard) still collect
+    what they make as usual."""
+    gc.freeze()
+    try:
+        _dispatch(sys.argv[1:])
+    finally:
+        gc.freeze()
+
+
+def _dispatch(args: list[str]) -> None:
     if args and args[0] in ("prime", "done", "status", "escalate", "review", "triage", "step", "pr"):
         from gastown.cli.tools import run as run_tool
 
@@ -90,8 +104,14 @@ def main() -> None:
         code = handler(args[2:])
         if code is not None:
             sys.exit(code)
-    from gastown.cli.app import run
-
+    gc.disable()
+    try:
+        from gastown.cli.app import run
+    finally:
+        gc.freeze()
+        gc.enable()
     run()
+
+
 if __name__ == "__main__":
     main()
