@@ -9,7 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Static
+from textual.reactive import Reactive
+from textual.widget import Widget
+from textual.widgets import Header, Input, Static
 
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject, subject_of_bead
@@ -17,6 +19,7 @@ from gastown.tui.screens.page import Page
 from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import STATUS_TITLES, STATUSES, TYPES, Changes, TownState
 from gastown.tui.widgets.bead_list import BeadList
+from gastown.tui.widgets.footer import KeyFooter
 
 
 class Chip(Static):
@@ -32,6 +35,9 @@ class Chip(Static):
 
 
 class BoardScreen(Page):
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """Moving between columns restyles the two columns (their :focus rules); Textual's
+    default also repaints the whole screen on every focus change."""
     BINDINGS = [
         Binding("slash", "focus_filter", "filter"),
         Binding("t", "cycle('type')", "type", show=False),  # the chip names its key
@@ -65,7 +71,7 @@ class BoardScreen(Page):
                 with Vertical(classes="column"):
                     yield Static(STATUS_TITLES[status], id=f"head-{status}", classes="column-head")
                     yield BeadList(status, id=f"col-{status}")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.focus_column(0)

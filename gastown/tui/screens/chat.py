@@ -15,12 +15,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from gastown.tui import messages as m
 from gastown.tui.screens.page import Page
 from gastown.tui.state import Changes, TownState
 from gastown.tui.widgets.nav import NavBar
+from gastown.tui.widgets.footer import KeyFooter
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPIN_S = 0.15
@@ -71,7 +72,7 @@ class ChatScreen(Page):
         yield VerticalScroll(id="chat-log")
         yield Static("", id="chat-context")
         yield Input(placeholder="message the mayor (Enter sends, Esc leaves)", id="chat-input")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.set_interval(SPIN_S, self.spin)

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject, subject_of_bead
@@ -15,6 +15,7 @@ from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
 from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import Changes, TownState
+from gastown.tui.widgets.footer import KeyFooter
 
 COLUMNS = (("id", "id"), ("status", "status"), ("progress", "progress"), ("title", "title"), ("state", "state"))
 
@@ -31,7 +32,7 @@ class ConvoysScreen(Page):
         yield NavBar("convoys")
         yield Static("Convoys", id="convoys-title", classes="section")
         yield DataTable(id="convoys", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#convoys", DataTable)

@@ -10,12 +10,13 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.widgets import DataTable, Header, Sparkline, Static
 
 from gastown.pricing import duration, money, percent
 from gastown.tui.screens.page import Page
 from gastown.tui.state import Changes, TownState
 from gastown.tui.widgets.nav import NavBar
+from gastown.tui.widgets.footer import KeyFooter
 
 REFRESH_S = 15.0
 BUDGET_STYLE = {"ok": "green", "warning": "yellow", "exhausted": "bold red"}
@@ -56,7 +57,7 @@ class CostsScreen(Page):
         yield DataTable(id="budgets", cursor_type="row", zebra_stripes=True)
         yield Static("Spend by model", classes="section")
         yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         budgets = self.query_one("#budgets", DataTable)

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
@@ -29,6 +29,7 @@ from gastown.tui import messages as m
 from gastown.tui.acting import bindings
 from gastown.tui.actions import Subject, subject_of_bead
 from gastown.tui.screens import fmt
+from gastown.tui.widgets.footer import KeyFooter
 
 Row = dict[str, Any]
 RELOAD_S = 0.5
@@ -71,7 +72,7 @@ class Drawer(ModalScreen[None]):
             yield Static(id="head")
             yield Static(id="banner", classes="failure")
             yield from self.body()
-        yield Footer()
+        yield KeyFooter()
 
     def title_text(self) -> str:
         return self.key

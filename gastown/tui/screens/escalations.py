@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject, subject_of_bead
@@ -13,6 +13,7 @@ from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
 from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import Changes, TownState
+from gastown.tui.widgets.footer import KeyFooter
 
 COLUMNS = (("severity", "severity"), ("id", "id"), ("title", "title"), ("category", "category"),
            ("ack", "ack"), ("re-esc", "re"), ("created", "created"))
@@ -31,7 +32,7 @@ class EscalationsScreen(Page):
         yield Static("Escalations", id="esc-title", classes="section")
         yield DataTable(id="esc-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="esc-body")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#esc-table", DataTable)

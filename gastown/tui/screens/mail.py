@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject, subject_of_bead
@@ -13,6 +13,7 @@ from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
 from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import TERMINAL, Changes, TownState
+from gastown.tui.widgets.footer import KeyFooter
 
 COLUMNS = (("", "unread"), ("from", "from"), ("kind", "kind"), ("subject", "title"), ("id", "id"),
            ("sent", "created"))
@@ -24,7 +25,7 @@ class MailScreen(Page):
         yield NavBar("mail")
         yield Static("Inbox", id="mail-title", classes="section")
         yield DataTable(id="mail", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#mail", DataTable)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, RichLog, Static
+from textual.widgets import DataTable, Header, RichLog, Static
 
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject, subject_of_bead
@@ -13,6 +13,7 @@ from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
 from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import TERMINAL, Changes, TownState
+from gastown.tui.widgets.footer import KeyFooter
 
 TABLES = {
     "attention": [("kind", "kind"), ("id", "id"), ("title", "title"), ("why", "detail")],
@@ -37,7 +38,7 @@ class MergeQueueScreen(Page):
             with Vertical():
                 yield Static("Refinery activity", classes="section")
                 yield RichLog(id="activity", max_lines=200, wrap=False, markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for name, cols in TABLES.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, RichLog, Static
+from textual.widgets import DataTable, Header, RichLog, Static
 
 from gastown.tui import messages as m
 from gastown.tui.actions import Subject
@@ -13,6 +13,7 @@ from gastown.tui.screens import fmt
 from gastown.tui.screens.page import Page
 from gastown.tui.widgets.nav import NavBar
 from gastown.tui.state import STATUS_TITLES, STATUSES, Changes, TownState
+from gastown.tui.widgets.footer import KeyFooter
 
 
 class OverviewScreen(Page):
@@ -33,7 +34,7 @@ class OverviewScreen(Page):
                 yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
         yield Static("Activity", classes="section")
         yield RichLog(id="feed", max_lines=200, wrap=False, markup=False, auto_scroll=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#agents", DataTable)

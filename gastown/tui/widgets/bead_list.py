@@ -167,12 +167,20 @@ class BeadList(ScrollView, can_focus=True):
         return first, second
 
     def _fit(self, force: bool = False) -> None:
-        """Size the scrollable area with some slack: `virtual_size` is a layout-changing
+        """Size the scrollable area with some slack. `virtual_size` is a layout-changing
         reactive, and a relayout repaints the whole screen, which a flood of events that
-        only reshuffles rows must not cause on every redraw."""
+        only reshuffles rows must not cause on every redraw: while the scrollbar stays as
+        it is (shown, or not), the new size only resizes its thumb, without a relayout."""
         height, rows = self.virtual_size.height, len(self.rows) * CARD
-        if force or rows > height or rows < height - 2 * SLACK_LINES:
-            self.virtual_size = Size(0, rows + (SLACK_LINES if rows > self.size.height else 0))
+        if not (force or rows > height or rows < height - 2 * SLACK_LINES):
+            return
+        size = Size(0, rows + (SLACK_LINES if rows > self.size.height else 0))
+        view = self.container_size.height
+        if force or not view or (height > view) != (size.height > view):
+            self.virtual_size = size
+        else:
+            self.set_reactive(BeadList.virtual_size, size)
+            self._scroll_update(size)  # the scrollbar's thumb and the scroll offset's bounds
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(force=True)
