@@ -61,7 +61,7 @@ async def first_paint() -> float:
     app = make_app(client, connect=lambda timeout: Client(town="big", autostart=False, timeout=timeout),
                    start="board")
     async with app.run_test(size=(160, 48)):
-        board = app.get_screen("board")
+        board = app.page("board")
         while not (app.state.board.loaded and board.is_mounted
                    and board.query_one("#col-open").rows):  # type: ignore[attr-defined]
             await asyncio.sleep(0.002)

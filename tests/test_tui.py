@@ -345,11 +345,11 @@ async def until(pilot: Any, pred: Callable[[], Any], timeout: float = 5.0, what:
 
 
 def column(app: GastownApp, status: str) -> BeadList:
-    return app.get_screen("board").query_one(f"#col-{status}", BeadList)
+    return app.page("board").query_one(f"#col-{status}", BeadList)
 
 
 def head(app: GastownApp, status: str) -> str:
-    return str(app.get_screen("board").query_one(f"#head-{status}").render())
+    return str(app.page("board").query_one(f"#head-{status}").render())
 
 
 def ids(app: GastownApp, status: str) -> list[str]:
@@ -358,7 +358,7 @@ def ids(app: GastownApp, status: str) -> list[str]:
 
 def filled(app: GastownApp) -> bool:
     """Every board column is drawn with rows."""
-    board = app.get_screen("board")
+    board = app.page("board")
     return board.is_mounted and all(column(app, s).rows for s in STATUSES)
 
 
@@ -378,7 +378,7 @@ def widget_text(widget: Any) -> str:
 def agent_rows(app: GastownApp) -> list[str]:
     from textual.widgets import DataTable
 
-    table = app.get_screen("overview").query_one("#agents", DataTable)
+    table = app.page("overview").query_one("#agents", DataTable)
     return [str(table.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(table.row_count)]
 
 
@@ -390,7 +390,7 @@ async def test_overview_sorts_agents_by_status_and_shows_counters() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: loaded(app) and len(agent_rows(app)) == 4, what="agents")
         assert agent_rows(app) == ["toast", "cedar", "maple", "birch"]  # working, starting, idle, failed
-        counters = str(app.get_screen("overview").query_one("#counters").render())
+        counters = str(app.page("overview").query_one("#counters").render())
         assert "open 1" in counters and "failed 1" in counters and "tokens 1.2k in" in counters
         assert "merged today 0" in counters and "1/4 agents working" in counters
         fake.emit("ag-maple", "agent_status", old="idle", new="working", meta={"agent": "maple"})
@@ -499,7 +499,7 @@ async def test_agent_terminal_shows_fed_output_and_follows() -> None:
     app = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app) and agent_rows(app), what="agents")
-        app.get_screen("overview").query_one("#agents").focus()
+        app.page("overview").query_one("#agents").focus()
         await pilot.press("enter")  # toast, the working agent, is first
         await until(pilot, lambda: isinstance(app.screen, AgentDrawer), what="drawer")
         term = app.screen.query_one(Terminal)
@@ -525,7 +525,7 @@ async def test_agent_drawer_shows_the_readable_transcript_and_follows_it() -> No
     app = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app) and agent_rows(app), what="agents")
-        app.get_screen("overview").query_one("#agents").focus()
+        app.page("overview").query_one("#agents").focus()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, AgentDrawer), what="drawer")
         drawer = app.screen
@@ -563,7 +563,7 @@ async def test_typing_into_the_agent_terminal() -> None:
     app = make_app(fake)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app) and agent_rows(app), what="agents")
-        app.get_screen("overview").query_one("#agents").focus()
+        app.page("overview").query_one("#agents").focus()
         await pilot.press("enter")  # toast, whose turn runs
         await until(pilot, lambda: isinstance(app.screen, AgentDrawer) and app.screen.running, what="running")
         term = app.screen.query_one(Terminal)
@@ -677,7 +677,7 @@ async def test_mail_inbox_reads_a_message() -> None:
         await until(pilot, lambda: "The div is in review." in widget_text(app.screen.query_one("#mail-body")),
                     what="body")
         await pilot.press("escape")
-        await until(pilot, lambda: "0 unread" in str(app.get_screen("mail").query_one("#mail-title").render()),
+        await until(pilot, lambda: "0 unread" in str(app.page("mail").query_one("#mail-title").render()),
                     what="marked read")
 
 
@@ -739,7 +739,7 @@ async def test_activity_panes_start_with_the_towns_recent_history() -> None:
         assert sum("reading the code" in ln for ln in lines) == 1  # history is not replayed live
         assert [i for i, ln in enumerate(lines) if "reading the code" in ln or "writing div" in ln] == sorted(
             i for i, ln in enumerate(lines) if "reading the code" in ln or "writing div" in ln)
-        await until(pilot, lambda: "reading the code" in widget_text(app.get_screen("overview").query_one("#feed")),
+        await until(pilot, lambda: "reading the code" in widget_text(app.page("overview").query_one("#feed")),
                     what="history drawn in the overview's feed")
 
 
@@ -902,6 +902,7 @@ def test_snapshot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     async def settle(pilot: Any) -> None:
         await until(pilot, lambda: loaded(app) and app.state.mrs and app.state.agents and app.state.convoys
                     and app.state.mail and app.history_loaded, what="loaded")
+        await until(pilot, lambda: not app.flush_due, what="what loaded drawn (the history in the activity panes)")
         if page == "overview":
             await until(pilot, lambda: agent_rows(app), what="agents")
         if page == "board" and keys:  # forms and menus are filled from the selected card (the first open one)

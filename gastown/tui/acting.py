@@ -16,10 +16,12 @@ from textual.binding import Binding
 from gastown.protocol import Method, RpcError
 from gastown.tui import actions as acts
 from gastown.tui.actions import Action, Call, Field, Subject, Values
-from gastown.tui.screens.dialogs import ActionMenu, ConfirmScreen, FormScreen, HelpScreen
 
 if TYPE_CHECKING:
     from gastown.tui.app import GastownApp
+
+# The dialogs (forms, menus, confirmations) are imported when first opened: they pull in
+# widgets (TextArea, Button) that the first paint does not need.
 
 PAGE_KEYS = [("o", "overview"), ("b", "board"), ("m", "merge queue"), ("c", "convoys"), ("e", "escalations"),
              ("i", "inbox"), ("y", "mayor"), ("$", "costs and flow"), ("r", "refresh"),
@@ -46,13 +48,15 @@ class Acting:
         return pick() if callable(pick) else None
 
     def remember_subject(self: "GastownApp") -> None:  # type: ignore[misc]
-        if self.screen is not self.get_screen("chat"):
+        if self.screen is not self.pages.get("chat"):
             subject = self.subject()
             if subject is not None:
                 self.looking_at = subject
 
     # ---------------------------------------------------------------- entry
     def action_help(self: "GastownApp") -> None:  # type: ignore[misc]
+        from gastown.tui.screens.dialogs import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         own = [(b.key_display or b.key, b.description) for b in getattr(self.screen, "BINDINGS", [])
@@ -64,6 +68,8 @@ class Acting:
                                      ("Actions (on the selected row)", rows)]))
 
     def action_menu(self: "GastownApp") -> None:  # type: ignore[misc]
+        from gastown.tui.screens.dialogs import ActionMenu
+
         subject = self.subject()
         options = acts.applicable(subject)
 
@@ -105,6 +111,8 @@ class Acting:
         self.call_from_thread(self.ask, action, full)
 
     def ask(self: "GastownApp", action: Action, subject: Subject | None) -> None:  # type: ignore[misc]
+        from gastown.tui.screens.dialogs import FormScreen
+
         if action.form is None:
             self.confirm_then_run(action, subject, {})
             return
@@ -125,6 +133,8 @@ class Acting:
 
     def confirm_then_run(self: "GastownApp", action: Action, subject: Subject | None,  # type: ignore[misc]
                          values: Values) -> None:
+        from gastown.tui.screens.dialogs import ConfirmScreen
+
         try:
             calls = action.calls(subject, values)
         except ValueError as exc:

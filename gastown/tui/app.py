@@ -11,30 +11,24 @@ from __future__ import annotations
 import time
 from collections import deque
 from functools import partial
-from typing import Any, Iterable
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Iterable
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.worker import get_current_worker
+
+if TYPE_CHECKING:
+    from textual.command import Provider
 
 from gastown.protocol import ErrorCode, Method, RpcError
 from gastown.tui import messages as m
 from gastown.tui.acting import Acting, bindings
 from gastown.tui.talking import Talking
 from gastown.tui.actions import Subject
-from gastown.tui.palette import ActionCommands
 from gastown.tui.remote import ClientLike, Connect, Remote, is_disconnect
-from gastown.tui.screens.board import BoardScreen
-from gastown.tui.screens.agent import AgentDrawer
-from gastown.tui.screens.chat import ChatScreen
-from gastown.tui.screens.convoys import ConvoysScreen
-from gastown.tui.screens.costs import CostsScreen
-from gastown.tui.screens.drawers import BeadDrawer, ConvoyDrawer, Drawer, MailDrawer, MergeRequestDrawer
-from gastown.tui.screens.escalations import EscalationsScreen
-from gastown.tui.screens.mail import MailScreen
-from gastown.tui.screens.mq import MergeQueueScreen
-from gastown.tui.screens.overview import OverviewScreen
 from gastown.tui.screens.page import Page
 from gastown.tui.state import STATUSES, WINDOW, Changes, TownState
 
@@ -46,18 +40,36 @@ FLOOD_RATE = 1000.0
 LAG_S = 0.05
 BACKOFF = (0.5, 10.0)
 """Reconnect delays: first, then doubling up to the second."""
+LOADS = ("town", "board", "agents", "mq", "convoys", "escalations", "mail", "mayor")
+"""The snapshots the app keeps (the costs page loads when shown)."""
 RELOAD_S = 0.5
 """Throttle for reloads events ask for (agents, merge queue, counts, stub beads)."""
 FETCH_BATCH = 50
-BASE_SCREENS: dict[str, type[Page]] = {
-    "overview": OverviewScreen, "board": BoardScreen, "mq": MergeQueueScreen, "convoys": ConvoysScreen,
-    "escalations": EscalationsScreen, "mail": MailScreen, "chat": ChatScreen, "costs": CostsScreen}
+BASE_SCREENS: dict[str, str] = {
+    "overview": "overview:OverviewScreen", "board": "board:BoardScreen", "mq": "mq:MergeQueueScreen",
+    "convoys": "convoys:ConvoysScreen", "escalations": "escalations:EscalationsScreen", "mail": "mail:MailScreen",
+    "chat": "chat:ChatScreen", "costs": "costs:CostsScreen"}
+"""The pages, as `module:class` under gastown.tui.screens: each is imported and built when
+first shown (or asked for), so starting the dashboard pays only for the first page. The
+drawers, dialogs and the command palette's provider load the same way, when first opened."""
+
+
+FIRST_LOADS = {"overview": ("town", "agents", "mq"), "board": ("town", "board"), "mq": ("town", "mq")}
+"""What the start page's first paint needs. On the first connect these load alone; the rest
+(other pages' data, the activity history) once they are painted: loads share one socket
+and, in threads, the interpreter with the painting."""
+
+
+def _action_commands() -> type[Provider]:
+    from gastown.tui.palette import ActionCommands
+
+    return ActionCommands
 
 
 class GastownApp(Acting, Talking, App[None]):
     CSS_PATH = "gastown.tcss"
     TITLE = "Gastown"
-    COMMANDS = App.COMMANDS | {ActionCommands}
+    COMMANDS = App.COMMANDS | {_action_commands}
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("o", "show('overview')", "overview", show=False),
@@ -77,6 +89,15 @@ class GastownApp(Acting, Talking, App[None]):
         self.remote = Remote(client, connect)
         self.state = TownState()
         self.start = start if start in BASE_SCREENS else "overview"
+        self.pages: dict[str, Page] = {}
+        """The pages built so far (see BASE_SCREENS)."""
+        self.awaiting: set[str] = set()
+        """The first paint's loads still on their way (FIRST_LOADS)."""
+        self.rest: list[str] = []
+        """What loads once they have been painted."""
+        self.rest_after_flush = False
+        self.history_upto = 0
+        """The first subscription's seq: the history loads events up to it, the stream after it."""
         self.inbox: deque[dict[str, Any]] = deque()
         self.posted = False
         self.seq: int | None = None
@@ -86,6 +107,7 @@ class GastownApp(Acting, Talking, App[None]):
         self.touched: set[str] = set()
         self.flush_due = False
         self.flush_at = 0.0
+        self.flush_timer: Timer | None = None
         self.flush_interval = FLUSH_S[0]
         self.events_since_flush = 0
         self.last_flush = 0.0
@@ -100,11 +122,11 @@ class GastownApp(Acting, Talking, App[None]):
         """The last selection on a page other than the Mayor's: it travels with Mayor messages."""
 
     def on_mount(self) -> None:
-        for name, cls in BASE_SCREENS.items():
-            self.install_screen(cls(), name)
-        self.push_screen(self.start)
+        self.push_screen(self.page(self.start))
         self.sub_title = "connecting…"
         self.stream_events()
+        if self.start == "board":  # early, for the first paint; loaded again once the event stream is up
+            self.load_board()
 
     def on_unmount(self) -> None:
         self.remote.close()
@@ -113,15 +135,23 @@ class GastownApp(Acting, Talking, App[None]):
         """Close every drawer, then show the page (stack changes are synchronous; the
         returned awaitables run on their own, awaiting them inside an action deadlocks)."""
         self.remember_subject()
-        while isinstance(self.screen, Drawer):
-            self.pop_screen()
-        if self.screen is not self.get_screen(name):
-            self.switch_screen(name)
+        if len(self.screen_stack) > 1:
+            from gastown.tui.screens.drawers import Drawer
+
+            while isinstance(self.screen, Drawer):
+                self.pop_screen()
+        page = self.page(name)
+        if self.screen is not page:
+            self.switch_screen(page)
 
     def page(self, name: str) -> Page:
-        screen = self.get_screen(name)
-        assert isinstance(screen, Page)
-        return screen
+        """The page `name`, built and installed on first use."""
+        page = self.pages.get(name)
+        if page is None:
+            module, cls = BASE_SCREENS[name].split(":")
+            page = self.pages[name] = getattr(import_module(f"gastown.tui.screens.{module}"), cls)()
+            self.install_screen(page, name)
+        return page
 
     def action_reload(self) -> None:
         self.load_all()
@@ -167,9 +197,14 @@ class GastownApp(Acting, Talking, App[None]):
         if not msg.first and not self.connected:
             self.notify("Reconnected to the daemon.", title="gastown")
         self.connected = True
-        self.load_all()
-        if msg.first:
-            self.load_history(msg.seq)
+        if not msg.first or self.start not in FIRST_LOADS:
+            self.load_all(history=msg.seq if msg.first else None)
+            return
+        first = FIRST_LOADS[self.start]
+        self.awaiting = set(first)
+        self.rest = [what for what in LOADS if what not in first]
+        self.history_upto = msg.seq
+        self.load_all(first)
 
     def on_stream_down(self, msg: m.StreamDown) -> None:
         if self.connected or msg.retry_in == BACKOFF[0]:
@@ -210,14 +245,18 @@ class GastownApp(Acting, Talking, App[None]):
         d.pages |= changes.pages
         d.reload |= changes.reload
 
-    def _schedule_flush(self) -> None:
-        if self.flush_due:
-            return
+    def _schedule_flush(self, soon: bool = False) -> None:
+        """Redraw once the event throttle allows; `soon`: on the next frame (a board snapshot,
+        which people wait for: the first paint, a filter, "load more"; rare by nature)."""
         now = time.monotonic()
-        wait = max(0.0, self.last_flush + self.flush_interval - now)
+        wait = 0.0 if soon else max(0.0, self.last_flush + self.flush_interval - now)
+        if self.flush_due:
+            if self.flush_at <= now + wait or self.flush_timer is None:
+                return
+            self.flush_timer.stop()
         self.flush_due = True
         self.flush_at = now + wait
-        self.set_timer(max(wait, 0.001), self.flush)  # a zero delay divides by zero in Timer
+        self.flush_timer = self.set_timer(max(wait, 0.001), self.flush)  # a zero delay divides by zero in Timer
 
     def flush(self) -> None:
         """Push what changed down to the screens and drawers, then ask for what is missing."""
@@ -234,11 +273,14 @@ class GastownApp(Acting, Talking, App[None]):
             return
         changes, self.dirty = self.dirty, Changes()
         touched, self.touched = self.touched, set()
-        for name in BASE_SCREENS:
-            self.page(name).update_view(self.state, changes)
-        for screen in self.screen_stack:
-            if isinstance(screen, Drawer):
-                screen.touched(touched)
+        for page in list(self.pages.values()):
+            page.update_view(self.state, changes)
+        if len(self.screen_stack) > 1:
+            from gastown.tui.screens.drawers import Drawer
+
+            for screen in self.screen_stack:
+                if isinstance(screen, Drawer):
+                    screen.touched(touched)
         if changes.fetch:
             self.fetch_queue |= changes.fetch
             self.want("beads")
@@ -249,6 +291,10 @@ class GastownApp(Acting, Talking, App[None]):
         for what in changes.reload:
             self.want(what)
         self._subtitle()
+        if self.rest_after_flush:
+            self.rest_after_flush = False
+            rest, self.rest = self.rest, []
+            self.call_after_refresh(partial(self.load_all, rest, self.history_upto))
 
     def _subtitle(self) -> None:
         """Only on a change: a new sub-title relayouts the header, which repaints the screen.
@@ -286,15 +332,22 @@ class GastownApp(Acting, Talking, App[None]):
              "escalations": self.load_escalations, "mail": self.load_mail, "mayor": self.load_mayor,
              "costs": self.load_costs}[what]()
 
-    def load_all(self) -> None:
-        self.load_town()
-        self.load_board()
-        self.load_agents()
-        self.load_mq()
-        self.load_convoys()
-        self.load_escalations()
-        self.load_mail()
-        self.load_mayor()
+    def load_all(self, only: Iterable[str] = LOADS, history: int | None = None) -> None:
+        """Load `only` these (LOADS names); with `history` (the first subscription's seq), the
+        activity panes' recent past too."""
+        loaders = {"town": self.load_town, "board": self.load_board, "agents": self.load_agents, "mq": self.load_mq,
+                   "convoys": self.load_convoys, "escalations": self.load_escalations, "mail": self.load_mail,
+                   "mayor": self.load_mayor}
+        for what in only:
+            loaders[what]()
+        if history is not None:
+            self.load_history(history)
+
+    def _arrived(self, what: str) -> None:
+        """A first-paint load arrived (or failed): after the last, the rest follows the flush's paint."""
+        if what in self.awaiting:
+            self.awaiting.discard(what)
+            self.rest_after_flush = not self.awaiting
 
     def _post_load(self, what: str, fn: Any, *args: Any, **extra: Any) -> None:
         worker = get_current_worker()
@@ -370,6 +423,7 @@ class GastownApp(Acting, Talking, App[None]):
         self._post_load("beads", fetch)
 
     def on_loaded(self, msg: m.Loaded) -> None:
+        self._arrived(msg.what)
         state, changes = self.state, Changes()
         if msg.what == "town":
             state.set_town(msg.data)
@@ -388,8 +442,8 @@ class GastownApp(Acting, Talking, App[None]):
             changes.agents = True
         elif msg.what == "history":
             state.preload(msg.data, int(msg.extra.get("upto") or 0))
-            for name in BASE_SCREENS:  # drawn in full on the next flush
-                self.page(name).stale = True
+            for page in self.pages.values():  # drawn in full on the next flush (unbuilt pages start so)
+                page.stale = True
             self.history_loaded = True
         elif msg.what == "mq":
             mrs, escalations = msg.data
@@ -404,7 +458,6 @@ class GastownApp(Acting, Talking, App[None]):
         elif msg.what == "convoys":
             state.set_convoys(msg.data)
             changes.pages.add("convoys")
-            self.page("board").set_convoys([c["id"] for c in msg.data])  # type: ignore[attr-defined]
         elif msg.what == "escalations":
             state.set_escalations(msg.data)
             changes.pages.add("escalations")
@@ -419,9 +472,11 @@ class GastownApp(Acting, Talking, App[None]):
             state.stats, state.budgets = msg.data
             changes.pages.add("costs")
         self._merge(changes)
-        self._schedule_flush()
+        self._schedule_flush(soon=msg.what == "board")
 
     def on_load_failed(self, msg: m.LoadFailed) -> None:
+        self._arrived(msg.what)
+        self._schedule_flush()
         if msg.what == "board":
             self.loading_more.clear()
         if self.connected:
@@ -430,22 +485,32 @@ class GastownApp(Acting, Talking, App[None]):
     # ---------------------------------------------------------- navigation
     @on(m.OpenBead)
     def open_bead(self, msg: m.OpenBead) -> None:
+        from gastown.tui.screens.drawers import BeadDrawer
+
         self.push_screen(BeadDrawer(msg.bead_id))
 
     @on(m.OpenAgent)
     def open_agent(self, msg: m.OpenAgent) -> None:
+        from gastown.tui.screens.agent import AgentDrawer
+
         self.push_screen(AgentDrawer(msg.name))
 
     @on(m.OpenMergeRequest)
     def open_mr(self, msg: m.OpenMergeRequest) -> None:
+        from gastown.tui.screens.drawers import MergeRequestDrawer
+
         self.push_screen(MergeRequestDrawer(msg.mr_id))
 
     @on(m.OpenConvoy)
     def open_convoy(self, msg: m.OpenConvoy) -> None:
+        from gastown.tui.screens.drawers import ConvoyDrawer
+
         self.push_screen(ConvoyDrawer(msg.convoy_id))
 
     @on(m.OpenMail)
     def open_mail(self, msg: m.OpenMail) -> None:
+        from gastown.tui.screens.drawers import MailDrawer
+
         self.push_screen(MailDrawer(msg.mail_id))
         self.want("mail")  # reading marks it read
 

@@ -120,8 +120,8 @@ class Talking:
         self._chat_changed()
 
     def _chat_changed(self: "GastownApp") -> None:  # type: ignore[misc]
-        if self.is_running:
-            self.page("chat").update_view(self.state, Changes(pages={"chat"}))
+        if self.is_running and "chat" in self.pages:  # an unbuilt page draws in full when built
+            self.pages["chat"].update_view(self.state, Changes(pages={"chat"}))
 
 
 def _text(exc: BaseException) -> str:

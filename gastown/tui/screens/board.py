@@ -87,6 +87,7 @@ class BoardScreen(Page):
     def redraw(self, state: TownState, changes: Changes | None) -> None:
         board = state.board
         self.rigs = tuple(state.rigs)
+        self.convoys = tuple(reversed([c["id"] for c in state.convoys]))  # the chip cycles newest first
         for status in STATUSES:
             col = self.column(status)
             if changes is None or status in changes.columns:
@@ -119,10 +120,6 @@ class BoardScreen(Page):
         value = self.values[which]
         key = {"rig": "g", "type": "t", "convoy": "v"}[which]
         return f"{key} {which}: {value or 'all'} ▾"
-
-    def set_convoys(self, convoys: list[str]) -> None:
-        """The convoys the chip cycles through (newest first)."""
-        self.convoys = tuple(reversed(convoys))
 
     def _changed(self) -> None:
         self.post_message(m.FilterChanged(rig=self.values["rig"], type=self.values["type"],
