@@ -99,6 +99,12 @@ def _dispatch(args: list[str]) -> None:
         from gastown.cli.tools import run as run_tool
 
         sys.exit(run_tool(args[0], args[1:]))
+    if args[:1] == ["tui"]:  # the dashboard: typer's import is a tenth of its start
+        from gastown.cli.dashboard import fast_tui
+
+        code = fast_tui(args[1:])
+        if code is not None:
+            sys.exit(code)
     handler = FAST.get(tuple(args[:2]))  # type: ignore[arg-type]
     if handler is not None:
         code = handler(args[2:])
