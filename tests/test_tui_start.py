@@ -67,3 +67,32 @@ async def test_footer_keeps_its_keys_across_columns_and_changes_with_them() -> N
         await pilot.press("slash")  # the filter input: the column's keys (open, column) leave the footer
         await until(pilot, lambda: list(footer.children) != keys, what="the footer recomposed")
         assert "open" not in shown() and "filter" in shown()
+
+
+def test_quitting_wakes_a_thread_blocked_on_the_clients_bare_socket() -> None:
+    """The client's socket is a bare `_socket.socket`; `interrupt` must still shut it down, or
+    the event stream's thread stays in `recv` and `gt tui` never exits after `q`."""
+    import _socket
+    import threading
+
+    from gastown.tui.remote import interrupt
+
+    class Conn:
+        def __init__(self, sock: _socket.socket) -> None:
+            self.sock = sock
+
+        def close(self) -> None:
+            pass  # the fd stays open until the end: only the shutdown may wake the reader
+
+    ours, theirs = _socket.socketpair()
+    assert type(ours) is _socket.socket
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(ours.recv(1)), daemon=True)
+    reader.start()
+    interrupt(Conn(ours))
+    reader.join(timeout=10)
+    theirs.close()
+    alive = reader.is_alive()
+    if not alive:
+        ours.close()
+    assert not alive and got == [b""]

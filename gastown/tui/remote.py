@@ -8,7 +8,7 @@ gets its own connection (it blocks in `recv` for as long as the dashboard runs).
 
 from __future__ import annotations
 
-import socket
+import _socket
 import threading
 from typing import Any, Callable, Iterator, Protocol
 
@@ -36,9 +36,9 @@ def is_disconnect(exc: BaseException) -> bool:
 def interrupt(conn: Any) -> None:
     """Wake a thread blocked in `recv` on this connection (close alone does not), then close it."""
     sock = getattr(conn, "sock", None)
-    if isinstance(sock, socket.socket):
+    if isinstance(sock, _socket.socket):  # the client's is a bare `_socket.socket`, the base of `socket.socket`
         try:
-            sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(_socket.SHUT_RDWR)
         except OSError:
             pass
     try:
