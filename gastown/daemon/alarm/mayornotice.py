@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gastown.daemon.store import holds
 from gastown.daemon.alarm import prompts, turns
+from gastown.daemon.rules import reconciler
 
 if TYPE_CHECKING:
     from gastown.daemon.alarm.loop import TownLoop
@@ -68,7 +69,7 @@ async def tick(loop: "TownLoop") -> None:
     if not items:
         return
     agent = await town.call(store.mayor_agent, adapter)
-    if agent["status"] != "idle" or (agent["turn_dir"] and not agent["turn_ended_at"]):
+    if reconciler.effective_status(agent) != "idle":
         return  # busy with a human: the notice waits for the next pass
     message = text(items)
     try:

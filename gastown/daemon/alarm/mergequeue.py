@@ -15,8 +15,8 @@ from gastown import persona
 from gastown.daemon.town import agentenv
 from gastown.daemon.store import integration
 from gastown.daemon.alarm import library, pullrequests, turns
-from gastown.daemon.runtime import Runtime
-from gastown.daemon.runtime import hostgates
+from gastown.daemon.rules import reconciler
+from gastown.daemon.runtime import Runtime, hostgates
 from gastown.daemon.vcs.gates import GateRunner
 from gastown.daemon.vcs import refinery
 from gastown.daemon.town.crashpoints import crash_point
@@ -112,7 +112,7 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
     agent = await town.call(store.review_agent, rig["name"], adapter)
     if agent["adapter"] != adapter:  # the reviewer persona moved to another agent CLI
         await town.call(store.agent_set_adapter, agent["name"], adapter)
-    if agent["status"] != "idle" or agent["hook_bead_id"] or (agent["turn_dir"] and not agent["turn_ended_at"]):
+    if reconciler.effective_status(agent) != "idle" or agent["hook_bead_id"]:
         return False  # the reviewer is still busy with its previous turn
     name = agent["name"]
     starter.starting.add(name)  # until its turn is recorded: not a stranded `starting` agent
