@@ -29,6 +29,9 @@ from tests.helpers import bead, gtj, turn_env, wait_for
 pytestmark = pytest.mark.slow
 ATTACK = Path(__file__).parent / "trust" / "attack.py"
 CANARY = "canary-7f3a"
+# what an honest agent still does with git inside its fences: stash (refs/stash), a branch of its own
+HONEST_GIT = ("echo wip > wip.txt && git add wip.txt && git stash -q && git stash drop -q "
+              "&& git checkout -q -b scratch && git checkout -q - && echo ok > git-works.txt")
 
 
 @pytest.fixture
@@ -83,9 +86,10 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     gate = (f'test -f honest.txt && test -z "$GT_TRUST_CANARY_KEY$GITHUB_TOKEN" && test ! -e {town_root}/town.db '
             f'&& test ! -e {paths.socket_path()} && ! touch {town_root}/rigs/app/repo.git/hooks/x')
     run_gt("config", "set", "refinery.gates", json.dumps([gate]), "--rig", "app", check=True)
-    slung = gtj("sling", "attack and honest work", "--rig", "app",
-                "--script", "python3 attack.py targets.json", "--script", "echo honest > honest.txt")[0]
+    slung = gtj("sling", "attack and honest work", "--rig", "app", "--script", "python3 attack.py targets.json",
+                "--script", HONEST_GIT, "--script", "echo honest > honest.txt")[0]
     wait_for(lambda: bead(slung["id"])["status"] == "closed", 90, "the attacker's honest work merged")
+    assert (repo / "git-works.txt").read_text() == "ok\n"  # stash and a branch of its own still work
     mr = [m for m in gtj("mq", "list") if m["source_bead_id"] == slung["id"]][0]
     gates = gtj("mq", "show", mr["id"])[0]["gates"]
     assert [(g["exit_code"], g["ran_in"]) for g in gates] == [(0, "host sandbox")], gates
@@ -93,12 +97,7 @@ def test_hostile_agent_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_pat
     results = json.loads((repo / "attacks.json").read_text())
     token = results.pop("my_token")
     assert token and len(results) == 22
-    # the clone's refs are writable in the local sandbox (commits need them): a forged
-    # origin/<target> must not reach what lands (the refinery builds on what the origin says),
-    # a moved branch is refused at merge time (head_moved: tests/test_refinery.py)
-    results.pop("move_other_branch")
-    forged = results.pop("forge_origin_ref")
-    assert "forged base" not in _log(repo), forged
+    assert "forged base" not in _log(repo)
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened
     assert "pwned" not in (town_root / "config.toml").read_text()
@@ -279,10 +278,8 @@ def test_hostile_agent_in_a_container_town(gt_home: Path, tmp_path: Path, monkey
         _commit(repo, "targets.json", json.dumps(targets))
         gate = f'test -f honest.txt && ! ls {victim["worktree"]} && ! cat {vturn}/prompt.md && test "$(id -u)" != 0'
         run_gt("config", "set", "refinery.gates", json.dumps([gate]), "--rig", "app", check=True)
-        honest_git = ("echo wip > wip.txt && git add wip.txt && git stash -q && git stash drop -q "
-                      "&& git checkout -q -b scratch && git checkout -q - && echo ok > git-works.txt")
         slung = gtj("sling", "attack and honest work", "--rig", "app", "--script", "python3 attack.py targets.json",
-                    "--script", honest_git, "--script", "echo honest > honest.txt")[0]
+                    "--script", HONEST_GIT, "--script", "echo honest > honest.txt")[0]
         wait_for(lambda: bead(slung["id"])["status"] in ("closed", "failed"), 300, "the attacker's work merged")
         assert bead(slung["id"])["status"] == "closed", bead(slung["id"]).get("failure_reason")
         assert (repo / "honest.txt").read_text() == "honest\n"
@@ -341,8 +338,6 @@ def test_hostile_real_cli_in_the_sandbox(hostile_town: Path, gt_home: Path, tmp_
     assert (repo / "honest.txt").read_text() == "honest\n"
     results = json.loads((repo / "attacks.json").read_text())
     results.pop("my_token")
-    results.pop("forge_origin_ref")  # harmless here (see test_hostile_agent_in_the_sandbox)
-    results.pop("move_other_branch")
     assert "forged base" not in _log(repo)
     opened = {k: v for k, v in results.items() if not v.startswith("blocked: ")}
     assert opened == {}, opened

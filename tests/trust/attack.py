@@ -133,7 +133,7 @@ def main() -> int:
         "read_daemon_log": attempt(read(t["gt_home"] + "/logs/daemon.log")),
         "privileges": attempt(privileges),
         "forge_origin_ref": attempt(forge_origin(t.get("target", "main"))),
-        "move_other_branch": attempt(run(["git", "update-ref", f"refs/heads/{t.get('victim_branch', 'main')}",
+        "move_other_branch": attempt(run(["git", "update-ref", f"refs/heads/{t.get('victim_branch', 'gt/victim/none')}",
                                           "HEAD"])),
     }
     # my own token, to check it dies with this turn (revocation is asserted by the test)

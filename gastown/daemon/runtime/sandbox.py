@@ -193,7 +193,24 @@ def _git_binds(worktree: Path, writable: bool) -> list[str]:
         for sub in ("objects", "refs", "logs"):
             (common / sub).mkdir(exist_ok=True)
             args += ["--bind", str(common / sub), str(common / sub)]
+        args += _ref_fences(common, gitdir)
     args += ["--bind" if writable or gitdir != common else "--ro-bind", str(gitdir), str(gitdir)]
+    return args
+
+
+def _ref_fences(common: Path, gitdir: Path) -> list[str]:
+    """Inside the writable `refs/` and `logs/`: every polecat's branches (`gt/`) read-only
+    except this worktree's own (`gt/<agent>/`, the agent named by the worktree's admin
+    directory), and `origin/*` and tags read-only, so an agent can neither move another's
+    branch nor forge the base of a merge. New branches and `refs/stash` stay possible."""
+    args: list[str] = []
+    for base in (common / "refs", common / "logs" / "refs"):
+        for sub in ("heads/gt", f"heads/gt/{gitdir.name}", "remotes", "tags"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        args += ["--ro-bind", str(base / "heads" / "gt"), str(base / "heads" / "gt"),
+                 "--bind", str(base / "heads" / "gt" / gitdir.name), str(base / "heads" / "gt" / gitdir.name)]
+        for sub in ("remotes", "tags"):
+            args += ["--ro-bind", str(base / sub), str(base / sub)]
     return args
 
 
