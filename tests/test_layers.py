@@ -38,15 +38,17 @@ def test_every_contract_is_kept() -> None:
     assert f"Contracts: {len(_contracts())} kept, 0 broken." in res.stdout
 
 
-def test_every_daemon_module_sits_in_a_layer() -> None:
-    """A module or folder added to gastown/daemon outside every layer would be unconstrained."""
-    (contract,) = [c for c in _contracts() if c["id"] == "daemon-layers"]
+@pytest.mark.parametrize("contract", [c for c in _contracts() if c["type"] == "layers"], ids=lambda c: c["id"])
+def test_every_module_of_a_layered_package_sits_in_a_layer(contract: dict[str, Any]) -> None:
+    """A module or folder added to a layered package (the daemon, vcs) outside every layer
+    would be unconstrained."""
     named = {name.strip() for layer in contract["layers"] for name in layer.replace("|", ":").split(":")}
-    daemon = ROOT / "gastown" / "daemon"
-    children = {p.stem for p in daemon.glob("*.py") if p.name != "__init__.py"}
-    children |= {p.name for p in daemon.iterdir() if (p / "__init__.py").exists()}
-    assert children - named == set(), "add these to a layer of the daemon-layers contract"
-    assert named - children == set(), "the contract names modules that no longer exist"
+    for container in contract["containers"]:
+        folder = ROOT / container.replace(".", "/")
+        children = {p.stem for p in folder.glob("*.py") if p.name != "__init__.py"}
+        children |= {p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
+        assert children - named == set(), f"add these to a layer of the {contract['id']} contract"
+        assert named - children == set(), f"the {contract['id']} contract names modules that no longer exist"
 
 
 def test_the_leaves_import_only_the_standard_library() -> None:
