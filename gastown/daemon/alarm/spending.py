@@ -110,7 +110,7 @@ BUDGET_HOLD = "budget_exhausted"
 
 def _hold(town: "Town", held: dict[str, str]) -> None:
     store = town.store
-    with store.conn:
+    with store.transaction():
         for bead_id, scope in held.items():
             holds.mark_held(store, bead_id, reason=BUDGET_HOLD, actor="ledger")
             log.info("town %s: %s held, budget %s exhausted", town.name, bead_id, scope)

@@ -79,7 +79,7 @@ async def update(
 
     def run() -> dict[str, Any]:
         store = town.store
-        with store.conn:  # one transaction: fields and status change together or not at all
+        with store.transaction():  # one transaction: fields and status change together or not at all
             bead = store.bead_update(id, actor=ctx.conn.actor, title=title, body=body, priority=priority,
                                      rig=rig, assignee=assignee, add_labels=add_labels or [],
                                      remove_labels=remove_labels or [], metadata=metadata)

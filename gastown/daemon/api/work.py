@@ -45,7 +45,7 @@ async def sling(
     _check_agent(town, rig if rig and not bead else None, agent or meta.get("agent"))
 
     def run() -> dict[str, Any]:
-        with store.conn:
+        with store.transaction():
             result = sling_in_txn()
         return result
 

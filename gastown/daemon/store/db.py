@@ -90,6 +90,11 @@ class Db:
         finally:
             self.conn.close()
 
+    def transaction(self) -> apsw.Connection:
+        """`with store.transaction():` several store verbs commit together or not at all
+        (each verb's own transaction becomes a savepoint inside it)."""
+        return self.conn
+
     def now(self) -> str:
         return iso(self.clock())
 
