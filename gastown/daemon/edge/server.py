@@ -267,13 +267,13 @@ class Daemon:
             first = False
             await conn.send(await self.handle(conn, line))
 
-    async def _check_token(self, conn: Connection) -> None:
+    def _check_token(self, conn: Connection) -> None:
         """A token is revoked the moment its turn ends (or a new turn replaces it): every
-        request of an agent connection re-reads the agent's row, not only the hello."""
+        request of an agent connection re-reads the agent's row, not only the hello. On the
+        town's read connection, on this thread (a primary-key read of committed data: no
+        hop onto the writer thread, bench/bench_token_check.py)."""
         town = self.towns.get(conn.agent_town or "")
-        live = False
-        if conn.agent and conn.token_hash:
-            live = await town.call(town.store.token_live, conn.agent, conn.token_hash)
+        live = bool(conn.agent and conn.token_hash and town.reader.token_live(conn.agent, conn.token_hash))
         if not live:
             conn.hello = False  # nothing more on this connection without a new, valid hello
             raise RpcError(ErrorCode.FORBIDDEN, "agent token revoked: its turn has ended")
@@ -290,7 +290,7 @@ class Daemon:
             if conn.agent_town is not None and conn.hello:
                 if name not in ROLE_METHODS.get(conn.role or "", ()):
                     raise RpcError(ErrorCode.FORBIDDEN, f"a {conn.role} may not call {name}")
-                await self._check_token(conn)
+                self._check_token(conn)
             request_id = params.pop("request_id", None)  # any call may carry one: retries are idempotent
             params = check_params(method, params)
             ctx = Ctx(daemon=self, conn=conn)
