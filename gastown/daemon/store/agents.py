@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from gastown.daemon.rules.reconciler import effective_status
 from gastown.daemon.store.beads import bead_create, bead_row
 from gastown.daemon.store.db import Db, Row, not_found
 from gastown.model import AgentStatus, BeadType, EventType, Role, agent_transition_allowed
@@ -138,5 +139,6 @@ def agent_status_message(db: Db, agent_name: str, message: str) -> None:
 
 
 def busy(agent: Row) -> bool:
-    """Not idle, or idle with a turn still running (a mayor or triage answering)."""
-    return agent["status"] != AgentStatus.IDLE.value or bool(agent["turn_dir"] and not agent["turn_ended_at"])
+    """Not free for a new turn: not idle, or idle with its last turn still running (a mayor
+    or triage answering); the rule is the reconciler's."""
+    return effective_status(agent) != AgentStatus.IDLE.value
