@@ -13,11 +13,25 @@ imports, connect, hello, a round trip, printing the result or the refusal).
 
 Bytecode: gastown's modules are compiled first (`compileall`, as `pip install` and the town
 image do), so both sides run from cached bytecode. Without that, under
-PYTHONDONTWRITEBYTECODE=1 an editable tree is compiled from source at every start (~1.5 ms
-per agent-path module, more for Typer's), which is a property of the checkout, not of `gt`.
-The bare interpreter here is the venv's own: its site hook for the editable install already
-imports pathlib, re, enum and friends (about half of `python -c pass`), so `gt` gets those
-for free; a plain install has no such hook and a faster bare interpreter.
+PYTHONDONTWRITEBYTECODE=1 an editable tree compiles gastown's modules from source at every
+start (~6 ms of an agent's tool call, ~9 ms of a Typer command), a property of the checkout,
+not of `gt`. The bare interpreter here is the venv's own: its site hook for the editable
+install already imports pathlib, re, enum and friends (about half of `python -c pass`), so
+`gt` gets those for free; a plain install has no such hook and a faster bare interpreter.
+Each line also gives the CPU-time ratio (the process's user + system time), which moves far
+less than the wall clock when other work shares the machine.
+
+Seen (issue 14, 2 cpus shared with other helpers, 31 rounds, GT_BENCH_BEFORE = the tree before
+the work, same run; bare interpreter 20.6 ms wall, 17.2 ms CPU; load average 4.1):
+  human commands  2.43-3.81x wall, 2.50-2.95x CPU   (before 4.08-6.13x wall, 3.87-5.00x CPU)
+    --help 2.43x (before 5.12x), bead list 3.50x (5.54x), config get 3.81x (6.13x)
+  agent tools     1.24-1.35x wall, 1.09-1.11x CPU   (before 1.52-1.75x wall, 1.38-1.49x CPU)
+  Without bytecode (GT_BENCH_COMPILE=0, load 4.3 rising to 12.3): human 2.27-4.01x wall,
+  2.67-3.58x CPU (before 4.78-6.15x, 5.26-6.41x); agent tools 1.24-1.51x wall, 1.40-1.51x CPU
+  (before 1.49-1.90x, 1.77-1.91x).
+What remains: `import typer` alone is 2.3x the bare interpreter's CPU (~22 ms); a Typer
+command adds ~0.5x (its module, the client, json, one git process for the actor, three round
+trips); an agent's tool call ~0.1x CPU, its wall clock mostly the two round trips.
 """
 
 from __future__ import annotations
