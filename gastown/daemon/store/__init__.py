@@ -3,8 +3,10 @@
 One module per noun, each a set of functions over `Db` (the connection); `Store` below is
 the one place they are put together, so `store.bead_create(...)` is `beads.bead_create(store,
 ...)`. There is no class hierarchy: a noun module calls another noun's function directly,
-and the imports between them form a plain graph (db <- rigs <- beads <- statuses <- agents,
-hooks <- comms <- escalations <- merges <- review <- turns <- health, convoys, mayor, molecules).
+and the imports between them form a graph without cycles, roughly bottom-up: `db`; `rigs`,
+`links`, `hooks`, `state`, `inbox`; `beads`; `statuses`, `agents`, `deps`, `events`; `comms`,
+`convoys`, `mayor`; `escalations`; `merges`; `review`; `turns`; `health`, `holds`;
+`molecules` (tests/test_store_layout.py keeps it acyclic).
 
 Every public method is one short named transaction (BEGIN IMMEDIATE) and is synchronous,
 so it can be unit-tested without asyncio; the daemon runs them on the town's executor.
