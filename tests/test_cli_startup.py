@@ -43,7 +43,9 @@ def test_each_row_holds_its_commands_help() -> None:
     first paragraph of the command's own help (change both together)."""
     root = typer.main.get_command(gt_app.full_app())
     assert isinstance(root, typer.core.TyperGroup)
-    assert list(root.commands) == [row.name for row in gt_app.COMMANDS], "rows: commands first, then groups"
+    assert list(root.commands) == [row.name for row in gt_app.COMMANDS], \
+        "every top-level command is a Row in gastown/cli/app.py COMMANDS (not an app.command/add_typer call), " \
+        "commands first, then groups (the order gt --help lists them)"
     for row in gt_app.COMMANDS:
         cmd = root.commands[row.name]
         first = " ".join((cmd.help or "").split("\n\n")[0].split())
