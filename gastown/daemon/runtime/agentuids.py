@@ -252,8 +252,12 @@ def prepare_gate(town_root: Path, cwd: Path) -> tuple[int, Path]:
 
     town_root = Path(town_root)
     uid = uid_for(town_root, GATES)
-    home = town_root / "agents" / ".gates"
-    shutil.rmtree(home, ignore_errors=True)  # nothing one gate leaves reaches the next
+    homes = town_root / "agents" / ".gates"
+    home = homes / cwd.name  # one per merge worktree: merges of two rigs may gate at once
+    if homes.is_dir():
+        for old in homes.iterdir():  # homes of merges that are gone; nothing one gate leaves reaches the next
+            if old == home or not (cwd.parent / old.name).exists():
+                shutil.rmtree(old, ignore_errors=True)
     (home / "tmp").mkdir(parents=True)
     found = clone_of(cwd)
     mine = [home, cwd]
