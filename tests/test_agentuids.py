@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gastown.daemon.runtime import agentuids
 from gastown.daemon.runtime.agentuids import _clone_mode
 
@@ -44,3 +46,28 @@ def test_clone_of_reads_the_worktree_gitfile(tmp_path: Path) -> None:
     subprocess.run(["git", "-C", str(clone), "worktree", "add", "-q", "-b", "w", str(wt)], check=True)
     assert agentuids.clone_of(wt) == (clone, clone / "worktrees" / "toast")
     assert agentuids.clone_of(tmp_path) is None  # the mayor's workspace: no git worktree
+
+
+def test_required_sandbox_refuses_a_shared_uid_container_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemon that is not root cannot give agents uids of their own: with `sandbox =
+    required` a container town's turns and gates refuse to run (saying why) instead of running
+    every agent as one user; `auto` runs them and says they share a uid."""
+    from gastown.daemon.runtime import sandbox
+    from gastown.daemon.runtime.container import ContainerRuntime
+    from gastown.daemon.runtime.base import TurnSpec
+    from gastown.daemon.vcs.gates import Gate
+    from gastown.protocol import ErrorCode, RpcError
+
+    monkeypatch.setattr(agentuids, "available", lambda: False)
+    (tmp_path / "config.toml").write_text('sandbox = "required"\n')
+    runtime = ContainerRuntime("podman", tmp_path, town="t")
+    spec = TurnSpec(turn_dir=tmp_path / "turns" / "toast" / "0001", argv=["true"], cwd=tmp_path,
+                    env={"GT_AGENT": "toast", "HOME": str(tmp_path / "agents" / "toast" / "home")})
+    with pytest.raises(RpcError) as exc:
+        runtime.start_turn(spec)
+    assert exc.value.code == ErrorCode.EXTERNAL and "share one uid" in exc.value.message
+    gate = runtime.run_gate(Gate("g", "true"), tmp_path)
+    assert gate["exit_code"] == 126 and "share the agents' uid" in gate["output_tail"]
+    assert "refuse" in sandbox.state("required", "podman")["reason"]
+    assert not sandbox.state("required", "podman")["active"]
+    assert "all as one uid" in sandbox.state("auto", "podman")["reason"]

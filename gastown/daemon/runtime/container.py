@@ -62,9 +62,13 @@ def agent_cache() -> Path:
 
 
 def _town_network(town_root: Path) -> str:
+    return _town_setting(town_root, "container.network")
+
+
+def _town_setting(town_root: Path, key: str) -> str:
     from gastown.daemon.town import config
 
-    return str(config.resolve("container.network", config.load_or_empty(town_root / "config.toml"))[0])
+    return str(config.resolve(key, config.load_or_empty(town_root / "config.toml"))[0])
 
 
 class ContainerRuntime:
@@ -292,6 +296,9 @@ class ContainerRuntime:
         share the container's user). Runs before the container is (re)started: the clone's
         shared-repository setting must be in the config the container mounts."""
         name = spec.env.get("GT_AGENT")
+        if not self.agent_uids() and _town_setting(self.town_root, "sandbox") == "required":
+            raise RpcError(ErrorCode.EXTERNAL, "sandbox required but unavailable: the daemon is not root, so the "
+                                               "agents of this container town would share one uid")
         if not self.agent_uids() or not name:
             return self._exec_user()
         home_env = spec.env.get("HOME")
@@ -341,7 +348,10 @@ class ContainerRuntime:
         """A refinery gate inside the town container (where the rig's toolchain is), in `cwd`
         (a merge worktree under the town directory), with the image's environment minus
         gastown's PYTHONPATH. The gate's timeout is enforced inside (`timeout`: exit 124)."""
-
+        if not self.agent_uids() and _town_setting(self.town_root, "sandbox") == "required":
+            return {"name": gate.name, "cmd": gate.cmd, "exit_code": 126, "timed_out": False, "duration_s": 0.0,
+                    "output_tail": "sandbox required but unavailable: the daemon is not root, so this gate would "
+                                   "share the agents' uid", "ran_in": "nowhere"}
         user, env_flags, gate_user = self._exec_user(), [], None
         if self.agent_uids():  # the gates' own uid, a fresh home: no agent's files, nothing left from the last gate
             gate_user = agentuids.prepare_gate(self.town_root, Path(cwd).absolute())

@@ -80,6 +80,10 @@ def state(mode: str, runtime: str = "local") -> dict[str, Any]:
         if agentuids.available():
             return {"mode": mode, "active": True,
                     "reason": f"agents run in the {runtime} town container, each as a uid of its own"}
+        if mode == "required":
+            return {"mode": mode, "active": False,
+                    "reason": f"turns refuse to start: agents of the {runtime} town container would share one uid "
+                              "(the daemon is not root, so it cannot give each agent its own)"}
         return {"mode": mode, "active": True,
                 "reason": f"agents run in the {runtime} town container, all as one uid (the daemon is not root, so "
                           "it cannot give each agent its own): they can reach each other's files and processes"}
