@@ -96,3 +96,33 @@ def test_quitting_wakes_a_thread_blocked_on_the_clients_bare_socket() -> None:
     if not alive:
         ours.close()
     assert not alive and got == [b""]
+
+
+async def test_a_board_wide_flood_is_drawn_column_by_column_and_ends_consistent() -> None:
+    from gastown.tui.screens.board import BoardScreen
+    from gastown.tui.state import STATUSES
+    from tests.test_tui import ids
+
+    fake = town(50)
+    app = make_app(fake, start="board")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: loaded(app) and app.history_loaded and app.state.mail and app.state.convoys
+                    and ids(app, "open") and not app.flush_due, what="the board and the rest loaded and drawn")
+        board = app.page("board")
+        assert isinstance(board, BoardScreen)
+        steps: list[str] = []
+        step = board._next_column
+
+        def spy() -> None:
+            steps.append(board.queued[0] if board.queued else "")
+            step()
+        board._next_column = spy  # type: ignore[method-assign]
+        seen = app.state.events_seen
+        for i in range(25):  # every column loses and gains beads in one flush
+            fake.move(f"gt-{i:05d}", STATUSES[(i + 1) % 5])
+
+        def drawn() -> bool:
+            return app.state.events_seen >= seen + 25 and not board.queued and not app.flush_due and all(
+                ids(app, s) == [r["id"] for r in app.state.board.column(s)] for s in STATUSES)
+        await until(pilot, drawn, what="every column drawn from the state")
+        assert len([s for s in steps if s]) >= 2  # a column per frame, not the whole board in one

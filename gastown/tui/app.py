@@ -30,7 +30,7 @@ from gastown.tui.talking import Talking
 from gastown.tui.actions import Subject
 from gastown.tui.remote import ClientLike, Connect, Remote, is_disconnect
 from gastown.tui.screens.page import Page
-from gastown.tui.state import STATUSES, WINDOW, Changes, TownState
+from gastown.tui.state import FEED, STATUSES, WINDOW, Changes, TownState
 
 FLUSH_S = (0.1, 1.0)
 """Redraw after events at most this often; under load back off towards the second value:
@@ -40,6 +40,9 @@ FLOOD_RATE = 1000.0
 LAG_S = 0.05
 BACKOFF = (0.5, 10.0)
 """Reconnect delays: first, then doubling up to the second."""
+BATCH = 500
+"""Events applied per message: a longer inbox goes on in the next message, after any key
+that arrived meanwhile (a keypress never waits behind more than one batch)."""
 LOADS = ("town", "board", "agents", "mq", "convoys", "escalations", "mail", "mayor")
 """The snapshots the app keeps (the costs page loads when shown)."""
 RELOAD_S = 0.5
@@ -216,7 +219,7 @@ class GastownApp(Acting, Talking, App[None]):
     def on_events_arrived(self, msg: m.EventsArrived) -> None:
         self.posted = False
         batch: list[dict[str, Any]] = []
-        while self.inbox and len(batch) < 5000:
+        while self.inbox and len(batch) < BATCH:
             batch.append(self.inbox.popleft())
         if self.inbox and not self.posted:
             self.posted = True
@@ -240,10 +243,12 @@ class GastownApp(Acting, Talking, App[None]):
         d.reload_mq |= changes.reload_mq
         d.reload_counts |= changes.reload_counts
         d.feed.extend(changes.feed)
+        del d.feed[:-FEED]
         d.activity.extend(changes.activity)
         d.fetch |= changes.fetch
         d.pages |= changes.pages
         d.reload |= changes.reload
+        d.at_once |= changes.at_once
 
     def _schedule_flush(self, soon: bool = False) -> None:
         """Redraw once the event throttle allows; `soon`: on the next frame (a board snapshot,
@@ -437,6 +442,7 @@ class GastownApp(Acting, Talking, App[None]):
                 state.remember_types(rows)
             state.board.load(msg.data)
             changes.columns.update(msg.data)
+            changes.at_once = True
         elif msg.what == "agents":
             state.set_agents(msg.data)
             changes.agents = True
@@ -557,7 +563,7 @@ class GastownApp(Acting, Talking, App[None]):
             board.limits = {s: WINDOW for s in STATUSES}
             self.load_board()
         if self.is_running:
-            self.page("board").update_view(self.state, Changes(columns=set(STATUSES)))
+            self.page("board").update_view(self.state, Changes(columns=set(STATUSES), at_once=True))
 
     @on(m.LoadMore)
     def load_more(self, msg: m.LoadMore) -> None:

@@ -25,6 +25,8 @@ TYPES = tuple(t.value for t in (_T.ISSUE, _T.MERGE_REQUEST, _T.ESCALATION, _T.CO
                                 _T.AGENT))
 """The board's type filter, in the order it cycles through them."""
 AGENT_ORDER = {a.value: i for i, a in enumerate(model.AGENT_ORDER)}
+FEED = 200
+"""Lines the activity feed keeps: a flood of events is described only this far back."""
 WINDOW = 300
 """Beads loaded per board column; more on demand ("load more" at the end of a column)."""
 SLACK = 200
@@ -100,6 +102,9 @@ class Changes:
     """Redraw these pages: convoys, escalations, mail, chat."""
     reload: set[str] = field(default_factory=set)
     """Load these again (throttled): convoys, escalations, mail."""
+    at_once: bool = False
+    """Draw every changed column in one frame: a snapshot or a filter someone is waiting for
+    (events may spread a board-wide change over several frames)."""
 
     def __bool__(self) -> bool:
         return bool(self.columns or self.agents or self.mq or self.counts or self.reload_agents or self.reload_mq or self.reload_counts
@@ -230,7 +235,7 @@ class TownState:
         self.mrs: list[Row] = []
         self.escalations: list[Row] = []
         self.types: dict[str, str] = {}
-        self.feed: deque[str] = deque(maxlen=200)
+        self.feed: deque[str] = deque(maxlen=FEED)
         self.activity: deque[str] = deque(maxlen=200)
         self.events_seen = 0
         self.convoys: list[Row] = []
@@ -312,12 +317,12 @@ class TownState:
     def apply(self, events: Iterable[Row]) -> Changes:
         changes = Changes()
         agent_beads = {a.get("bead_id"): a for a in self.agents.values()}
+        events = list(events)
         for ev in events:
             self.events_seen += 1
             kind, bead_id, meta = ev.get("event_type"), ev.get("bead_id"), ev.get("metadata") or {}
             if kind == _E.CREATED and bead_id and meta.get("type"):
                 self.types[bead_id] = meta["type"]
-            changes.feed.append(describe(ev))
             self.board.apply(ev, changes, self.types)
             agent = agent_beads.get(bead_id) or self.agents.get(meta.get("agent") or "")
             if kind in AGENT_EVENTS or (kind == _E.CREATED and meta.get("type") == "agent"):
@@ -336,7 +341,8 @@ class TownState:
                 changes.mq = changes.reload_mq = True
         if changes.columns:
             self.board.trim()
-        self.feed.extend(changes.feed[-200:])
+        changes.feed = [describe(ev) for ev in events[-FEED:]]  # the feeds keep no more
+        self.feed.extend(changes.feed)
         self.activity.extend(changes.activity)
         return changes
 

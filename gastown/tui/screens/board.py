@@ -22,6 +22,10 @@ from gastown.tui.widgets.bead_list import BeadList
 from gastown.tui.widgets.footer import KeyFooter
 
 
+STAGGER = 2
+"""More changed columns than this are redrawn one per frame."""
+
+
 class Chip(Static):
     """A filter value that cycles on click (keys: g for rig, t for type). Lighter than a
     Select, whose overlay doubles the cost of opening the board."""
@@ -57,6 +61,9 @@ class BoardScreen(Page):
         self.last_column: BeadList | None = None
         self.placed = False
         """Whether focus has found a column with beads (or the person moved it themselves)."""
+        self.state: TownState | None = None
+        self.queued: list[str] = []
+        """Columns still to redraw, one per frame (see `redraw`)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -85,21 +92,50 @@ class BoardScreen(Page):
         return self.query_one(f"#col-{status}", BeadList)
 
     def redraw(self, state: TownState, changes: Changes | None) -> None:
+        """Columns whose rows changed get them again (each repaints only the cards that differ).
+        When more than STAGGER columns changed (a flood of events), one column is redrawn per
+        frame, the next after the previous is painted: a keypress then waits behind one
+        column's paint, not the whole board's. A full redraw (`changes` None) and a snapshot
+        (`changes.at_once`) are immediate."""
         board = state.board
+        self.state = state
         self.rigs = tuple(state.rigs)
         self.convoys = tuple(reversed([c["id"] for c in state.convoys]))  # the chip cycles newest first
+        changed = [s for s in STATUSES if changes is None or s in changes.columns]
+        if changes is not None and not changes.at_once and len(set(changed) | set(self.queued)) > STAGGER:
+            first = not self.queued
+            self.queued += [s for s in changed if s not in self.queued]
+            if first:
+                self._next_column()
+            changed = []
+        elif self.queued:
+            changed = [s for s in STATUSES if s in changed or s in self.queued]
+            self.queued = []
         for status in STATUSES:
-            col = self.column(status)
-            if changes is None or status in changes.columns:
-                col.set_rows(board.column(status))
-            elif not changes.counts:
+            if status in changed:
+                self.column(status).set_rows(board.column(status))
+            elif changes is not None and not changes.counts:
                 continue
-            head = f"{STATUS_TITLES[status]} ({board.count_label(status, len(col.rows))})"
-            if head != self.heads.get(status):
-                self.heads[status] = head
-                self.query_one(f"#head-{status}", Static).update(head, layout=False)  # one line, fixed size
+            self._head(status)
         if not self.placed:
             self.place_focus()
+
+    def _next_column(self) -> None:
+        if not self.queued or self.state is None or not self.is_mounted:
+            self.queued = []
+            return
+        status = self.queued.pop(0)
+        self.column(status).set_rows(self.state.board.column(status))
+        self._head(status)
+        if self.queued:
+            self.call_after_refresh(self._next_column)
+
+    def _head(self, status: str) -> None:
+        assert self.state is not None
+        head = f"{STATUS_TITLES[status]} ({self.state.board.count_label(status, len(self.column(status).rows))})"
+        if head != self.heads.get(status):
+            self.heads[status] = head
+            self.query_one(f"#head-{status}", Static).update(head, layout=False)  # one line, fixed size
 
     def place_focus(self) -> None:
         """Start on the first column that has beads: Enter on an empty column does nothing."""

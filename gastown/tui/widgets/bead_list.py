@@ -72,6 +72,7 @@ class BeadList(ScrollView, can_focus=True):
         self._style_key: tuple[object, ...] = ()
         self._styles: dict[tuple[bool, str], Style] = {}
         self._strips: dict[tuple[object, ...], tuple[Strip, Strip]] = {}
+        self._looks: dict[tuple[object, ...], dict[tuple[object, ...], tuple[Strip, Strip]]] = {}
 
     # ------------------------------------------------------------------- data
     def set_rows(self, rows: list[Row]) -> None:
@@ -120,7 +121,8 @@ class BeadList(ScrollView, can_focus=True):
     # -------------------------------------------------------------- rendering
     def render_lines(self, crop: Region) -> list[Strip]:
         """Resolve the styles once per paint (they are costly to look up per line) and
-        reuse line strips across paints: a flood of events mostly reshuffles rows."""
+        reuse line strips across paints: a flood of events mostly reshuffles rows. One strip
+        cache per look (focused or not): moving between columns redraws none of their cards."""
         key = (self.has_focus, self.app.theme, self.rich_style)
         if key != self._style_key:
             base = self.rich_style
@@ -131,7 +133,9 @@ class BeadList(ScrollView, can_focus=True):
                             for c, line in ((False, base), (True, cursor))
                             for k in ("id", "stub", "failed", "meta", "plain")}
             self._style_key = key
-            self._strips.clear()
+            if len(self._looks) >= 4 and key not in self._looks:  # a theme change: start afresh
+                self._looks.clear()
+            self._strips = self._looks.setdefault(key, {})
         if len(self._strips) > 4000:
             self._strips.clear()
         return super().render_lines(crop)
