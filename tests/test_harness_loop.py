@@ -162,3 +162,28 @@ async def test_a_bead_slung_during_a_slow_start_does_not_wait_for_it(hx: Harness
     hold.set()
     await hx.settle()
     assert await hooked(first["id"]) and len(hx.runtime.specs) == 2
+
+
+async def test_observe_never_reads_a_turn_while_its_dispatch_is_spawning_it(hx: Harness) -> None:
+    """A turn read while its runner is being spawned (no status yet) must not be judged
+    later, once the runner runs: it would count as a runner that vanished."""
+    bead = await hx.call(Method.SLING, rig="app", title="spawning")
+    hx.runtime.hold_start = hold = threading.Event()
+    read: list[Path] = []
+    real = hx.runtime.is_running
+
+    def is_running(turn_dir: Path) -> bool:
+        read.append(Path(turn_dir))
+        return real(turn_dir)
+
+    hx.runtime.is_running = is_running  # type: ignore[method-assign]
+    await hx.loop.tick()
+    assert await asyncio.to_thread(hx.runtime.started.wait, 10)
+    (agent,) = [a for a in await hx.town.call(hx.town.store.agent_list) if a["hook_bead_id"] == bead["id"]]
+    await hx.loop.observe()
+    assert Path(agent["turn_dir"]) not in read
+    hold.set()
+    await hx.settle()
+    await hx.tick()
+    assert (await hx.agent(agent["name"]))["status"] == "working"
+    assert (await hx.bead(bead["id"]))["status"] == "in_progress"

@@ -136,6 +136,7 @@ class TownLoop:
 
     async def stop(self) -> None:
         self.stopping = True  # the loop also checks this: a cancellation can be swallowed (below)
+        self.starter.pool.shutdown(wait=False, cancel_futures=True)
         for task in [self._task, *self.tasks]:
             if task:
                 task.cancel()
@@ -323,13 +324,16 @@ class TownLoop:
             if not await asyncio.to_thread(self.runtime.container_alive):
                 await town.call(town.store.inbox_add, "container_status", payload={
                     "alive": False, "restarts": self.runtime.restart_count})
-        for agent in agents:
+        # an agent being spawned right now is dispatch()'s (it marks it running): never read
+        # its turn before the spawn is done, nor use what was read while it was under way
+        watched = [a for a in agents if a["turn_dir"] and not a["turn_ended_at"] and a["turn_dir"] not in self.reported
+                   and a["name"] not in self.dispatching]
+        # one trip to a worker thread for all of them (200 trips queued behind a burst of starts)
+        statuses = await asyncio.to_thread(lambda: [turns.finished_turn(self.runtime, a["turn_dir"]) for a in watched])
+        for agent, status in zip(watched, statuses):
             turn_dir = agent["turn_dir"]
-            if not turn_dir or agent["turn_ended_at"] or turn_dir in self.reported:
-                continue
             if agent["name"] in self.dispatching:
-                continue  # being spawned right now: dispatch() marks it running
-            status = await asyncio.to_thread(turns.finished_turn, self.runtime, turn_dir)
+                continue
             if status is None:
                 if agent["status"] == "starting":  # spawned, then the daemon died: adopt it
                     await town.call(turnlog.turn_running, town.store, agent["name"], turn_dir)
@@ -496,8 +500,8 @@ class TownLoop:
             preamble, mail_ids, nudge_ids = await self.inbox_for(name)
             bead["predecessors"] = await town.call(_predecessors, town.store, bead)
             bead = await town.call(steps.prompt_view, town.store, bead)
-            bead["prior_work"] = await asyncio.to_thread(self.starter.prior_work, agent, bead, rig)
-            started = await asyncio.to_thread(self.starter.start, agent, bead, rig, preamble, record)
+            bead["prior_work"] = await self.starter.off_loop(self.starter.prior_work, agent, bead, rig)
+            started = await self.starter.off_loop(self.starter.start, agent, bead, rig, preamble, record)
             crash_point("dispatch.spawned")
             await town.call(turnlog.turn_running, town.store, name, started["turn_dir"])
             await town.call(town.store.mark_delivered, name, mail_ids, nudge_ids)

@@ -8,13 +8,17 @@ inbox event, including turns that ended while the daemon was down (re-adoption).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import hashlib
 import logging
 import os
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ParamSpec, TypeVar
 
 from gastown import paths, runner
 from gastown.daemon import adapters
@@ -54,11 +58,26 @@ def human_identity(requested_by: str | None) -> tuple[str, str]:
     return "gastown user", "user@localhost"
 
 
+START_THREADS = int(os.environ.get("GT_START_THREADS", "64"))
+"""Threads that start turns (git, spawning runners: mostly waiting). A pool of their own: a
+burst of dispatches holds its threads for seconds each, and the loop's quick reads (is a
+turn over, an agent's last words) must not queue behind it in the shared pool."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 class TurnStarter:
     def __init__(self, town: "Town", runtime: Runtime) -> None:
         self.town = town
         self.runtime = runtime
+        self.pool = ThreadPoolExecutor(max_workers=START_THREADS, thread_name_prefix="start")
         self.starting: set[str] = set()  # agents a turn is being started for now (the loop's invariant skips them)
+
+    async def off_loop(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`fn` (a blocking step of starting a turn) in the starters' pool."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
 
     def worktree_path(self, rig: str, agent: str) -> Path:
         return self.town.root / "worktrees" / rig / agent
@@ -68,15 +87,15 @@ class TurnStarter:
         from where merges land now (`origin/gastown/<target>` while merged work is parked
         there, so the bead builds on it instead of conflicting with it). Returns that base.
         Git work on the shared clone holds the rig's lock (gastown.daemon.vcs.riglock): fetch
-        and prune coalesced, a worktree's registration and branch switches; reading a
-        worktree's state and checking it out run outside it."""
+        (coalesced), a worktree's registration and branch switches; reading a worktree's
+        state and checking it out run outside it."""
         from gastown.daemon.vcs.refinery import landing_base
         try:
             riglock.fetch_coalesced(repo, lambda: git.fetch(repo))
         except git.GitError as exc:  # an unreachable origin must not block work on what we have
             log.warning("fetch of %s failed: %s", repo, exc)
         base = start_from or landing_base(repo, target)
-        riglock.coalesced(repo, "prune", lambda: self._maintain(repo))
+        self._trailer_hook(repo)
         if path.exists() and any(path.iterdir()):
             if not worktreemeta.checked_out(path):  # registered, then a crash before its checkout
                 git.run(["reset", "--hard", "-q"], path, what="git checkout")
@@ -103,19 +122,30 @@ class TurnStarter:
         elsewhere."""
         if base is not None and worktreemeta.create_branch(repo, branch, base):
             with riglock.rig_git(repo):
-                if worktreemeta.register(repo, path, branch):
+                if worktreemeta.register(repo, path, branch):  # drops a stale registration of `path` itself
                     return
-                git.run(["worktree", "add", "--no-checkout", "--", str(path), branch], repo, what="git worktree add")
-            return
+        # git refuses a path registered by a worktree whose directory is gone: prune first
+        riglock.coalesced(repo, "prune", lambda: TurnStarter._prune(repo))
         with riglock.rig_git(repo):  # one git process under the lock
             git.run(["worktree", "add", "--no-checkout", "--", str(path), branch], repo, what="git worktree add")
 
     @staticmethod
-    def _maintain(repo: str) -> None:
-        """Exclusive, coalesced clone upkeep before worktrees are added: stale worktree
-        metadata pruned, the trailer hook in place."""
+    def _prune(repo: str) -> None:
         git.run(["worktree", "prune"], repo, ok=(0, 128))
-        git.install_trailer_hook(repo)
+
+    @staticmethod
+    def _trailer_hook(repo: str) -> None:
+        """The commit-msg hook in place before an agent commits; read without a git process
+        or the lock, written (rarely) under it."""
+        common = worktreemeta.common_dir(Path(repo))
+        hook = common / "hooks" / "commit-msg" if common is not None else None
+        try:
+            if hook is not None and hook.read_text() == git.TRAILER_HOOK:
+                return
+        except OSError:
+            pass
+        with riglock.rig_git(repo):
+            git.install_trailer_hook(repo)
 
     def prior_work(self, agent: dict[str, Any], bead: dict[str, Any], rig: dict[str, Any]) -> dict[str, Any] | None:
         """The newest branch of this bead (`gt/<any polecat>/<bead>`) that holds commits not

@@ -48,9 +48,9 @@ def common_dir(repo: Path) -> Path | None:
 
 
 def create_branch(repo: Path | str, branch: str, base: str) -> bool:
-    """Create `refs/heads/<branch>` at `base` only if it does not exist (atomic, outside the
-    rig lock). False when it already exists."""
-    git.check_branch_name(branch)
+    """Create `refs/heads/<branch>` (a name the caller checked with git.check_branch_name)
+    at `base` only if it does not exist (atomic, outside the rig lock). False when it
+    already exists."""
     if not base or base.startswith("-") or "\n" in base or "\0" in base:
         raise git.GitError(f"invalid base: {base!r}", "", -1)
     r = git.run(["update-ref", "--no-deref", f"refs/heads/{branch}", f"{base}^{{commit}}", ""], _resolve(repo),
