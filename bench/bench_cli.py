@@ -22,16 +22,17 @@ Each line also gives the CPU-time ratio (the process's user + system time), whic
 less than the wall clock when other work shares the machine.
 
 Seen (issue 14, 2 cpus shared with other helpers, 31 rounds, GT_BENCH_BEFORE = the tree before
-the work, same run; bare interpreter 20.6 ms wall, 17.2 ms CPU; load average 4.1):
-  human commands  2.43-3.81x wall, 2.50-2.95x CPU   (before 4.08-6.13x wall, 3.87-5.00x CPU)
-    --help 2.43x (before 5.12x), bead list 3.50x (5.54x), config get 3.81x (6.13x)
-  agent tools     1.24-1.35x wall, 1.09-1.11x CPU   (before 1.52-1.75x wall, 1.38-1.49x CPU)
-  Without bytecode (GT_BENCH_COMPILE=0, load 4.3 rising to 12.3): human 2.27-4.01x wall,
-  2.67-3.58x CPU (before 4.78-6.15x, 5.26-6.41x); agent tools 1.24-1.51x wall, 1.40-1.51x CPU
-  (before 1.49-1.90x, 1.77-1.91x).
+the work, same run; bare interpreter 19.7 ms wall, 18.0 ms CPU; load average 3.5 -> 3.2):
+  human commands  2.35-3.19x wall, 2.43-2.91x CPU   (before 3.86-4.75x wall, 3.79-4.92x CPU)
+    --help 2.35x (before 4.75x), bead list 3.04x (4.14x), sling --json 3.19x (4.64x)
+  agent tools     1.09-1.16x wall, 1.06-1.10x CPU   (before 1.42-1.53x wall, 1.35-1.48x CPU)
+  An earlier run at load 4.1: human 2.43-3.81x wall (before 4.08-6.13x), agents 1.24-1.35x
+  (before 1.52-1.75x). Without bytecode (GT_BENCH_COMPILE=0, as the issue was first measured;
+  load 4.3 rising to 12.3): human 2.27-4.01x wall, 2.67-3.58x CPU (before 4.78-6.15x,
+  5.26-6.41x); agent tools 1.24-1.51x wall, 1.40-1.51x CPU (before 1.49-1.90x, 1.77-1.91x).
 What remains: `import typer` alone is 2.3x the bare interpreter's CPU (~22 ms); a Typer
 command adds ~0.5x (its module, the client, json, one git process for the actor, three round
-trips); an agent's tool call ~0.1x CPU, its wall clock mostly the two round trips.
+trips); an agent's tool call ~0.1x (json, gastown's own modules, two round trips of ~0.2 ms).
 """
 
 from __future__ import annotations
