@@ -385,7 +385,7 @@ def test_scripted_polecat_works_in_the_town_container(image: str, gt_home: Path)
         assert status in ("in_review", "closed"), log[-3000:]
         assert runtime.container_alive()
         wt = paths.town_dir(town) / "worktrees" / "app"
-        commit = subprocess.run(["git", "-C", str(next(wt.iterdir())), "log", "-1", "--format=%cn|%B"],
+        commit = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(next(wt.iterdir())), "log", "-1", "--format=%cn|%B"],
                                 capture_output=True, text=True, check=True).stdout
         assert "gastown polecat" in commit and f"Bead-ID: {slung['id']}" in commit
     finally:
