@@ -4,7 +4,8 @@ Why the git CLI (not dulwich) for everything here: writes must behave exactly li
 the user and the agents run (worktree metadata, hooks config, index format, locking), and
 the safety checks that guard against losing work must agree with what `git status` and
 `git rev-list` say. A git subprocess costs a few milliseconds, which the reconciler can
-afford; dulwich stays available for hot in-process reads if profiling ever asks for it.
+afford. The bead views' hot read-only path (revisions, merge bases, commit lists) is read in
+process with dulwich in `gitread.py`, falling back to these functions where only git decides.
 
 Every call goes through `run`, which:
   - runs `git -C <dir> ...` with a timeout, in its own process group so that a timeout
