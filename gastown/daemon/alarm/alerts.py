@@ -68,7 +68,7 @@ def send(town: "Town", alerts: list[dict[str, Any]]) -> None:
     """Desktop notification (notify-send, when a display is there) and notify.command, with
     the alert in its environment: GT_NOTIFY_KIND (needs_me/done), GT_EVENT, GT_BEAD_ID,
     GT_TITLE, GT_MESSAGE."""
-    command = str(town.config("notify.command")[0])
+    command = town.text("notify.command")
     sender = shutil.which("notify-send")
     for a in alerts:
         title = f"gastown {town.name}: {a['title']}"

@@ -25,12 +25,11 @@ Row = dict[str, Any]
 
 
 def forge_of(town: "Town", rig: Row, repo: str | None) -> fg.Forge:
-    cfg = town.config
     name = rig["name"]
     try:
-        spec = fg.resolve(rig["source"], kind=str(cfg("forge.kind", name)[0]),
-                          api_url=str(cfg("forge.api_url", name)[0]),
-                          repo=repo or str(cfg("forge.repo", name)[0]), token=str(cfg("forge.token", name)[0]))
+        spec = fg.resolve(rig["source"], kind=town.text("forge.kind", name),
+                          api_url=town.text("forge.api_url", name),
+                          repo=repo or town.text("forge.repo", name), token=town.text("forge.token", name))
     except ValueError as exc:
         raise RpcError(ErrorCode.INVALID_PARAMS, str(exc)) from None
     if spec is None:
@@ -79,7 +78,7 @@ async def announce(town: "Town", retry_at: dict[str, float]) -> int:
         rig = await town.call(town.store.rig_get, item["rig"]) if item["rig"] else None
         if rig is None:
             continue
-        close = bool(town.config("forge.close_issues", rig["name"])[0])
+        close = town.flag("forge.close_issues", rig["name"])
         text = (f"Landed by Gastown in {item['sha'][:12]} on `{item['branch'] or 'the target branch'}` "
                 f"(bead {item['id']}).")
         await town.call(town.store.issue_mark, item["id"], "posting")

@@ -69,12 +69,11 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
         for a in store.agent_list())
     rigs = {}
     for r in store.rig_list():
-        cfg = town.config
         rigs[r["name"]] = RigSnap(
-            name=r["name"], max_polecats=int(cfg("rig.max_polecats", r["name"])[0]),
-            max_attempts=int(cfg("dispatch.max_attempts", r["name"])[0]),
-            adapter=str(cfg("agent.adapter", r["name"])[0]),
-            backoff_scale=float(cfg("dispatch.backoff_scale", r["name"])[0]),
+            name=r["name"], max_polecats=town.whole("rig.max_polecats", r["name"]),
+            max_attempts=town.whole("dispatch.max_attempts", r["name"]),
+            adapter=town.text("agent.adapter", r["name"]),
+            backoff_scale=town.number("dispatch.backoff_scale", r["name"]),
             parked=store.patrol_get(holds.parked_key(r["name"])) is not None)
     mrs = tuple(
         MRSnap(id=m["bead_id"], rig=m["rig"], target=m["target_branch"], status=m["status"], priority=m["priority"],
@@ -84,7 +83,7 @@ def build_snapshot(town: "Town", merging: frozenset[str] = frozenset(),
     return Snapshot(ready=tuple(ready), agents=agents, rigs=rigs, mrs=mrs, merging=merging,
                     paused=store.patrol_get(holds.PAUSED_KEY) is not None,
                     budget_held=budgets.blocked(scopes, set(exhausted)), dispatch_stopped=dispatch_stopped,
-                    pr_poll_s=float(town.config("refinery.pr_poll_seconds")[0]))
+                    pr_poll_s=town.number("refinery.pr_poll_seconds"))
 
 
 def _utcnow() -> datetime:
@@ -108,7 +107,7 @@ class TownLoop:
         self.clock = clock  # the scheduling rules' `now` (tests pass a fixed, advanceable one)
         self.opened = town.store.now()  # agents `starting` since before this are a dead daemon's
         self.hub = hub
-        self.runtime_name = str(town.config("runtime")[0])
+        self.runtime_name = town.text("runtime")
         self.runtime = runtime or make_runtime(self.runtime_name, town.root)
         self.idle_since: float | None = None
         self.asleep = False
@@ -212,7 +211,7 @@ class TownLoop:
     async def container_care(self, busy: bool) -> None:
         """Follow a runtime change in config; put an idle town container to sleep after
         container.sleep_after_minutes (the next turn wakes it)."""
-        name = str(self.town.config("runtime")[0])
+        name = self.town.text("runtime")
         if name != self.runtime_name and not busy:
             log.info("town %s: runtime %s -> %s", self.town.name, self.runtime_name, name)
             self.runtime_name, self.runtime = name, make_runtime(name, self.town.root)
@@ -224,7 +223,7 @@ class TownLoop:
             self.idle_since, self.asleep = None, False
             return
         self.idle_since = self.idle_since or now
-        limit = float(self.town.config("container.sleep_after_minutes")[0]) * 60
+        limit = self.town.number("container.sleep_after_minutes") * 60
         if not self.asleep and now - self.idle_since >= limit:
             if await asyncio.to_thread(self.runtime.container_alive):
                 log.info("town %s: container idle for %.0f s, stopping it", self.town.name, now - self.idle_since)
@@ -244,7 +243,7 @@ class TownLoop:
         loud = await town.call(town.store.escalations_to_notify)
         if loud:
             await asyncio.to_thread(witness.notify_human, town, loud)
-        news = await town.call(alerts.pending, town.store, str(town.config("notify.level")[0]))
+        news = await town.call(alerts.pending, town.store, town.text("notify.level"))
         if news:
             await asyncio.to_thread(alerts.send, town, news)
         now = asyncio.get_running_loop().time()
@@ -255,7 +254,7 @@ class TownLoop:
             removed = await asyncio.to_thread(witness.sweep, town, agents, rigs)
             if removed:
                 log.info("sweep removed %s", removed)
-            archived = await town.call(archive.sweep, town.store, float(town.config("archive.after_days")[0]))
+            archived = await town.call(archive.sweep, town.store, town.number("archive.after_days"))
             if archived:
                 log.info("archived %d beads closed over archive.after_days ago", len(archived))
 
@@ -272,11 +271,11 @@ class TownLoop:
         if not bead_id:
             return False
         judge = (await asyncio.to_thread(library.personas, town, None)).get(persona.TRIAGE)
-        adapter = (judge.adapter if judge else "") or str(town.config("agent.adapter")[0])
+        adapter = (judge.adapter if judge else "") or town.text("agent.adapter")
         if not adapter:
             return False  # no agent to judge: escalate as usual
         triage = await town.call(town.store.triage_begin, stuck["name"], bead_id, adapter,
-                                 int(town.config("patrol.triage_per_hour")[0]))
+                                 town.whole("patrol.triage_per_hour"))
         if triage is None:
             return False
         bead = await town.call(town.store.bead_row, bead_id)
@@ -386,7 +385,7 @@ class TownLoop:
                                       tokens_out=result.tokens_out, output_tail=output[-2000:],
                                       ending=_ending(p), said=tr.status_from(events),
                                       tokens_cached=result.tokens_cached,
-                                      model=str(town.config("agent.model", agent["rig"])[0]),
+                                      model=town.text("agent.model", agent["rig"]),
                                       session_lost=lost)
             log.info("turn %s of %s exited (%s): %s", p["turn_dir"], ev["agent_id"], p["exit_code"], outcome)
             if agent["role"] == "triage":  # no verdict: the case closes; it is never triaged again

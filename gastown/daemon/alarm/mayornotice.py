@@ -51,8 +51,8 @@ def text(items: list[dict[str, Any]]) -> str:
 async def tick(loop: "TownLoop") -> None:
     town = loop.town
     store = town.store
-    every_s = float(town.config("mayor.notice_minutes")[0]) * 60
-    adapter = str(town.config("mayor.adapter")[0] or town.config("agent.adapter")[0])
+    every_s = town.number("mayor.notice_minutes") * 60
+    adapter = town.text("mayor.adapter") or town.text("agent.adapter")
     if every_s <= 0 or adapter in ("", "scripted"):
         return
     if await town.call(store.patrol_get, holds.PAUSED_KEY) is not None:

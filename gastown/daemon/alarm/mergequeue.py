@@ -36,14 +36,13 @@ def gate_runner(town: "Town", runtime: Runtime | None, rig: str) -> tuple[GateRu
     in_container = runtime.gate_runner() if runtime is not None else None
     if in_container is not None:
         return in_container, town.root / "merges"
-    cfg = town.config
-    return hostgates.host_gates(agentenv.spec_of(cfg("agent.env", rig)[0]), str(cfg("sandbox")[0])), None
+    return hostgates.host_gates(agentenv.spec_of(town.items("agent.env", rig)), town.text("sandbox")), None
 
 
 async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], starter: turns.TurnStarter) -> None:
     """Merge (direct), or push and poll (pr); record the outcome in one transaction."""
-    store, cfg = town.store, town.config
-    strategy = str(cfg("refinery.strategy", rig["name"])[0])
+    store = town.store
+    strategy = town.text("refinery.strategy", rig["name"])
     branch, target = mr["branch"], mr["target_branch"]
     if target.startswith(integration.PREFIX):  # a convoy member: straight into its integration branch
         strategy = "direct"
@@ -54,14 +53,14 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
         else:
             await pullrequests.open_step(town, mr, rig, starter)
         return
-    if bool(cfg("refinery.code_review", rig["name"])[0]) and not await review_gate(town, mr, rig, starter):
+    if town.flag("refinery.code_review", rig["name"]) and not await review_gate(town, mr, rig, starter):
         return
-    gates = refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0]))
+    gates = refinery.parse_gates(town.items("refinery.gates", rig["name"]))
     human = turns.human_identity(mr["requested_by"])
     runner, workdir = gate_runner(town, starter.runtime, rig["name"])
     result = await asyncio.to_thread(
         refinery.process, rig["repo_path"], rig["source"], branch, target,
-        mode=str(cfg("refinery.merge_mode", rig["name"])[0]), gates=gates,
+        mode=town.text("refinery.merge_mode", rig["name"]), gates=gates,
         identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"],
         gate_runner=runner, workdir=workdir)
     if result.ok and result.merge_commit and result.landed_on:
@@ -78,7 +77,7 @@ async def refinery_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], s
         await town.call(store.mr_requeue, mr["id"], result.message)
     else:
         await town.call(store.mr_failed, mr["id"], result.failure(), gates=result.gates,
-                        max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+                        max_retries=town.whole("refinery.max_retries", rig["name"]))
 
 
 REVIEW_ATTEMPTS = 2
@@ -88,14 +87,14 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
     """With refinery.code_review on, a refinery agent's verdict gates the merge. True when
     approved; otherwise it starts the review, waits for it, or fails the MR with the
     reviewer's words (the polecat reworks with them)."""
-    store, cfg = town.store, town.config
+    store = town.store
     review = mr["metadata"].get("review") or {}
     state = review.get("state")
     if state == "approved":
         return True
     if state == "pending":
         return False
-    max_retries = int(cfg("refinery.max_retries", rig["name"])[0])
+    max_retries = town.whole("refinery.max_retries", rig["name"])
     if state == "changes_requested":
         await town.call(store.mr_failed, mr["id"], {"code": FailureCode.CHANGES_REQUESTED, "message": review.get("why") or
                         "the reviewer requested changes", "source": "refinery-review"}, gates=[],
@@ -108,7 +107,7 @@ async def review_gate(town: "Town", mr: dict[str, Any], rig: dict[str, Any], sta
                         max_retries=max_retries)
         return False
     reviewer = (await asyncio.to_thread(library.personas, town, rig)).get(persona.REVIEWER)
-    adapter = (reviewer.adapter if reviewer else "") or str(cfg("agent.adapter", rig["name"])[0])
+    adapter = (reviewer.adapter if reviewer else "") or town.text("agent.adapter", rig["name"])
     agent = await town.call(store.review_agent, rig["name"], adapter)
     if agent["adapter"] != adapter:  # the reviewer persona moved to another agent CLI
         await town.call(store.agent_set_adapter, agent["name"], adapter)

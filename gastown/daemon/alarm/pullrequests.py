@@ -34,10 +34,9 @@ log = logging.getLogger("gastown.daemon.alarm.pullrequests")
 
 def forge_spec(town: "Town", rig: dict[str, Any]) -> fg.ForgeSpec | None:
     """The rig's forge from its config and remote (None: no forge, push only)."""
-    cfg = town.config
     name = rig["name"]
-    return fg.resolve(rig["source"], kind=str(cfg("forge.kind", name)[0]), api_url=str(cfg("forge.api_url", name)[0]),
-                      repo=str(cfg("forge.repo", name)[0]), token=str(cfg("forge.token", name)[0]))
+    return fg.resolve(rig["source"], kind=town.text("forge.kind", name), api_url=town.text("forge.api_url", name),
+                      repo=town.text("forge.repo", name), token=town.text("forge.token", name))
 
 
 def forge_for(town: "Town", rig: dict[str, Any]) -> fg.Forge | None:
@@ -89,7 +88,7 @@ def pr_body(mr: dict[str, Any], source: dict[str, Any], gates: list[dict[str, An
 async def _forge_error(town: "Town", mr: dict[str, Any], exc: fg.ForgeError, doing: str) -> None:
     log.warning("%s for %s failed: %s", doing, mr["id"], exc)
     failure = {"code": exc.code, "message": f"{doing}: {exc}", "source": "forge", "status": exc.status}
-    scale = float(town.config("dispatch.backoff_scale", mr["rig"])[0])
+    scale = town.number("dispatch.backoff_scale", mr["rig"])
     await town.call(prstore.forge_failed, town.store, mr["id"], failure, exc.retry_after, scale)
 
 
@@ -97,17 +96,17 @@ async def open_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], start
     """Gate (and review) the branch, push it and open its PR (or find the one already open)."""
     from gastown.daemon.alarm.mergequeue import MAX_REQUEUES, review_gate
 
-    store, cfg = town.store, town.config
+    store = town.store
     branch, target = mr["branch"], mr["target_branch"]
     if mr["metadata"].get("gated_head") != mr["head_sha"]:
-        if bool(cfg("refinery.code_review", rig["name"])[0]) and not await review_gate(town, mr, rig, starter):
+        if town.flag("refinery.code_review", rig["name"]) and not await review_gate(town, mr, rig, starter):
             return
         human = turns.human_identity(mr["requested_by"])
         in_container = starter.runtime.gate_runner()  # a container town: gates run in its container
         result = await asyncio.to_thread(
             refinery.process, rig["repo_path"], rig["source"], branch, target,
-            mode=str(cfg("refinery.merge_mode", rig["name"])[0]),
-            gates=refinery.parse_gates(list(cfg("refinery.gates", rig["name"])[0])),
+            mode=town.text("refinery.merge_mode", rig["name"]),
+            gates=refinery.parse_gates(town.items("refinery.gates", rig["name"])),
             identity={"name": human[0], "email": human[1]}, expect_head=mr["head_sha"], land_it=False,
             gate_runner=in_container or hostgates.host_gate, workdir=town.root / "merges" if in_container else None)
         if not result.ok:
@@ -115,7 +114,7 @@ async def open_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any], start
                 await town.call(store.mr_requeue, mr["id"], result.message)
             else:
                 await town.call(store.mr_failed, mr["id"], result.failure(), gates=result.gates,
-                                max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+                                max_retries=town.whole("refinery.max_retries", rig["name"]))
             return
         await town.call(prstore.pr_gated, store, mr["id"], result.gates, mr["head_sha"])
         mr = await town.call(store.mr_get, mr["id"])
@@ -173,8 +172,8 @@ async def poll_step(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -> No
         await town.call(prstore.followup_create, store, mr["id"], **look["conflict"])
     elif look["feedback"] is not None:
         await town.call(prstore.followup_create, store, mr["id"], **look["feedback"])
-    elif look["state"]["ready"] and bool(town.config("refinery.auto_merge", rig["name"])[0]):
-        mode = str(town.config("refinery.merge_mode", rig["name"])[0])
+    elif look["state"]["ready"] and town.flag("refinery.auto_merge", rig["name"]):
+        mode = town.text("refinery.merge_mode", rig["name"])
         try:
             sha = await asyncio.to_thread(api.merge, int(number), mode)
         except fg.ForgeError as exc:
@@ -234,7 +233,7 @@ def _login(api: fg.Forge) -> str:
 
 async def legacy_poll(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -> None:
     """No forge API: the branch was only pushed; a human merges it (seen in git) or deletes it."""
-    store, cfg = town.store, town.config
+    store = town.store
     state, sha = await asyncio.to_thread(refinery.poll_pr, rig["repo_path"], mr["branch"], mr["target_branch"],
                                          mr["head_sha"], mr["pr_url"])
     if state == "merged" and sha:
@@ -244,4 +243,4 @@ async def legacy_poll(town: "Town", mr: dict[str, Any], rig: dict[str, Any]) -> 
     elif state == "closed":
         await town.call(store.mr_failed, mr["id"], {"code": FailureCode.PR_CLOSED, "message": "the pull request was closed "
                         "without merging", "source": "refinery"}, gates=mr["gates"],
-                        max_retries=int(cfg("refinery.max_retries", rig["name"])[0]))
+                        max_retries=town.whole("refinery.max_retries", rig["name"]))

@@ -27,13 +27,13 @@ log = logging.getLogger("gastown.daemon.alarm.spending")
 
 
 def prices_of(town: "Town") -> PriceTable:
-    overrides = town.config("costs.prices")[0]
+    overrides = town.table("costs.prices")
     return PriceTable(overrides if isinstance(overrides, dict) else {})
 
 
 def _mark(town: "Town") -> tuple[Any, ...]:
     """What budget states depend on: the ledger's last row, the budgets and the prices."""
-    return (*ledger.budget_mark(town.store), json.dumps(town.config("costs.prices")[0], sort_keys=True))
+    return (*ledger.budget_mark(town.store), json.dumps(town.table("costs.prices"), sort_keys=True))
 
 
 def _check(town: "Town") -> tuple[frozenset[tuple[str, str]], list[dict[str, Any]]]:
@@ -81,7 +81,7 @@ class Spending:
                    f"it is raised ('gt budget set') or cleared")
             await town.call(town.store.escalation_create, msg, severity="high", source="ledger",
                             category="budget_exhausted")
-            if str(town.config("budget.on_exhausted")[0]) == "stop":
+            if town.text("budget.on_exhausted") == "stop":
                 await self._stop_running(loop, budget)
 
     async def _stop_running(self, loop: "TownLoop", budget: dict[str, Any]) -> None:

@@ -178,7 +178,7 @@ class TurnStarter:
         base = self.prepare_worktree(rig["repo_path"], worktree, branch, rig["default_branch"], start_from)
         preamble += prompts.prior_work(prior) if prior else ""
         prompt = preamble + prompts.polecat(agent=name, town=self.town.name, bead=bead, branch=branch, base=base,
-                                            instructions=str(self.town.config("agent.instructions", rig["name"])[0]))
+                                            instructions=self.town.text("agent.instructions", rig["name"]))
         # resume the native session for rework of the same bead, or for the next step of a
         # serial convoy (the agent keeps its worktree and its context)
         same_convoy = bool(bead["metadata"].get("convoy")) and agent.get("session_bead_id") in bead.get(
@@ -239,11 +239,10 @@ class TurnStarter:
         home = self.town.root / "agents" / name / "home"
         home.mkdir(parents=True, exist_ok=True)
         rig_name = rig["name"] if rig else None
-        cfg = self.town.config
         ctx = TurnContext(
             agent=name, role=agent["role"], town=self.town.name, worktree=worktree, home=home, prompt=prompt,
-            session_id=resume, model=str((bead.get("metadata") or {}).get("model") or cfg("agent.model", rig_name)[0]),
-            base_url=str(cfg("agent.base_url", rig_name)[0]), api_key=str(cfg("agent.api_key", rig_name)[0]),
+            session_id=resume, model=str((bead.get("metadata") or {}).get("model") or self.town.text("agent.model", rig_name)),
+            base_url=self.town.text("agent.base_url", rig_name), api_key=self.town.text("agent.api_key", rig_name),
             bead=bead,
         )
         adapter.prepare(ctx)
@@ -263,7 +262,7 @@ class TurnStarter:
             "PATH": agentenv.gt_path(),
         }
         # never the daemon's environment: the allow-list, agent.env, then the turn's own
-        env: dict[str, str | None] = dict(agentenv.build(overlay, agentenv.spec_of(cfg("agent.env", rig_name)[0])))
+        env: dict[str, str | None] = dict(agentenv.build(overlay, agentenv.spec_of(self.town.items("agent.env", rig_name))))
         argv = sandboxing.wrap_turn(self.town, self.runtime.name, adapter, adapter.command(ctx), worktree, home,
                                     agent_socket(self.town.name).parent)
         turn_dir = self.town.root / "turns" / name / f"{agent['turns'] + 1:04d}"

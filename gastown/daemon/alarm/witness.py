@@ -37,13 +37,12 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def settings(town: "Town") -> PatrolSettings:
-    cfg = town.config
     return PatrolSettings(
-        gupp_s=float(cfg("patrol.gupp_minutes")[0]) * 60, crash_loop=int(cfg("patrol.crash_loop_restarts")[0]),
-        breaker_failures=int(cfg("patrol.breaker_failures")[0]),
-        breaker_s=float(cfg("patrol.breaker_minutes")[0]) * 60,
-        stranded_s=float(cfg("patrol.stranded_minutes")[0]) * 60,
-        reescalate_s=float(cfg("escalation.reescalate_hours")[0]) * 3600)
+        gupp_s=town.number("patrol.gupp_minutes") * 60, crash_loop=town.whole("patrol.crash_loop_restarts"),
+        breaker_failures=town.whole("patrol.breaker_failures"),
+        breaker_s=town.number("patrol.breaker_minutes") * 60,
+        stranded_s=town.number("patrol.stranded_minutes") * 60,
+        reescalate_s=town.number("escalation.reescalate_hours") * 3600)
 
 
 def _progress(agent: dict[str, Any]) -> datetime | None:
@@ -123,7 +122,7 @@ async def gupp_step(loop: "TownLoop", action: Gupp) -> None:
                         "your hook now, or `gt escalate` if you are stuck.", mode="queue", source="patrol:gupp")
     elif action.level == 2:
         agent = await town.call(store.agent_get, action.agent)
-        if bool(town.config("patrol.triage_agent")[0]) and await loop.start_triage(agent, minutes):
+        if town.flag("patrol.triage_agent") and await loop.start_triage(agent, minutes):
             await town.call(store.patrol_set, f"gupp:{action.agent}", {"level": 2, "since": action.since})
             return
         await town.call(store.escalation_create, f"agent {action.agent} has made no progress on {agent['hook_bead_id']} "
@@ -145,7 +144,7 @@ NOTIFY_PASS = ("HOME", "USER", "LOGNAME", "DISPLAY", "WAYLAND_DISPLAY", "DBUS_SE
 def notify_human(town: "Town", escalations: list[dict[str, Any]]) -> None:
     """High and critical escalations reach the human: notify-send where present and the
     configured `notify.command` (with the escalation in its environment)."""
-    command = str(town.config("notify.command")[0])
+    command = town.text("notify.command")
     sender = shutil.which("notify-send")
     for esc in escalations:
         title = f"gastown {town.name}: {esc['severity']} escalation {esc['id']}"
@@ -159,7 +158,7 @@ def notify_human(town: "Town", escalations: list[dict[str, Any]]) -> None:
             desktop = {k: os.environ[k] for k in NOTIFY_PASS if k in os.environ}
             env = agentenv.build({**desktop, "GT_TOWN": town.name, "GT_ESCALATION_ID": esc["id"],
                                   "GT_SEVERITY": esc["severity"], "GT_MESSAGE": esc["body"] or esc["title"]},
-                                 agentenv.spec_of(town.config("agent.env")[0]))
+                                 agentenv.spec_of(town.items("agent.env")))
             try:
                 subprocess.run(command, shell=True, env=env, capture_output=True, timeout=30)
             except subprocess.TimeoutExpired:

@@ -273,7 +273,7 @@ async def review(ctx: Ctx, town: Town, *, verdict: str, reason: str = "") -> dic
 def _defer_gupp(town: Town, agent: str) -> None:
     from datetime import datetime, timedelta, timezone
 
-    wait_s = float(town.config("patrol.gupp_minutes")[0]) * 60
+    wait_s = town.number("patrol.gupp_minutes") * 60
     town.store.gupp_defer(agent, datetime.now(timezone.utc) + timedelta(seconds=wait_s))
 
 

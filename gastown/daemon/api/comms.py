@@ -62,7 +62,7 @@ async def mail_read(ctx: Ctx, town: Town, *, id: str) -> dict[str, Any]:
 @rpc(Method.AGENT_NUDGE)
 async def nudge(ctx: Ctx, town: Town, *, name: str, message: str, mode: str = "wait-idle",
                 ttl_minutes: float | None = None) -> dict[str, Any]:
-    ttl = ttl_minutes if ttl_minutes is not None else float(town.config("nudge.ttl_minutes")[0])
+    ttl = ttl_minutes if ttl_minutes is not None else town.number("nudge.ttl_minutes")
     result = await town.call(town.store.nudge, name, message, mode=mode, source=ctx.conn.actor, ttl_minutes=ttl)
     ctx.daemon.wake(town)
     return result

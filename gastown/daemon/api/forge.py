@@ -18,7 +18,7 @@ async def check_rigs(town: Town, rig: str | None = None, *, all_rigs: bool = Fal
     rigs = [await town.call(town.store.rig_get, rig)] if rig else await town.call(town.store.rig_list)
     rows = []
     for r in rigs:
-        if not all_rigs and str(town.config("refinery.strategy", r["name"])[0]) != "pr":
+        if not all_rigs and town.text("refinery.strategy", r["name"]) != "pr":
             continue
         result = await asyncio.to_thread(pullrequests.check, town, r)
         rows.append({"check": f"forge {town.name}/{r['name']}", "rig": r["name"], **result})

@@ -54,7 +54,7 @@ def _spec(town: Town, rig: dict[str, Any], name: str, values: dict[str, str], mo
     """Resolve, validate and render everything before the store is touched (blocking)."""
     f, known = _checked(town, rig, formula.resolve(name, library.layers(town, rig, "formulas", fetch=True)))
     bound = formula.bind(f, values, rig["name"])
-    default = persona_name or str(town.config("agent.persona", rig["name"])[0]) or None
+    default = persona_name or town.text("agent.persona", rig["name"]) or None
     if default and default not in known:
         raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown persona '{default}' (try `gt persona list`)")
     out_steps = []

@@ -19,7 +19,7 @@ from gastown.protocol import ErrorCode, Method, RpcError
 def mayor_adapter(town: Town) -> str:
     from gastown.daemon.adapters import agentpick
 
-    adapter = str(town.config("mayor.adapter")[0] or town.config("agent.adapter")[0])
+    adapter = town.text("mayor.adapter") or town.text("agent.adapter")
     agentpick.usable(adapter)  # no agent: refused with the reason and the hint, not a crash
     return adapter
 

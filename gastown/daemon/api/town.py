@@ -48,7 +48,7 @@ async def create(ctx: Ctx, *, name: str, prefix: str | None = None, runtime: str
     adapter, agent_why = await asyncio.to_thread(agentpick.choose, agent)
     town = ctx.daemon.towns.create(name, prefix=prefix, runtime=chosen, agent=adapter or None)
     await ctx.daemon.open_town(name)
-    state = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), chosen)
+    state = await asyncio.to_thread(sandbox.state, town.text("sandbox"), chosen)
     return {**town.info(), "runtime_reason": why, "sandbox": state, "agent": adapter, "agent_reason": agent_why,
             "image": image_spec(town)}
 
@@ -64,8 +64,8 @@ async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
     info["rigs"] = [r["name"] for r in await town.call(town.store.rig_list)]
     info["beads"] = await town.call(town.store.counts)
     info.update(await town.call(holds.town_state, town.store))  # paused, parked_rigs
-    info["sandbox"] = await asyncio.to_thread(sandbox.state, str(town.config("sandbox")[0]), info["runtime"])
-    info["agent_env"] = agentenv.summary(agentenv.spec_of(town.config("agent.env")[0]))
+    info["sandbox"] = await asyncio.to_thread(sandbox.state, town.text("sandbox"), info["runtime"])
+    info["agent_env"] = agentenv.summary(agentenv.spec_of(town.items("agent.env")))
     info["image"] = await asyncio.to_thread(image_spec, town)
     return info
 

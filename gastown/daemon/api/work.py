@@ -35,7 +35,7 @@ async def sling(
     if script:
         meta["script"] = script
     store = town.store
-    persona = persona or str(town.config("agent.persona", rig)[0]) or None
+    persona = persona or town.text("agent.persona", rig) or None
     if persona:  # a persona's adapter, model, instructions and turn limit travel with the bead
         rig_row = await town.call(store.rig_get, rig) if rig else None
         found = await asyncio.to_thread(library.personas, town, rig_row)
@@ -88,7 +88,7 @@ def _check_agent(town: Town, rig: str | None, agent: str | None) -> None:
     """Refuse work no agent could do here, before a bead exists (not as a crash later)."""
     from gastown.daemon.adapters import agentpick
 
-    agentpick.usable(agent or str(town.config("agent.adapter", rig)[0]))
+    agentpick.usable(agent or town.text("agent.adapter", rig))
 
 
 def looks_like_id(text: str, prefix: str) -> bool:

@@ -257,7 +257,7 @@ def wrap_turn(town: Any, runtime: str, adapter: Any, argv: list[str], worktree: 
               socket_dir: Path) -> list[str]:
     """The turn's argv, under bwrap when the town's `sandbox` mode asks and the runtime is local
     (a container town is its own sandbox). RpcError(EXTERNAL) when required but unavailable."""
-    if runtime != "local" or not enabled(str(town.config("sandbox")[0])):
+    if runtime != "local" or not enabled(town.text("sandbox")):
         return argv
     socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     binaries = [adapter.resolve_binary()] if adapter.binary else []

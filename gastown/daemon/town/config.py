@@ -12,11 +12,13 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import tomli_w
 
 from gastown.protocol import ErrorCode, RpcError
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,21 @@ def resolve(key: str, town_cfg: dict[str, Any], rig_cfg: dict[str, Any] | None =
         if value is not None and problem(key, value) is None:
             return value, source
     return setting.default, "default"
+
+
+_KINDS: dict[type, tuple[type, ...]] = {str: (str,), float: (int, float), int: (int,), bool: (bool,),
+                                       list: (list,), dict: (dict,)}
+
+
+def typed(key: str, value: Any, kind: type[K]) -> K:
+    """`value` of setting `key` as `kind`. Asking for a kind the registry does not give the
+    key is a programming error (TypeError), caught by tests/test_settings_typed.py for every
+    literal key in the daemon, not a user error."""
+    default = check_key(key, rig=False).default
+    if isinstance(default, bool) != (kind is bool) or not isinstance(default, _KINDS[kind]):
+        raise TypeError(f"setting {key} holds {type(default).__name__}, not {kind.__name__}")
+    convert: Callable[[Any], K] = kind
+    return convert(value)
 
 
 _parsed: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}

@@ -78,6 +78,26 @@ class Town:
         rig_cfg = config.load_or_empty(self.rig_dir(rig) / "config.toml") if rig else None
         return config.resolve(key, config.load_or_empty(self.config_path), rig_cfg)
 
+    # Typed reads of one setting (rig -> town -> default), so call sites say what they expect
+    # and mypy checks what they do with it; the kind must be the registry's (config.typed).
+    def text(self, key: str, rig: str | None = None) -> str:
+        return config.typed(key, self.config(key, rig)[0], str)
+
+    def number(self, key: str, rig: str | None = None) -> float:
+        return config.typed(key, self.config(key, rig)[0], float)
+
+    def whole(self, key: str, rig: str | None = None) -> int:
+        return config.typed(key, self.config(key, rig)[0], int)
+
+    def flag(self, key: str, rig: str | None = None) -> bool:
+        return config.typed(key, self.config(key, rig)[0], bool)
+
+    def items(self, key: str, rig: str | None = None) -> list[Any]:
+        return config.typed(key, self.config(key, rig)[0], list)
+
+    def table(self, key: str, rig: str | None = None) -> dict[str, Any]:
+        return config.typed(key, self.config(key, rig)[0], dict)
+
     def config_problems(self, rigs: list[str]) -> list[str]:
         """What is wrong in the town's and its rigs' settings files (hand edits)."""
         out = config.problems(self.config_path)
@@ -91,7 +111,7 @@ class Town:
             "name": self.name,
             "prefix": self.meta["prefix"],
             "created_at": self.meta["created_at"],
-            "runtime": self.config("runtime")[0],
+            "runtime": self.text("runtime"),
             "path": str(self.root),
         }
 
