@@ -11,7 +11,10 @@ writes `status.json`/`output.log` straight into the host's turn directory.
 Liveness: `status.json` saying "exited" is final. While it says "running", the recorded pid
 is a pid of the container's pid namespace; it is checked through `/proc/<init>/root/proc`
 (the container's own procfs, no process spawned) and, where the host may not look there
-(docker as a non-root user), with `exec python3 -c 'runner.is_running(...)'` inside.
+(docker as a non-root user), with `exec python3 -c 'runner.is_running(...)'` inside. The init
+itself is a host process, held as a `psutil.Process` (pid and start time, so a reused pid is
+not taken for it); the turn's pid belongs to the container's namespace, whose procfs psutil
+cannot be pointed at per call, so that one line of `stat` is read by hand.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from gastown import paths, runner
 from gastown.host import engine as engines
@@ -92,7 +97,7 @@ class ContainerRuntime:
         self.restart_count = 0
         self._seen_alive = False
         self._stopped_by_us = False
-        self._init: tuple[int, int] | None = None  # (host pid, start ticks) of the container's init
+        self._init: psutil.Process | None = None  # the container's init on the host (pid + start time)
         self._users: set[int] = set()  # agent uids with a passwd entry in the running container
         self._lock = threading.RLock()
 
@@ -414,19 +419,22 @@ class ContainerRuntime:
     def _init_pid(self) -> int | None:
         """Host pid of the container's init (cached while it is the same process); None when
         the container is not running, -1 when its procfs cannot be read from here."""
-        if self._init is not None and _start_ticks(self._init[0]) == self._init[1]:
-            return self._init[0]
+        if self._init is not None and _same_process(self._init):
+            return int(self._init.pid)
         info = self.inspect()
         state = (info or {}).get("State") or {}
         pid = int(state.get("Pid") or 0)
         if state.get("Status") != "running" or pid <= 0:
             self._init = None
             return None
-        ticks = _start_ticks(pid)
-        if ticks is None or not _same_file(f"/proc/{pid}/root{self.town_root}", str(self.town_root)):
+        try:
+            init = psutil.Process(pid)
+        except psutil.Error:
+            init = None
+        if init is None or not _same_file(f"/proc/{pid}/root{self.town_root}", str(self.town_root)):
             self._init = None  # not a process of this host (remote engine) or not ours to look at
             return -1
-        self._init = (pid, ticks)
+        self._init = init
         return pid
 
     def stop_turn(self, turn_dir: Path, grace: float = 5.0) -> None:
@@ -444,9 +452,10 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _start_ticks(pid: int) -> int | None:
+def _same_process(proc: psutil.Process) -> bool:
+    """Still that very process (psutil compares the pid's start time: a reused pid is not it)
+    and not a zombie waiting to be reaped."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(raw[raw.rfind(")") + 2:].split()[19])
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
