@@ -190,3 +190,21 @@ def test_reading_runs_nothing_an_agent_planted(rig: tuple[Path, Path], tmp_path:
     res = diffs.bead_diff(where(rig_dir))
     assert res["available"] and res["commits"] and "old.txt => new.txt" in res["stat"]
     assert not marker.exists()
+
+
+def test_replace_refs_leave_the_commits_to_git(rig: tuple[Path, Path]) -> None:
+    rig_dir, work = rig
+    w = where(rig_dir)
+    tip = git(rig_dir, "rev-parse", "gt/toast/gt-1")
+    git(work, "commit", "-q", "--amend", "--allow-empty", "-m", "a replacement")  # same parent as the tip
+    git(work, "push", "-q", str(rig_dir), "HEAD:refs/heads/other")
+    git(rig_dir, "replace", tip, git(rig_dir, "rev-parse", "other"))
+    with pytest.raises(gitread.Unreadable):
+        diffs._range_inproc(w)
+    assert diffs._commits_and_range(w) == by_git(w)
+    assert by_git(w)[3][0]["subject"] == "a replacement"  # git's view, replaced
+
+
+def test_a_missing_repository_is_a_clear_unavailable(tmp_path: Path) -> None:
+    res = diffs.bead_diff(where(tmp_path / "nowhere", head="0" * 40))
+    assert res["available"] is False and res["reason"]

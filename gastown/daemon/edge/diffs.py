@@ -89,8 +89,8 @@ def _maybe(repo: Any, rev: str) -> Any:
 def _commits_and_range(where: dict[str, Any]) -> tuple[str, str, str, list[dict[str, Any]]]:
     try:
         return _range_inproc(where)
-    except gitread.Unreadable as exc:
-        log.debug("bead %s: commits read by git (%s)", where["id"], exc)
+    except (gitread.Unreadable, KeyError, OSError, ValueError) as exc:  # e.g. a pack gc removed meanwhile
+        log.debug("bead %s: commits read by git (%s: %s)", where["id"], type(exc).__name__, exc)
     state, base, head, commits_range = _range(where)
     return state, base, head, git.log(where["repo"], commits_range, 200)
 

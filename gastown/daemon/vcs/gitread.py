@@ -44,10 +44,16 @@ class Unreadable(Exception):
 
 
 def open_repo(path: Path | str) -> Repo:
+    """The repository, unless git would see its history differently: replace refs (which an
+    agent can create from its worktree, the refs are shared) rewrite what `git log` shows."""
     try:
-        return Repo(str(path))
+        repo = Repo(str(path))
     except (NotGitRepository, OSError, ValueError) as exc:
         raise Unreadable(f"not readable in process: {exc}") from exc
+    if repo.refs.keys(base=Ref(b"refs/replace/")):
+        repo.close()
+        raise Unreadable("replace refs")
+    return repo
 
 
 def commit(repo: Repo, rev: str) -> Commit:
