@@ -1,5 +1,5 @@
-"""Helpers shared by the tests: polling with the daemon's log on timeout, `gt --json`
-calls, a fixed clock for store unit tests, and error-code capture."""
+"""Helpers shared by the tests: polling with the daemon's log on timeout, waiting on the
+loop's ticks, `gt --json` calls, a fixed clock for store unit tests, and error-code capture."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any, Callable
 import pytest
 
 from gastown import paths
-from gastown.protocol import RpcError
+from gastown.client import Client
+from gastown.protocol import Method, RpcError
 from tests.conftest import run_gt
 
 
@@ -26,6 +27,27 @@ def wait_for(pred: Callable[[], Any], timeout: float = 30.0, what: str = "condit
         time.sleep(0.1)
     log = paths.log_path().read_text() if paths.log_path().exists() else ""
     raise AssertionError(f"timed out ({timeout:.0f} s) waiting for {what}; daemon log:\n{log[-4000:]}")
+
+
+QUICK_IDLE_S = "0.3"
+"""loop.idle_seconds for tests that wait on ticks: an idle loop would tick every 30 s."""
+
+
+def ticks(town: str | None = None) -> int:
+    """Ticks the town's loop has finished (town.show's `loop`)."""
+    with Client(autostart=False) as c:
+        loop = c.call(Method.TOWN_SHOW, town=town)["loop"]
+    assert loop is not None, "the town has no loop running"
+    return int(loop["ticks"])
+
+
+def wait_ticks(n: int, town: str | None = None, timeout: float = 60.0) -> None:
+    """Wait until the loop has finished `n` whole ticks that began after this call (plus the
+    one possibly under way now). "Nothing more happens" is then checked against the ticks
+    that would have done it, not against a guess of wall-clock time. An idle loop ticks every
+    loop.idle_seconds: tests set it to QUICK_IDLE_S first."""
+    first = ticks(town)
+    wait_for(lambda: ticks(town) >= first + n + 1, timeout, f"{n} more ticks of the loop")
 
 
 def gtj(*args: str) -> list[dict[str, Any]]:

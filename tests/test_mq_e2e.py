@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.conftest import make_repo, run_gt
-from tests.helpers import bead, gtj, wait_for
+from tests.helpers import QUICK_IDLE_S, bead, gtj, wait_for, wait_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -57,6 +56,7 @@ def _town(gt_home: Path, source: Path) -> Iterator[Path]:
     os.environ["GT_TOWN"] = "t"
     try:
         config("dispatch.backoff_scale", 0)
+        run_gt("config", "set", "loop.idle_seconds", QUICK_IDLE_S, check=True)  # wait_ticks: idle ticks come quickly
         yield source
     finally:
         os.environ.pop("GT_TOWN", None)
@@ -136,7 +136,9 @@ def test_mq_retry(town: Path, gt_home: Path) -> None:
     config("rig.max_polecats", 0)  # no rework dispatch: the human retries instead
     go.touch()
     wait_for(lambda: bead(first["id"])["status"] == "failed", 30, "first MR failed")
-    time.sleep(1.5)  # rig.max_polecats = 0: the source waits, open and unassigned
+    # rig.max_polecats = 0: the source waits, open and unassigned. The first tick after the
+    # failure would plan its dispatch and the dispatch hooks it before the next tick's snapshot
+    wait_ticks(3)
     source = bead(slung["id"])
     assert source["status"] == "open" and source["assignee"] is None
     assert source["failure_reason"]["code"] == "gate_failed"
@@ -160,7 +162,8 @@ def test_rework_exhausted_escalates_once(town: Path) -> None:
     slung = gtj("sling", "never good", "--rig", "app", "--script", "date +%s%N >> n.txt")[0]
     failed = wait_for(lambda: bead(slung["id"])["status"] == "failed" and bead(slung["id"]), 60, "failed")
     assert failed["failure_reason"]["code"] == "rework_exhausted"
-    time.sleep(3)  # no storm: nothing more happens
+    # no storm: a redispatch, another MR or escalation would come from the next tick or two
+    wait_ticks(3)
     assert bead(slung["id"])["status"] == "failed"
     mrs = mrs_of(slung["id"])
     assert [m["status"] for m in mrs] == ["failed", "failed"]

@@ -3,14 +3,13 @@ agents mail each other, nudges give idle agents a turn, and the GUPP ladder clim
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import run_gt
-from tests.helpers import bead, gtj, wait_for
+from tests.helpers import QUICK_IDLE_S, bead, gtj, wait_for, wait_ticks
 
 pytestmark = pytest.mark.slow
 PY = "python3 -c"
@@ -19,6 +18,7 @@ PY = "python3 -c"
 @pytest.fixture
 def town(town: Path) -> Path:
     run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
+    run_gt("config", "set", "loop.idle_seconds", QUICK_IDLE_S, check=True)  # wait_ticks: idle ticks come quickly
     return town
 
 
@@ -28,7 +28,7 @@ def test_crash_loop_ends_quarantined_with_one_escalation(town: Path) -> None:
     run_gt("config", "set", "rig.max_polecats", "1", check=True)
     b = gtj("sling", "crashes every time", "--rig", "app", "--script", "exit 7")[0]
     wait_for(lambda: gtj("agent", "list") and gtj("agent", "list")[0]["status"] == "quarantined", 60, "quarantine")
-    time.sleep(3)  # nothing more happens: no fresh polecats, no more escalations
+    wait_ticks(3)  # nothing more happens: no fresh polecat (the next tick would dispatch one), no more escalations
     agents = gtj("agent", "list")
     assert [(a["name"], a["status"]) for a in agents] == [("toast", "quarantined")]
     escalations = gtj("escalation", "list")
@@ -87,7 +87,7 @@ def test_mail_and_nudges_arrive_at_the_next_turn(town: Path) -> None:
     mail = gtj("mail", "inbox", "--box", "toast")[0]
     assert mail["metadata"]["delivered_at"] and mail["status"] == "open"  # delivered, not yet read
     wait_for(lambda: gtj("agent", "show", "toast")[0]["turn_ended_at"], 30, "nudge turn over")
-    time.sleep(1.5)
+    wait_ticks(3)  # the next tick records the exit; a second nudge turn would start from the one after
     assert gtj("agent", "show", "toast")[0]["turns"] == 2  # delivered once: no second nudge turn
 
 
@@ -112,7 +112,7 @@ def test_high_escalations_reach_the_human_through_notify_command(town: Path, gt_
     low = gtj("escalate", "--severity", "low", "disk is getting full")[0]
     high = gtj("escalate", "--severity", "high", "the build server is down")[0]
     wait_for(lambda: sink.exists() and high["id"] in sink.read_text(), 30, "the notify command")
-    time.sleep(1.5)
+    wait_ticks(3)  # every tick's housekeeping notifies what is pending: a repeat would show by now
     lines = sink.read_text().splitlines()
     assert lines == [f"high {high['id']} the build server is down"]  # once, and not for low
     assert low["id"] not in sink.read_text()

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from gastown import paths
 from gastown.client import Client
 from gastown.protocol import ErrorCode, Method, RpcError
 from tests.conftest import run_gt
-from tests.helpers import bead, gtj, turn_env, wait_for
+from tests.helpers import QUICK_IDLE_S, bead, gtj, turn_env, wait_for, wait_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +82,7 @@ def test_done_without_commits_is_refused(town: Path) -> None:
 
 def test_dependencies_and_capacity(town: Path, gt_home: Path) -> None:
     flag = gt_home / "let-merges-through"
+    run_gt("config", "set", "loop.idle_seconds", QUICK_IDLE_S, check=True)  # wait_ticks below
     run_gt("config", "set", "rig.max_polecats", "1", check=True)
     run_gt("config", "set", "sandbox", "off", check=True)  # the gate watches a host file (a sandbox hides it)
     # the gate holds every merge until the flag exists, so beads wait in review
@@ -94,7 +94,7 @@ def test_dependencies_and_capacity(town: Path, gt_home: Path) -> None:
     wait_for(lambda: bead(a["id"])["status"] == "in_review" and bead(c["id"])["status"] == "in_review", 60,
              "a and c in review")
     assert len(gtj("agent", "list")) == 1  # max_polecats = 1: one polecat did both, in turn
-    time.sleep(1.5)
+    wait_ticks(3)  # a dispatch of b would be planned by the next tick and hook b before the one after
     assert bead(b["id"])["status"] == "open"  # a is in review, not merged: b waits
     flag.write_text("go")
     wait_for(lambda: bead(b["id"])["status"] == "closed", 90, "b merged after a")
@@ -103,6 +103,7 @@ def test_dependencies_and_capacity(town: Path, gt_home: Path) -> None:
 
 
 def test_agent_tools_need_a_token_and_a_role(town: Path, gt_home: Path) -> None:
+    run_gt("config", "set", "loop.idle_seconds", QUICK_IDLE_S, check=True)  # wait_ticks below
     res = run_gt("done")
     assert res.returncode == 8 and "agent tool" in res.stderr
     gtj("sling", "x", "--rig", "app", "--script", "sleep 30")
@@ -131,7 +132,7 @@ def test_agent_tools_need_a_token_and_a_role(town: Path, gt_home: Path) -> None:
     shown = gtj("agent", "show", "toast")[0]
     assert shown["status"] == "stopped" and shown["hook"] is None
     wait_for(lambda: not gtj("agent", "show", "toast")[0]["turn"]["state"] == "running", 15, "turn stopped")
-    time.sleep(1.5)
+    wait_ticks(3)  # the next tick records the turn's exit; a restart or new hook would follow it
     assert gtj("agent", "show", "toast")[0]["status"] == "stopped"  # stopped means stopped
 
 

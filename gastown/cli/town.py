@@ -71,7 +71,7 @@ def list_(as_json: JsonOpt = False) -> None:
 @app.command()
 def show(name: Optional[str] = typer.Argument(None, help="Town (default: --town, GT_TOWN or the only one)."),
          town: TownOpt = None, as_json: JsonOpt = False) -> None:
-    """Show a town: settings, rigs and bead counts."""
+    """Show a town: settings, rigs, bead counts and its loop's ticks."""
     info = call(Method.TOWN_SHOW, name or town)
     if as_json:
         emit_json([info])
@@ -86,6 +86,9 @@ def show(name: Optional[str] = typer.Argument(None, help="Town (default: --town,
         out.print(f"{'sandbox':<11}{box['mode']} ({'on' if box['active'] else 'OFF'}): {box['reason']}", markup=False)
     for row in info.get("agent_env") or []:
         out.print(f"{'agent env':<11}{row['name']}={row['value']}  [{row['from']}]", markup=False)
+    loop = info.get("loop")
+    if loop:
+        out.print(f"{'loop':<11}{loop['ticks']} ticks, {'active' if loop['active'] else 'idle'}", markup=False)
 
 
 @app.command()

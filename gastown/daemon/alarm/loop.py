@@ -1,7 +1,7 @@
 """The per-town alarm loop: observe -> drain inbox -> reconcile -> apply -> invariants.
 
-Ticks about every second while work is active, every 30 s when idle, and at once when
-woken (a sling, a `gt done`). A failing side effect becomes an event and state the next
+Ticks about every second while work is active, every loop.idle_seconds (30) when idle, and
+at once when woken (a sling, a `gt done`). A failing side effect becomes an event and state the next
 tick repairs; it never kills the loop.
 """
 
@@ -23,6 +23,7 @@ from gastown.daemon.store import holds, turnlog
 from gastown.daemon.alarm import alerts, issuesync, library, mergequeue, prompts, spending, steps, transcripts, turns, witness
 from gastown.daemon.rules import budgets, patrol, reconciler
 from gastown.daemon.vcs import refinery
+from gastown.daemon.town import config
 from gastown.daemon.town.crashpoints import crash_point
 from gastown.daemon.rules.reconciler import (
     AgentSnap, CloseMR, Dispatch, FailBead, MRSnap, PollPR, ProcessMR, ReadyBead, RigSnap, Snapshot,
@@ -40,7 +41,8 @@ class Subscribers(Protocol):
     """Who hears about the loop's writes (the edge's event hub): the loop pokes, never imports it."""
     def poke(self, town: "Town") -> None: ...
 
-ACTIVE_S, IDLE_S = 1.0, 30.0
+ACTIVE_S = 1.0
+MIN_IDLE_S = 0.2  # the floor of loop.idle_seconds: an idle loop never spins
 SAID_S = 5.0  # how often a running agent's status is read from its output
 
 
@@ -116,7 +118,8 @@ class TownLoop:
         self.stopping = False
         self._task: asyncio.Task[None] | None = None
         self.active = True
-        self.ticks = 0
+        self.ticks = 0  # ticks started
+        self.ticks_done = 0  # ticks finished, failed ones too (town.show: tests wait on it instead of sleeping)
         self.budgets = spending.Spending()
         self.issue_retry: dict[str, float] = {}
         self.said_at: dict[str, float] = {}  # when each running agent's status was last read from output
@@ -144,6 +147,14 @@ class TownLoop:
     def wake(self) -> None:
         self._wake.set()
 
+    def idle_s(self) -> float:
+        """Seconds between two ticks while nothing is under way (loop.idle_seconds)."""
+        try:
+            return max(MIN_IDLE_S, float(self.town.config("loop.idle_seconds")[0]))
+        except Exception:  # an unreadable settings file must not stop the loop
+            log.exception("reading loop.idle_seconds of town %s failed", self.town.name)
+            return float(config.SETTINGS["loop.idle_seconds"].default)
+
     async def _run(self) -> None:
         # Python 3.11's asyncio.wait_for can swallow a cancellation that races with the
         # awaited event (fixed in 3.12): the daemon's shutdown then waited on this loop
@@ -155,8 +166,9 @@ class TownLoop:
                 raise
             except Exception:
                 log.exception("tick of town %s failed", self.town.name)
+            self.ticks_done += 1
             try:
-                async with asyncio.timeout(ACTIVE_S if self.active else IDLE_S):
+                async with asyncio.timeout(ACTIVE_S if self.active else self.idle_s()):
                     await self._wake.wait()
             except TimeoutError:
                 pass

@@ -67,7 +67,18 @@ async def show(ctx: Ctx, town: Town) -> dict[str, Any]:
     info["sandbox"] = await asyncio.to_thread(sandbox.state, town.text("sandbox"), info["runtime"])
     info["agent_env"] = agentenv.summary(agentenv.spec_of(town.items("agent.env")))
     info["image"] = await asyncio.to_thread(image_spec, town)
+    info["loop"] = loop_state(ctx, town)
     return info
+
+
+def loop_state(ctx: Ctx, town: Town) -> dict[str, Any] | None:
+    """The town's alarm loop as seen now: ticks finished so far and whether it ticks at the
+    active pace; tests wait on the tick count ("three more ticks and nothing happened")
+    instead of sleeping. None when the town has no loop running."""
+    loop = ctx.daemon.loops.get(town.name)
+    if loop is None:
+        return None
+    return {"ticks": loop.ticks_done, "active": loop.active}
 
 
 def image_spec(town: Town) -> dict[str, Any]:

@@ -99,6 +99,8 @@ SETTINGS: dict[str, Setting] = {
                          "environment) or NAME=value; nothing else of the daemon's environment is passed"),
     "sandbox": Setting("auto", "local runtime sandbox (bubblewrap): auto (use it when it works), required "
                        "(no turn without it) or off", rig=False, choices=("auto", "required", "off")),
+    "loop.idle_seconds": Setting(30.0, "seconds between two ticks of the town's loop while nothing is under way "
+                                 "(any change wakes it at once; at least 0.2)", rig=False),
 }
 
 SECRETS = frozenset({"agent.api_key", "forge.token"})
