@@ -1,6 +1,7 @@
 """Town container (podman or docker) beside the local runtime, medians, one run:
 
-1. container cold start: `ensure_container()` from nothing (`run -d --init`), and `remove()`;
+1. container cold start: `ensure_container()` from nothing (`run -d --init`), `remove()`, and
+   `stop_turn()` of a running `sleep` turn;
 2. turn start latency: `start_turn()` until `status.json` has the runner pid (`exec -d` in the
    container vs a local spawn), and the liveness probe;
 3. a `gt` tool call from inside a turn: a scripted polecat times `gt prime` (the agent's
@@ -70,7 +71,7 @@ def runtime_level(name: str, home: Path, n: int) -> dict[str, list[float]]:
     eng = engine.detect(name)
     rt = ContainerRuntime(name, root, network="none", image=engine.ensure_image(eng))
     local = LocalRuntime()
-    r: dict[str, list[float]] = {k: [] for k in ("cold", "rm", "start", "lstart", "probe", "lprobe", "eprobe")}
+    r: dict[str, list[float]] = {k: [] for k in ("cold", "rm", "start", "lstart", "probe", "lprobe", "eprobe", "stop")}
     try:
         for _ in range(5):
             r["cold"].append(timed(rt.ensure_container))
@@ -83,6 +84,10 @@ def runtime_level(name: str, home: Path, n: int) -> dict[str, list[float]]:
             r["eprobe"].append(timed(lambda: rt.engine.run("exec", rt.container, "python3", "-c", "pass")))
             r["lstart"].append(timed(lambda: local.start_turn(TurnSpec(ld, ["sleep", "0.5"], root / "w"))))
             r["lprobe"].append(timed(lambda: local.is_running(ld)))
+        for i in range(3):  # a turn that ignores nothing: SIGTERM ends it within the grace
+            d = root / "turns" / f"s{i}"
+            rt.start_turn(TurnSpec(d, ["sleep", "300"], root / "w"))
+            r["stop"].append(timed(lambda: rt.stop_turn(d, grace=2.0)))
         time.sleep(1)
     finally:
         rt.remove()
@@ -152,6 +157,7 @@ def main(name: str = "podman", n: int = 10) -> None:
     print(f"{'median of ' + str(n):<{w}} {name:>11} {'local':>11}")
     print(f"{'container cold start (run -d --init)':<{w}} {ms(r['cold'])} {'(none)':>11}")
     print(f"{'container remove (rm -f)':<{w}} {ms(r['rm'])} {'(none)':>11}")
+    print(f"{'stop_turn of a sleep turn (grace 2 s; 3 runs)':<{w}} {ms(r['stop'])} {'':>11}")
     print(f"{'turn start (until status.json has the pid)':<{w}} {ms(r['start'])} {ms(r['lstart'])}")
     print(f"{'is_running (procfs probe)':<{w}} {ms(r['probe'])} {ms(r['lprobe'])}")
     print(f"{'  exec python3 -c pass (fallback probe)':<{w}} {ms(r['eprobe'])} {'':>11}")

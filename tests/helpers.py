@@ -50,6 +50,19 @@ def wait_ticks(n: int, town: str | None = None, timeout: float = 60.0) -> None:
     wait_for(lambda: ticks(town) >= first + n + 1, timeout, f"{n} more ticks of the loop")
 
 
+def procs_with(marker: str) -> list[int]:
+    """Pids whose command line contains `marker` (e.g. a unique `sleep` duration)."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if marker.encode() in (p / "cmdline").read_bytes():
+                    found.append(int(p.name))
+            except OSError:
+                pass
+    return found
+
+
 def gtj(*args: str) -> list[dict[str, Any]]:
     """Run `gt ARGS --json` and parse its lines."""
     res = run_gt(*args, "--json", check=True)

@@ -52,13 +52,11 @@ TIMEOUT = 240.0
 @pytest.fixture(scope="module", autouse=True)
 def default_image() -> str:
     """The plain town image (and its base: debootstrap on a clean machine), built before any
-    `gt town create` here so that the CLI's build finds it; 600 s budget."""
+    `gt town create` here so that the CLI's build finds it."""
     engine.reset()
     eng = engine.detect("podman")
     eng.verify()
-    t0 = time.monotonic()
-    built = image.build_image(eng)
-    assert time.monotonic() - t0 < 600, "town image build took more than 600 s"
+    built = image.build_image(eng)  # bench_container.py prints how long it takes
     return str(built["image"])
 
 

@@ -6,13 +6,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from gastown.daemon.vcs import git as g
+from tests.helpers import procs_with, wait_for
 
 ID_ENV = {
     "GIT_AUTHOR_NAME": "Test Human",
@@ -401,7 +401,9 @@ def test_errors_are_one_line(rig: Path) -> None:
 
 
 def test_timeout_kills_process_group(tmp: Path) -> None:
-    t0 = time.monotonic()
+    # a sleep far beyond the test's own timeout: run() returns only if it kills the whole
+    # group (git's shell and its sleep), and nothing of it is left (bench_timeouts.py: how fast)
+    marker = f"{3000 + os.getpid() % 1000}.43"
     with pytest.raises(g.GitError, match=r"timed out after 0.5s"):
-        g.run(["-c", "alias.slow=!sleep 30", "slow"], tmp, what="git slow", timeout=0.5)
-    assert time.monotonic() - t0 < 5
+        g.run(["-c", f"alias.slow=!sleep {marker}", "slow"], tmp, what="git slow", timeout=0.5)
+    wait_for(lambda: not procs_with(marker), 10, "the timed-out command's sleep gone")

@@ -170,7 +170,8 @@ def test_attach_client_sees_live_output_and_types(tdir: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(st["attach_socket"])
         s.settimeout(5)
-        time.sleep(0.1)  # let the runner accept before output is produced
+        # no wait for the accept: the runner reads our input only from the connection it
+        # accepted, so the reply to it is produced after the accept and streamed to us
         s.sendall(b"x\n")
         seen = b""
         while b"echo-reply" not in seen:
