@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import make_repo, run_gt
+from tests.helpers import QUICK_IDLE_S, ticks, wait_ticks
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +118,18 @@ def test_towns(gt_home: Path) -> None:
     run_gt("town", "delete", "two", "--yes", check=True)
     assert not (gt_home / "towns" / "two").exists()
     assert run_gt("town", "show", "two").returncode == 3
+
+
+def test_town_show_counts_the_loops_ticks(gt_home: Path) -> None:
+    run_gt("town", "create", "one", check=True)
+    assert run_gt("config", "set", "loop.idle_seconds", "-1").returncode == 2
+    run_gt("config", "set", "loop.idle_seconds", QUICK_IDLE_S, check=True)
+    before = ticks("one")
+    wait_ticks(2, town="one")  # an idle town still ticks, every loop.idle_seconds
+    assert ticks("one") >= before + 3
+    shown = lines(run_gt("town", "show", "--json", check=True).stdout)[0]["loop"]
+    assert shown["ticks"] >= before + 3 and shown["active"] is False
+    assert "ticks, idle" in run_gt("town", "show", check=True).stdout
 
 
 def test_config(gt_home: Path) -> None:

@@ -154,6 +154,7 @@ async def config_set(ctx: Ctx, town: Town, *, key: str, value: str | None = None
         await _check_forge_first(town, rig)
     path = town.rig_dir(rig) / "config.toml" if rig else town.config_path
     await town.call(config.set_dotted, path, key, parsed)
+    ctx.daemon.wake(town)  # a file, not the store: tick now so the loop sees it (more polecats, its pace)
     effective, source = town.config(key, rig)
     warn = agentenv.warnings(agentenv.spec_of(parsed)) if key == "agent.env" else []
     return {"key": key, "value": masked(key, effective), "source": source, "warnings": warn}
