@@ -203,13 +203,16 @@ def test_crashed_turn_is_resumed_in_the_same_session(cli: str, town: Path, gt_ho
         assert (a["tokens_in"], a["tokens_out"]) == main_tokens(steps[1:])
 
 
-def test_a_session_killed_before_it_was_saved_starts_afresh(town: Path, gt_home: Path) -> None:
-    """SIGKILL leaves claude no time to save its session: turn 2's resume fails with "No
+def test_a_session_that_was_never_saved_starts_afresh(town: Path, gt_home: Path) -> None:
+    """Turn 1 wipes claude's saved sessions and is killed (SIGKILL), as when a kill comes
+    before claude saved its session or a home was wiped: turn 2's resume fails with "No
     conversation found". Gastown forgets that session, so turn 3 starts a fresh one (with the
-    whole briefing) and delivers, instead of repeating the failed resume until the bead gives up."""
+    whole briefing) and delivers, instead of repeating the failed resume until the bead gives up.
+    (A bare SIGKILL is not enough: whether claude saved the session by then is a race.)"""
     require("claude")
     status = gt_home / "towns" / "t" / "turns" / "toast" / "0001" / "status.json"
-    with FakeLLM([{"shell": crash_command(status, "KILL")}, *WORK]) as llm:
+    crash = 'rm -rf "$HOME/.claude/projects"; ' + crash_command(status, "KILL")
+    with FakeLLM([{"shell": crash}, *WORK]) as llm:
         configure(llm)
         run_gt("config", "set", "dispatch.backoff_scale", "0", check=True)
         slung = gtj("sling", "add mul", "--rig", "app", "--agent", "claude")[0]
