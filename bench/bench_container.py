@@ -99,6 +99,7 @@ def make_repo(path: Path) -> Path:
            "GIT_COMMITTER_EMAIL": "b@x"}
     path.mkdir(parents=True)
     (path / "README.md").write_text("bench\n")
+    (path / "tool_timer.py").write_text(TOOL_TIMER)  # in every worktree: a sandbox or an agent uid hides the town dir
     for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "init"]):
         subprocess.run(["git", "-C", str(path), *cmd], check=True, env=env, capture_output=True)
     return path
@@ -117,18 +118,16 @@ def tool_calls(name: str, home: Path, n: int) -> dict[str, dict[str, Any]]:
         try:
             with Client() as c:
                 for runtime, town in towns.items():
-                    c.call("town.create", name=town, runtime=runtime, _town=False)
+                    c.call("town.create", name=town, runtime=runtime, agent="scripted", _town=False)
                     c.call("rig.add", town=town, name="app", source=str(repo))
                     c.call("config.set", town=town, key="container.network", value="none")
-                    root = paths.town_dir(town)
-                    (root / "tool_timer.py").write_text(TOOL_TIMER)  # the town dir is mounted in the container
-                    result = root / "tool_times.json"
                     t0 = time.perf_counter()
                     bead = c.call("work.sling", town=town, title="bench tool calls", rig="app",
-                                  script=[f"python3 {root / 'tool_timer.py'} {result} {n}", "echo x > x.txt"])["id"]
+                                  script=[f"python3 tool_timer.py tool_times.json {n}", "echo x > x.txt"])["id"]
                     wait(lambda: c.call("bead.show", town=town, id=bead)["status"] in ("in_review", "closed", "failed"))
                     wall = time.perf_counter() - t0
                     status = c.call("bead.show", town=town, id=bead)["status"]
+                    result = Path(c.call("agent.list", town=town)[0]["worktree"]) / "tool_times.json"
                     if status == "failed" or not result.exists():
                         raise RuntimeError(f"{runtime} bench turn failed ({status})")
                     out[runtime] = {**json.loads(result.read_text()), "wall": wall}
