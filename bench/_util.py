@@ -21,11 +21,13 @@ VENV_BIN = Path(sys.executable).parent
 def daemon_home(home: Path | None = None, runtime: str = "local") -> Iterator[Path]:
     """Start a daemon on `home` (default: a fresh temp dir, removed afterwards). Towns it
     creates default to `runtime` (the runtime a benchmark names; `local` unless it says
-    otherwise); every town is deleted at the end, so no container outlives the run."""
+    otherwise) and to the scripted stand-in agent (GT_DEFAULT_AGENT, unless set); every town is
+    deleted at the end, so no container outlives the run."""
     own = home is None
     home = home or Path(tempfile.mkdtemp(prefix="gt-bench-"))
     os.environ["GT_HOME"] = str(home)
     os.environ["GT_RUNTIME"] = runtime
+    os.environ.setdefault("GT_DEFAULT_AGENT", "scripted")  # new towns never pick a real CLI by themselves
     os.environ.pop("GT_RUNTIME_DIR", None)
     os.environ.pop("GT_TOWN", None)
     proc = subprocess.Popen([sys.executable, "-m", "gastown.daemon"], start_new_session=True)
