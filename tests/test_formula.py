@@ -230,8 +230,11 @@ def test_run_steps_go_where_the_gates_go(tmp_path: Path) -> None:
         root = tmp_path / "town"
         settings = {"agent.env": [], "sandbox": "auto"}
 
-        def config(self, key: str, rig: str | None = None) -> tuple[object, str]:
-            return self.settings[key], "town"
+        def text(self, key: str, rig: str | None = None) -> str:
+            return str(self.settings[key])
+
+        def items(self, key: str, rig: str | None = None) -> list[object]:
+            return list(self.settings[key])
 
     town = Town()
     town_root = town.root

@@ -150,7 +150,7 @@ class TownLoop:
     def idle_s(self) -> float:
         """Seconds between two ticks while nothing is under way (loop.idle_seconds)."""
         try:
-            return max(MIN_IDLE_S, float(self.town.config("loop.idle_seconds")[0]))
+            return max(MIN_IDLE_S, self.town.number("loop.idle_seconds"))
         except Exception:  # an unreadable settings file must not stop the loop
             log.exception("reading loop.idle_seconds of town %s failed", self.town.name)
             return float(config.SETTINGS["loop.idle_seconds"].default)
