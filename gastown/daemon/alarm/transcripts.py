@@ -41,12 +41,13 @@ def turn_info(turn_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def read_output(turn_dir: Path) -> str:
-    path = turn_dir / runner.OUTPUT
+def read_output(turn_dir: Path | str, limit: int = OUTPUT_LIMIT) -> str:
+    """The last `limit` bytes of a turn's raw output ('' when it has none yet)."""
+    path = Path(turn_dir) / runner.OUTPUT
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
-            fh.seek(max(0, size - OUTPUT_LIMIT))
+            fh.seek(max(0, size - limit))
             return fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""

@@ -296,14 +296,9 @@ def finished_turn(runtime: Runtime, turn_dir: str) -> dict[str, Any] | None:
 
 
 def read_output(turn_dir: str, limit: int = 4 << 20) -> str:
-    path = Path(turn_dir) / "output.log"
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            fh.seek(max(0, size - limit))
-            return fh.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return ""
+    """The tail of a turn's output for parsing its exit (4 MiB: session ids and usage sit at
+    the ends)."""
+    return transcripts.read_output(turn_dir, limit)
 
 
 def failure_from(exc: BaseException) -> dict[str, Any]:

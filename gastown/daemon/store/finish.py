@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from gastown.daemon.store import holds
-from gastown.daemon.store.agents import agent_row, set_agent_status
-from gastown.daemon.store.beads import bead_get, bead_row
+from gastown.daemon.store.agents import set_agent_status
+from gastown.daemon.store.beads import bead_get
 from gastown.daemon.store.db import Db
 from gastown.daemon.store.escalations import escalation_create
-from gastown.daemon.store.hooks import unhook
+from gastown.daemon.store.hooks import on_hook, unhook
 from gastown.daemon.store.statuses import set_status
 from gastown.model import AgentStatus, BeadStatus, EventType
 from gastown.protocol import ErrorCode, RpcError
@@ -37,11 +37,8 @@ def check(status: str, summary: str) -> None:
 def finish(db: Db, agent_name: str, *, status: str, summary: str) -> dict[str, Any]:
     check(status, summary)
     with db.conn:
-        agent = agent_row(db, agent_name)
-        bead_id = agent["hook_bead_id"]
-        if not bead_id:
-            raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
-        bead = bead_row(db, bead_id)
+        agent, bead = on_hook(db, agent_name)
+        bead_id = bead["id"]
         escalation = None
         db.event(bead_id, EventType.AGENT_DONE, actor=agent_name, meta={"status": status, "summary": summary})
         if status == "no-change":

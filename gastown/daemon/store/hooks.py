@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gastown.daemon.store.agents import agent_row
+from gastown.daemon.store.beads import bead_row
 from gastown.daemon.store.db import Db, Row
 from gastown.model import EventType
+from gastown.protocol import ErrorCode, RpcError
 
 
 def hook(db: Db, agent: Row, bead_id: str, *, actor: str | None = "system", why: str | None = None) -> None:
@@ -34,3 +37,12 @@ def unhook(db: Db, agent: Row, *, actor: str | None = "system", reason: str,
     db.event(bead_id, EventType.UNHOOKED, actor=actor, old=agent["name"], meta=meta)
     agent["hook_bead_id"] = None
     return bead_id
+
+
+def on_hook(db: Db, agent_name: str) -> tuple[Row, Row]:
+    """The agent and the bead on its hook, for the verbs only a hooked agent may call (`gt done`
+    in all its forms); nothing on the hook is the caller's mistake, said in one line."""
+    agent = agent_row(db, agent_name)
+    if not agent["hook_bead_id"]:
+        raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
+    return agent, bead_row(db, agent["hook_bead_id"])

@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from gastown.daemon.store import integration
-from gastown.daemon.store.agents import agent_row, set_agent_status
+from gastown.daemon.store.agents import set_agent_status
 from gastown.daemon.store.beads import bead_create, bead_get, bead_row
 from gastown.daemon.store.db import Db, Row
 from gastown.daemon.store.escalations import escalation_create
-from gastown.daemon.store.hooks import unhook
+from gastown.daemon.store.hooks import on_hook, unhook
 from gastown.daemon.store.links import link
 from gastown.daemon.store.statuses import set_status
 from gastown.model import AgentStatus, BeadStatus, BeadType, DepType, EventType, FailureCode
@@ -37,11 +37,8 @@ def agent_done(db: Db, agent_name: str, *, summary: str, head_sha: str, branch: 
     """`gt done`: the merge request and the hand-off, in one transaction (gascity #1289).
     The turn and request id are kept on the MR so a repeated `done` finds it (turnlog)."""
     with db.conn:
-        agent = agent_row(db, agent_name)
-        bead_id = agent["hook_bead_id"]
-        if not bead_id:
-            raise RpcError(ErrorCode.INVALID_STATE, f"agent {agent_name} has nothing on its hook")
-        bead = bead_row(db, bead_id)
+        agent, bead = on_hook(db, agent_name)
+        bead_id = bead["id"]
         mr = bead_create(db, f"merge {branch}", type=BeadType.MERGE_REQUEST.value, rig=bead["rig"],
                          body=summary, created_by=agent_name, requested_by=bead["requested_by"],
                          priority=bead["priority"],
