@@ -55,16 +55,6 @@ def timed(f: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def wait(pred: Callable[[], Any], timeout: float = 180.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("benchmark condition not reached")
-
-
 def runtime_level(name: str, home: Path, n: int) -> dict[str, list[float]]:
     root = home / "towns" / f"bench{os.getpid()}"
     (root / "w").mkdir(parents=True)
@@ -107,7 +97,7 @@ def make_repo(path: Path) -> Path:
 
 def tool_calls(name: str, home: Path, n: int) -> dict[str, dict[str, Any]]:
     """`gt prime` timed inside a scripted turn, in a container town and in a local town."""
-    from _util import daemon_home
+    from _util import daemon_home, wait_until
     from gastown import paths
     from gastown.client import Client
 
@@ -124,7 +114,8 @@ def tool_calls(name: str, home: Path, n: int) -> dict[str, dict[str, Any]]:
                     t0 = time.perf_counter()
                     bead = c.call("work.sling", town=town, title="bench tool calls", rig="app",
                                   script=[f"python3 tool_timer.py tool_times.json {n}", "echo x > x.txt"])["id"]
-                    wait(lambda: c.call("bead.show", town=town, id=bead)["status"] in ("in_review", "closed", "failed"))
+                    wait_until(lambda: c.call("bead.show", town=town, id=bead)["status"] in ("in_review", "closed", "failed"),
+                               180, f"{bead} to be delivered")
                     wall = time.perf_counter() - t0
                     status = c.call("bead.show", town=town, id=bead)["status"]
                     result = Path(c.call("agent.list", town=town)[0]["worktree"]) / "tool_times.json"

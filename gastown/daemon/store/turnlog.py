@@ -26,7 +26,7 @@ from datetime import timedelta
 from gastown.daemon.store.agents import agent_list, agent_row, set_agent_status
 from gastown.daemon.store.beads import bead_get
 from gastown.daemon.store.db import Db, Row
-from gastown.daemon.store.turns import give_back
+from gastown.daemon.store.turns import give_back, note_turn
 from gastown.model import AgentStatus, EventType, FailureCode
 
 START_GRACE_S = 15.0
@@ -43,10 +43,7 @@ def turn_recorded(db: Db, agent_name: str, *, turn_dir: str, token_hash: str, wo
     """Record the turn about to be spawned; the agent stays `starting` until it runs."""
     with db.conn:
         agent = agent_row(db, agent_name)
-        db.conn.execute(
-            "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
-            "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
-            (turn_dir, db.now(), token_hash, worktree, branch, agent_name))
+        note_turn(db, agent_name, turn_dir=turn_dir, token_hash=token_hash, worktree=worktree, branch=branch)
         db.event(agent["bead_id"], EventType.TURN_RECORDED, actor="system", new=turn_dir,
                  meta={"agent": agent_name, "bead": agent["hook_bead_id"], "attempt": attempt})
 

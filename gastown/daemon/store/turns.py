@@ -50,13 +50,19 @@ def dispatch_begin(db: Db, bead_id: str, agent_name: str | None, *, rig: str, ad
     return agent_row(db, agent["name"]), bead_row(db, bead_id)
 
 
+def note_turn(db: Db, agent_name: str, *, turn_dir: str, token_hash: str, worktree: str, branch: str) -> None:
+    """The agent's new turn: where it runs, its token's hash, one more turn counted. The
+    caller holds the transaction and sets the status that goes with it."""
+    db.conn.execute(
+        "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
+        "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
+        (turn_dir, db.now(), token_hash, worktree, branch, agent_name))
+
+
 def turn_started(db: Db, agent_name: str, *, turn_dir: str, token_hash: str, worktree: str, branch: str) -> None:
     with db.conn:
         agent = agent_row(db, agent_name)
-        db.conn.execute(
-            "UPDATE agents SET turn_dir = ?, turn_started_at = ?, turn_ended_at = NULL, turns = turns + 1, "
-            "token_hash = ?, worktree = ?, branch = ? WHERE name = ?",
-            (turn_dir, db.now(), token_hash, worktree, branch, agent_name))
+        note_turn(db, agent_name, turn_dir=turn_dir, token_hash=token_hash, worktree=worktree, branch=branch)
         set_agent_status(db, agent, AgentStatus.WORKING)
 
 
